@@ -1,0 +1,107 @@
+//! Markdown scanning shared by the preprocessors and the whole-book tests: the same parser mdBook
+//! uses (pulldown-cmark, with mdBook's options), so "inside a code block" means what mdBook means.
+
+use mdbook_markdown::pulldown_cmark::{CodeBlockKind, Event, Options, Parser, Tag};
+use std::ops::Range;
+
+pub use mdbook_markdown::pulldown_cmark;
+
+/// mdBook's parser options (see `mdbook_markdown::new_cmark_parser`) plus math, so `$…$` and
+/// `$$…$$` arrive as math events with their source ranges while code spans and blocks stay code.
+pub fn parser(text: &str) -> Parser<'_> {
+    let options = Options::ENABLE_TABLES
+        | Options::ENABLE_FOOTNOTES
+        | Options::ENABLE_STRIKETHROUGH
+        | Options::ENABLE_TASKLISTS
+        | Options::ENABLE_HEADING_ATTRIBUTES
+        | Options::ENABLE_SMART_PUNCTUATION
+        | Options::ENABLE_DEFINITION_LIST
+        | Options::ENABLE_GFM
+        | Options::ENABLE_MATH;
+    Parser::new_ext(text, options)
+}
+
+/// A fenced code block: its info string (e.g. `rust,should_panic`) and where it starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeBlock {
+    pub info: String,
+    /// 1-based line of the opening fence.
+    pub line: usize,
+    pub source: Range<usize>,
+}
+
+impl CodeBlock {
+    /// Rust blocks as mdBook and rustdoc see them: the info string's first word starts with `rust`.
+    pub fn is_rust(&self) -> bool {
+        self.info
+            .split([',', ' ', '\t'])
+            .next()
+            .is_some_and(|lang| lang.starts_with("rust"))
+    }
+
+    /// The comma/space separated attributes after the language, e.g. `["no_run"]`.
+    pub fn attributes(&self) -> Vec<&str> {
+        self.info
+            .split([',', ' ', '\t'])
+            .skip(1)
+            .filter(|a| !a.is_empty())
+            .collect()
+    }
+}
+
+/// Every fenced code block in `text`.
+pub fn code_blocks(text: &str) -> Vec<CodeBlock> {
+    parser(text)
+        .into_offset_iter()
+        .filter_map(|(event, range)| match event {
+            Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(info))) => Some(CodeBlock {
+                info: info.trim().to_string(),
+                line: line_of(text, range.start),
+                source: range,
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Targets of every Markdown image (`![alt](target)`) in `text`, with their lines.
+pub fn image_targets(text: &str) -> Vec<(String, usize)> {
+    parser(text)
+        .into_offset_iter()
+        .filter_map(|(event, range)| match event {
+            Event::Start(Tag::Image { dest_url, .. }) => {
+                Some((dest_url.to_string(), line_of(text, range.start)))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// 1-based line number of byte `offset` in `text`.
+pub fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_rust_blocks_with_their_attributes() {
+        let md = "# T\n\n```rust,no_run\nfn main() {}\n```\n\n~~~text\nx\n~~~\n\n- item\n\n  ```rust\n  let x = 1;\n  ```\n";
+        let blocks = code_blocks(md);
+        assert_eq!(blocks.len(), 3);
+        assert!(blocks[0].is_rust() && blocks[0].attributes() == ["no_run"] && blocks[0].line == 3);
+        assert!(!blocks[1].is_rust());
+        assert!(blocks[2].is_rust() && blocks[2].attributes().is_empty());
+    }
+
+    #[test]
+    fn finds_images_but_not_in_code() {
+        let md = "![a](figures/ch01/x.svg)\n\n```text\n![b](nope.svg)\n```\n";
+        assert_eq!(
+            image_targets(md),
+            vec![("figures/ch01/x.svg".to_string(), 1)]
+        );
+    }
+}

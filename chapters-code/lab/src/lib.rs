@@ -1,0 +1,35 @@
+//! # lab — the book's shared laboratory
+//!
+//! Every chapter crate builds its experiments from these pieces, so no experiment code is copied
+//! between chapters:
+//!
+//! - [`act`]: activation functions with their derivatives and saturation/dead predicates;
+//! - [`init`]: weight initialisation schemes, all drawn from a seeded RNG;
+//! - [`net`]: an MLP built from a config, with bias `Var`s so per-layer δ = ∂L/∂b is observable;
+//! - [`probe`]: per-layer gradient and activation statistics;
+//! - [`train`]: a training loop with SGD / momentum / AdamW and a serde history;
+//! - [`data`]: deterministic synthetic tasks and an MNIST IDX reader;
+//! - [`npz`]: weights in, gradients out, in numpy's `.npz` format;
+//! - [`plot`]: the house plotting style on plotters' SVG backend;
+//! - [`figure`]: figures (SVG + JSON data) written atomically, and the generator registry;
+//! - [`cli`]: flag parsers shared by every example, with clear errors on bad input.
+
+pub mod act;
+pub mod cli;
+pub mod data;
+pub mod fast;
+pub mod figure;
+pub mod init;
+pub mod net;
+pub mod npz;
+pub mod plot;
+pub mod probe;
+pub mod train;
+
+pub use act::Activation;
+pub use init::Init;
+pub use net::{Mlp, MlpConfig, Norm};
+
+/// The device every experiment in the book runs on. The book is CPU-only by design: every reader can
+/// reproduce every number.
+pub const DEVICE: candle_core::Device = candle_core::Device::Cpu;

@@ -1,0 +1,467 @@
+//! A multilayer perceptron built from a config, in candle-nn idioms.
+//!
+//! Every parameter is a [`Var`] registered in a [`VarMap`] (names `l{i}.weight`, `l{i}.bias`,
+//! `l{i}.gamma`, `l{i}.beta`), so candle-nn optimizers train it and `VarMap::save` stores it. Weights are
+//! drawn from an [`Init`] with an explicit seed. Hidden layer `l` computes
+//!
+//! ```text
+//! z = h Wᵀ + b        (then BatchNorm or LayerNorm of z, if configured)
+//! a = f(z)
+//! h ← a, or h + a for a residual block (when input and output widths agree)
+//! ```
+//!
+//! and the last layer is a linear head producing logits. candle's `backward()` keeps gradients only for
+//! `Var`s, so the book reads the back-propagated error of layer l as δˡ = ∂L/∂bˡ (Nielsen's measure):
+//! the bias gradient of a layer is exactly the batch sum of ∂L/∂z over that layer's units. Under a norm
+//! layer the bias before the norm has zero gradient, so δ is read from the norm's β instead
+//! ([`Layer::delta_var`]).
+
+use crate::{Activation, Init, init};
+use anyhow::{Result, bail, ensure};
+use candle_core::{D, DType, Device, ModuleT, Tensor, Var};
+use candle_nn::VarMap;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// Normalisation applied to each hidden layer's pre-activation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Norm {
+    #[default]
+    None,
+    /// BatchNorm (Ioffe & Szegedy 2015): batch statistics with the biased variance in training,
+    /// running statistics (momentum 0.1, unbiased variance, as PyTorch) in evaluation.
+    Batch,
+    /// LayerNorm (Ba et al. 2016): statistics over each example's units.
+    Layer,
+}
+
+impl FromStr for Norm {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s.trim().to_ascii_lowercase().as_str() {
+            "none" => Norm::None,
+            "batch" | "batchnorm" | "bn" => Norm::Batch,
+            "layer" | "layernorm" | "ln" => Norm::Layer,
+            other => bail!("unknown norm `{other}` (expected none, batch or layer)"),
+        })
+    }
+}
+
+impl fmt::Display for Norm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Norm::None => "none",
+            Norm::Batch => "batch",
+            Norm::Layer => "layer",
+        })
+    }
+}
+
+/// Everything that defines an MLP, serialisable into a figure's JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MlpConfig {
+    /// Input dimension.
+    pub d_in: usize,
+    /// Widths of the hidden layers, input side first.
+    pub hidden: Vec<usize>,
+    /// Number of outputs (classes).
+    pub d_out: usize,
+    /// Activation of every hidden layer.
+    pub activation: Activation,
+    /// Weight init of every layer, the head included.
+    pub init: Init,
+    /// Constant initial value of every bias.
+    pub bias_init: f64,
+    /// Normalisation of hidden pre-activations.
+    pub norm: Norm,
+    /// Residual hidden blocks: `h + f(z)` wherever the widths agree.
+    pub residual: bool,
+    /// Seed of the weight draw.
+    pub seed: u64,
+}
+
+impl MlpConfig {
+    /// A plain MLP: `depth` hidden layers of `width` units, zero biases, no norm, no skips.
+    pub fn new(d_in: usize, width: usize, depth: usize, d_out: usize, activation: Activation, init: Init) -> Self {
+        MlpConfig {
+            d_in,
+            hidden: vec![width; depth],
+            d_out,
+            activation,
+            init,
+            bias_init: 0.0,
+            norm: Norm::None,
+            residual: false,
+            seed: 0,
+        }
+    }
+
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    pub fn with_norm(mut self, norm: Norm) -> Self {
+        self.norm = norm;
+        self
+    }
+
+    pub fn with_residual(mut self, residual: bool) -> Self {
+        self.residual = residual;
+        self
+    }
+
+    pub fn with_bias_init(mut self, b: f64) -> Self {
+        self.bias_init = b;
+        self
+    }
+
+    /// Number of hidden layers.
+    pub fn depth(&self) -> usize {
+        self.hidden.len()
+    }
+
+    /// Layer sizes from input to output: `[d_in, hidden…, d_out]`.
+    pub fn sizes(&self) -> Vec<usize> {
+        let mut s = vec![self.d_in];
+        s.extend(&self.hidden);
+        s.push(self.d_out);
+        s
+    }
+
+    /// Checks the config and says exactly what is wrong.
+    pub fn validate(&self) -> Result<()> {
+        ensure!(self.d_in > 0, "input dimension must be at least 1");
+        ensure!(self.d_out > 0, "output dimension must be at least 1");
+        ensure!(self.hidden.iter().all(|&w| w > 0), "every hidden width must be at least 1, got {:?}", self.hidden);
+        ensure!(self.bias_init.is_finite(), "bias init must be finite, got {}", self.bias_init);
+        self.init.validate()
+    }
+
+    /// Builds the network in f32, drawing its weights from `seed`.
+    pub fn build(&self, device: &Device) -> Result<Mlp> {
+        Mlp::new(self.clone(), device, DType::F32)
+    }
+
+    /// Builds the network in f64 (the same weights as [`MlpConfig::build`], widened): for gradient
+    /// checks, where finite differences need the extra precision.
+    pub fn build_f64(&self, device: &Device) -> Result<Mlp> {
+        Mlp::new(self.clone(), device, DType::F64)
+    }
+}
+
+/// One affine layer and, for hidden layers, its optional normalisation parameters.
+#[derive(Debug, Clone)]
+pub struct Layer {
+    pub weight: Var,
+    pub bias: Var,
+    /// Norm scale γ (ones) and shift β (zeros), present when the config has a norm.
+    pub gamma: Option<Var>,
+    pub beta: Option<Var>,
+    running: Option<(Var, Var)>,
+}
+
+impl Layer {
+    /// The `Var` whose gradient is this layer's δ = Σ_batch ∂L/∂z: the bias, or β under a norm.
+    pub fn delta_var(&self) -> &Var {
+        self.beta.as_ref().unwrap_or(&self.bias)
+    }
+
+    fn affine(&self, h: &Tensor) -> Result<Tensor> {
+        Ok(h.matmul(&self.weight.as_tensor().t()?)?.broadcast_add(self.bias.as_tensor())?)
+    }
+}
+
+/// A multilayer perceptron; see the module docs.
+pub struct Mlp {
+    pub config: MlpConfig,
+    pub varmap: VarMap,
+    /// Hidden layers first, the linear head last.
+    pub layers: Vec<Layer>,
+}
+
+/// What one forward pass saw, layer by layer (hidden layers only).
+#[derive(Debug, Clone)]
+pub struct Trace {
+    /// Pre-activations z (after the norm, if any), batch × width.
+    pub pre: Vec<Tensor>,
+    /// Activations f(z), batch × width.
+    pub post: Vec<Tensor>,
+    /// The network's output logits.
+    pub logits: Tensor,
+}
+
+const BN_EPS: f64 = 1e-5;
+const BN_MOMENTUM: f64 = 0.1;
+
+impl Mlp {
+    fn new(config: MlpConfig, device: &Device, dtype: DType) -> Result<Self> {
+        config.validate()?;
+        let varmap = VarMap::new();
+        let mut rng = init::rng(config.seed);
+        let sizes = config.sizes();
+        let mut layers = Vec::with_capacity(sizes.len() - 1);
+        {
+            let mut data = varmap.data().lock().expect("varmap lock");
+            for (i, pair) in sizes.windows(2).enumerate() {
+                let (fan_in, fan_out) = (pair[0], pair[1]);
+                let weight = Var::from_tensor(&config.init.tensor(fan_out, fan_in, &mut rng, device)?.to_dtype(dtype)?)?;
+                let bias = Var::from_tensor(&Tensor::full(config.bias_init as f32, fan_out, device)?.to_dtype(dtype)?)?;
+                data.insert(format!("l{i}.weight"), weight.clone());
+                data.insert(format!("l{i}.bias"), bias.clone());
+                let is_hidden = i + 1 < sizes.len() - 1;
+                let (gamma, beta, running) = if is_hidden && config.norm != Norm::None {
+                    let gamma = Var::ones(fan_out, dtype, device)?;
+                    let beta = Var::zeros(fan_out, dtype, device)?;
+                    data.insert(format!("l{i}.gamma"), gamma.clone());
+                    data.insert(format!("l{i}.beta"), beta.clone());
+                    let running = (config.norm == Norm::Batch).then(|| -> Result<(Var, Var)> {
+                        Ok((Var::zeros(fan_out, dtype, device)?, Var::ones(fan_out, dtype, device)?))
+                    });
+                    (Some(gamma), Some(beta), running.transpose()?)
+                } else {
+                    (None, None, None)
+                };
+                layers.push(Layer { weight, bias, gamma, beta, running });
+            }
+        }
+        Ok(Mlp { config, varmap, layers })
+    }
+
+    /// The hidden layers (all but the head).
+    pub fn hidden(&self) -> &[Layer] {
+        &self.layers[..self.layers.len() - 1]
+    }
+
+    /// The linear output layer.
+    pub fn head(&self) -> &Layer {
+        self.layers.last().expect("an MLP has a head")
+    }
+
+    /// Every trainable parameter, in layer order.
+    pub fn vars(&self) -> Vec<Var> {
+        self.layers
+            .iter()
+            .flat_map(|l| [Some(&l.weight), Some(&l.bias), l.gamma.as_ref(), l.beta.as_ref()])
+            .flatten()
+            .cloned()
+            .collect()
+    }
+
+    /// Replaces layer `i`'s weight `(out, in)` and bias `(out,)` values (e.g. loaded from an `.npz`).
+    pub fn set_layer(&self, i: usize, weight: &Tensor, bias: &Tensor) -> Result<()> {
+        let layer = self.layers.get(i).ok_or_else(|| anyhow::anyhow!("no layer {i}"))?;
+        ensure!(
+            weight.dims() == layer.weight.dims(),
+            "layer {i}: weight has shape {:?}, the network expects {:?}",
+            weight.dims(),
+            layer.weight.dims()
+        );
+        ensure!(
+            bias.dims() == layer.bias.dims(),
+            "layer {i}: bias has shape {:?}, the network expects {:?}",
+            bias.dims(),
+            layer.bias.dims()
+        );
+        layer.weight.set(&weight.to_dtype(layer.weight.dtype())?)?;
+        layer.bias.set(&bias.to_dtype(layer.bias.dtype())?)?;
+        Ok(())
+    }
+
+    /// Forward pass that keeps every hidden layer's pre-activation and activation.
+    /// `train` selects batch statistics (true) or running statistics (false) for BatchNorm.
+    pub fn forward_trace(&self, x: &Tensor, train: bool) -> Result<Trace> {
+        let act = self.config.activation;
+        let mut h = x.clone();
+        let mut pre = Vec::with_capacity(self.layers.len() - 1);
+        let mut post = Vec::with_capacity(self.layers.len() - 1);
+        for layer in self.hidden() {
+            let mut z = layer.affine(&h)?;
+            z = match self.config.norm {
+                Norm::None => z,
+                Norm::Batch => self.batch_norm(layer, &z, train)?,
+                Norm::Layer => layer_norm(layer, &z)?,
+            };
+            let a = act.forward(&z)?;
+            h = if self.config.residual && a.dims() == h.dims() { (&h + &a)? } else { a.clone() };
+            pre.push(z);
+            post.push(a);
+        }
+        let logits = self.head().affine(&h)?;
+        Ok(Trace { pre, post, logits })
+    }
+
+    fn batch_norm(&self, layer: &Layer, z: &Tensor, train: bool) -> Result<Tensor> {
+        let (gamma, beta) = (layer.gamma.as_ref().expect("γ"), layer.beta.as_ref().expect("β"));
+        let (running_mean, running_var) = layer.running.as_ref().expect("running stats");
+        let (mean, var) = if train {
+            let batch = z.dim(0)?;
+            ensure!(batch > 1, "BatchNorm in training mode needs a batch of at least 2 examples");
+            let mean = z.mean_keepdim(0)?;
+            let centered = z.broadcast_sub(&mean)?;
+            // The biased (1/B) variance normalises; the unbiased one (1/(B−1)) feeds the running average,
+            // exactly as PyTorch does.
+            let var = centered.sqr()?.mean_keepdim(0)?;
+            let unbiased = (&var * (batch as f64 / (batch as f64 - 1.0)))?;
+            let m = BN_MOMENTUM;
+            running_mean.set(&((running_mean.as_tensor() * (1.0 - m))? + (mean.squeeze(0)?.detach() * m)?)?)?;
+            running_var.set(&((running_var.as_tensor() * (1.0 - m))? + (unbiased.squeeze(0)?.detach() * m)?)?)?;
+            (mean, var)
+        } else {
+            (running_mean.as_tensor().unsqueeze(0)?, running_var.as_tensor().unsqueeze(0)?)
+        };
+        let normed = z.broadcast_sub(&mean)?.broadcast_div(&(var + BN_EPS)?.sqrt()?)?;
+        Ok(normed.broadcast_mul(gamma.as_tensor())?.broadcast_add(beta.as_tensor())?)
+    }
+
+    /// Logits in evaluation mode (BatchNorm uses running statistics). Like `candle_nn::BatchNorm`,
+    /// the network implements [`ModuleT`] rather than `Module`, because training and evaluation differ.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(self.forward_t(x, false)?)
+    }
+
+    /// Mean softmax cross-entropy of the logits for `x` against integer labels `y` (u32), in training mode.
+    pub fn loss(&self, x: &Tensor, y: &Tensor) -> Result<Tensor> {
+        cross_entropy(&self.forward_t(x, true)?, y)
+    }
+}
+
+fn layer_norm(layer: &Layer, z: &Tensor) -> Result<Tensor> {
+    let (gamma, beta) = (layer.gamma.as_ref().expect("γ"), layer.beta.as_ref().expect("β"));
+    let mean = z.mean_keepdim(D::Minus1)?;
+    let centered = z.broadcast_sub(&mean)?;
+    let var = centered.sqr()?.mean_keepdim(D::Minus1)?;
+    let normed = centered.broadcast_div(&(var + BN_EPS)?.sqrt()?)?;
+    Ok(normed.broadcast_mul(gamma.as_tensor())?.broadcast_add(beta.as_tensor())?)
+}
+
+/// Mean softmax cross-entropy; labels are u32 class indices.
+pub fn cross_entropy(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
+    Ok(candle_nn::loss::cross_entropy(logits, labels)?)
+}
+
+/// Fraction of rows whose arg-max logit equals the label.
+pub fn accuracy(logits: &Tensor, labels: &Tensor) -> Result<f64> {
+    let predicted = logits.argmax(D::Minus1)?;
+    let correct = predicted.eq(&labels.to_dtype(predicted.dtype())?)?.to_dtype(DType::F64)?.sum_all()?.to_scalar::<f64>()?;
+    Ok(correct / labels.dim(0)? as f64)
+}
+
+impl ModuleT for Mlp {
+    fn forward_t(&self, x: &Tensor, train: bool) -> candle_core::Result<Tensor> {
+        self.forward_trace(x, train).map(|t| t.logits).map_err(candle_core::Error::wrap)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::DEVICE;
+
+    fn batch(b: usize, d: usize, seed: u64) -> Result<(Tensor, Tensor)> {
+        let x = Init::Normal { std: 1.0 }.tensor(b, d, &mut init::rng(seed), &DEVICE)?;
+        let y = Tensor::from_vec((0..b as u32).map(|i| i % 3).collect::<Vec<_>>(), b, &DEVICE)?;
+        Ok((x, y))
+    }
+
+    /// Central finite differences in f64 on a few weights of every layer, against candle's autograd.
+    fn gradient_check(config: MlpConfig) -> Result<()> {
+        // f64 so the finite differences are accurate.
+        let net = config.build_f64(&DEVICE)?;
+        let (x, y) = batch(6, config.d_in, 11)?;
+        let x = x.to_dtype(DType::F64)?;
+        let grads = net.loss(&x, &y)?.backward()?;
+        let h = 1e-6;
+        for (li, layer) in net.layers.iter().enumerate() {
+            let gw = grads.get(&layer.weight).expect("weight grad").flatten_all()?.to_vec1::<f64>()?;
+            let w0 = layer.weight.as_tensor().flatten_all()?.to_vec1::<f64>()?;
+            for idx in [0, w0.len() / 2, w0.len() - 1] {
+                let mut plus = w0.clone();
+                plus[idx] += h;
+                let mut minus = w0.clone();
+                minus[idx] -= h;
+                let shape = layer.weight.dims().to_vec();
+                layer.weight.set(&Tensor::from_vec(plus, shape.as_slice(), &DEVICE)?)?;
+                let lp = net.loss(&x, &y)?.to_scalar::<f64>()?;
+                layer.weight.set(&Tensor::from_vec(minus, shape.as_slice(), &DEVICE)?)?;
+                let lm = net.loss(&x, &y)?.to_scalar::<f64>()?;
+                layer.weight.set(&Tensor::from_vec(w0.clone(), shape.as_slice(), &DEVICE)?)?;
+                let fd = (lp - lm) / (2.0 * h);
+                let rel = (fd - gw[idx]).abs() / (fd.abs() + gw[idx].abs()).max(1e-8);
+                assert!(rel < 1e-5 || (fd - gw[idx]).abs() < 1e-9, "layer {li} w[{idx}]: fd {fd} vs autograd {}", gw[idx]);
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn gradients_match_finite_differences_for_every_architecture() -> Result<()> {
+        for act in [Activation::Sigmoid, Activation::Tanh, Activation::Gelu, Activation::Softsign] {
+            gradient_check(MlpConfig::new(5, 4, 3, 3, act, Init::XAVIER).with_seed(1))?;
+        }
+        gradient_check(MlpConfig::new(5, 4, 3, 3, Activation::Tanh, Init::XAVIER).with_norm(Norm::Batch))?;
+        gradient_check(MlpConfig::new(5, 4, 3, 3, Activation::Tanh, Init::XAVIER).with_norm(Norm::Layer))?;
+        gradient_check(MlpConfig::new(4, 4, 3, 3, Activation::Sigmoid, Init::XAVIER).with_residual(true))?;
+        Ok(())
+    }
+
+    #[test]
+    fn bias_gradient_is_the_batch_sum_of_delta() -> Result<()> {
+        // δ of the last hidden layer by hand: (softmax − onehot)/B · W_head ⊙ f'(z).
+        let net = MlpConfig::new(5, 4, 2, 3, Activation::Sigmoid, Init::XAVIER).with_seed(2).build(&DEVICE)?;
+        let (x, y) = batch(8, 5, 3)?;
+        let trace = net.forward_trace(&x, true)?;
+        let grads = cross_entropy(&trace.logits, &y)?.backward()?;
+        let probs = candle_nn::ops::softmax(&trace.logits, D::Minus1)?;
+        let onehot = candle_nn::encoding::one_hot(y.clone(), 3, 1f32, 0f32)?;
+        let dlogits = ((probs - onehot)? / 8.0)?;
+        let delta = dlogits.matmul(net.head().weight.as_tensor())?.mul(&Activation::Sigmoid.derivative_tensor(&trace.pre[1])?)?;
+        let by_hand = delta.sum(0)?.to_vec1::<f32>()?;
+        let autograd = grads.get(net.hidden()[1].delta_var()).unwrap().to_vec1::<f32>()?;
+        for (a, b) in by_hand.iter().zip(&autograd) {
+            assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn same_seed_same_network() -> Result<()> {
+        let c = MlpConfig::new(3, 5, 2, 2, Activation::Relu, Init::HE).with_seed(9);
+        let a = c.build(&DEVICE)?;
+        let b = c.build(&DEVICE)?;
+        let (x, _) = batch(4, 3, 0)?;
+        assert_eq!(a.forward(&x)?.to_vec2::<f32>()?, b.forward(&x)?.to_vec2::<f32>()?);
+        assert_eq!(a.vars().len(), 6);
+        assert_eq!(a.varmap.all_vars().len(), 6);
+        Ok(())
+    }
+
+    #[test]
+    fn batch_norm_normalises_in_training_and_tracks_running_stats() -> Result<()> {
+        let net = MlpConfig::new(4, 6, 1, 2, Activation::Linear, Init::Normal { std: 3.0 })
+            .with_norm(Norm::Batch)
+            .with_bias_init(2.0)
+            .build(&DEVICE)?;
+        let (x, _) = batch(64, 4, 5)?;
+        let z = &net.forward_trace(&x, true)?.pre[0];
+        let mean = z.mean(0)?.to_vec1::<f32>()?;
+        let var = z.sqr()?.mean(0)?.to_vec1::<f32>()?;
+        assert!(mean.iter().all(|m| m.abs() < 1e-5), "{mean:?}");
+        assert!(var.iter().all(|v| (v - 1.0).abs() < 1e-3), "{var:?}");
+        let (rm, _) = net.layers[0].running.as_ref().unwrap();
+        // One step of momentum 0.1 towards the batch mean, which is near the bias 2.
+        let rm = rm.as_tensor().to_vec1::<f32>()?;
+        assert!(rm.iter().all(|m| (m - 0.2).abs() < 0.15), "{rm:?}");
+        Ok(())
+    }
+
+    #[test]
+    fn bad_configs_are_refused() {
+        assert!(MlpConfig::new(0, 4, 2, 3, Activation::Relu, Init::HE).validate().is_err());
+        assert!(MlpConfig::new(3, 0, 2, 3, Activation::Relu, Init::HE).validate().unwrap_err().to_string().contains("hidden width"));
+        assert!(MlpConfig::new(3, 4, 2, 3, Activation::Relu, Init::Normal { std: f64::NAN }).validate().is_err());
+        assert!("foo".parse::<Norm>().is_err());
+    }
+}
