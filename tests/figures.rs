@@ -25,18 +25,12 @@ fn quick_runs() -> &'static [QuickRun] {
         let generators = book::all_generators();
         let runs = Mutex::new(Vec::new());
         let next = std::sync::atomic::AtomicUsize::new(0);
-        let options = GenOptions {
-            quick: true,
-            progress: false,
-        };
+        let options = GenOptions { quick: true, progress: false };
         std::thread::scope(|scope| {
             for _ in 0..2 {
                 scope.spawn(|| {
-                    while let Some(g) =
-                        generators.get(next.fetch_add(1, std::sync::atomic::Ordering::SeqCst))
-                    {
-                        let result =
-                            book::figures::run_generator(g, &options).map_err(|e| format!("{e:#}"));
+                    while let Some(g) = generators.get(next.fetch_add(1, std::sync::atomic::Ordering::SeqCst)) {
+                        let result = book::figures::run_generator(g, &options).map_err(|e| format!("{e:#}"));
                         runs.lock().unwrap().push((*g, result));
                     }
                 });
@@ -57,15 +51,9 @@ fn committed_figure_files(src: &Path) -> Result<BTreeSet<(String, String, String
     let mut files = BTreeSet::new();
     for path in book::site::files_under(&figures)? {
         let relative = path.strip_prefix(&figures)?;
-        let ext = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .unwrap_or_default();
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or_default();
         if matches!(ext, "json" | "svg") {
-            let chapter = relative
-                .parent()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default();
+            let chapter = relative.parent().map(|p| p.display().to_string()).unwrap_or_default();
             let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
             files.insert((chapter, stem, relative.display().to_string()));
         }
@@ -74,16 +62,11 @@ fn committed_figure_files(src: &Path) -> Result<BTreeSet<(String, String, String
 }
 
 /// Files no generator produces.
-fn orphans(
-    committed: &BTreeSet<(String, String, String)>,
-    produced: &BTreeSet<(String, String)>,
-) -> Vec<String> {
+fn orphans(committed: &BTreeSet<(String, String, String)>, produced: &BTreeSet<(String, String)>) -> Vec<String> {
     committed
         .iter()
         .filter(|(chapter, stem, _)| !produced.contains(&(chapter.clone(), stem.clone())))
-        .map(|(.., file)| {
-            format!("src/figures/{file} has no generator (delete it, or register its generator)")
-        })
+        .map(|(.., file)| format!("src/figures/{file} has no generator (delete it, or register its generator)"))
         .collect()
 }
 
@@ -106,8 +89,8 @@ fn regenerated_data_agrees_with_the_committed_figures() {
         };
         for figure in figures {
             let path = src.join(figure.json_path());
-            let checked = read_data(&path)
-                .and_then(|committed| json_agrees(&figure.data, &committed, Tolerance::default()));
+            let checked =
+                read_data(&path).and_then(|committed| json_agrees(&figure.data, &committed, Tolerance::default()));
             if let Err(e) = checked {
                 problems.push(format!(
                     "{label} → {}: {e:#}\n  (regenerate with `cargo run --release -p book -- figures --chapter {}`)",
@@ -117,12 +100,7 @@ fn regenerated_data_agrees_with_the_committed_figures() {
             }
         }
     }
-    assert!(
-        problems.is_empty(),
-        "{} stale or failing figures:\n{}",
-        problems.len(),
-        problems.join("\n")
-    );
+    assert!(problems.is_empty(), "{} stale or failing figures:\n{}", problems.len(), problems.join("\n"));
 }
 
 #[test]
@@ -134,11 +112,8 @@ fn every_committed_figure_has_a_generator() -> Result<()> {
         .map(|f| (f.chapter.clone(), f.name.clone()))
         .collect();
     // A failed generator's files cannot be attributed; the freshness test reports the failure.
-    let failed: Vec<_> = runs
-        .iter()
-        .filter(|(_, r)| r.is_err())
-        .map(|(g, _)| format!("src/figures/{}/", g.chapter))
-        .collect();
+    let failed: Vec<_> =
+        runs.iter().filter(|(_, r)| r.is_err()).map(|(g, _)| format!("src/figures/{}/", g.chapter)).collect();
     let problems: Vec<_> = orphans(&committed_figure_files(&src_dir())?, &produced)
         .into_iter()
         .filter(|p| !failed.iter().any(|chapter| p.starts_with(chapter)))
@@ -153,26 +128,15 @@ fn chapter_images_and_values_exist() -> Result<()> {
     let html_img = Regex::new(r#"<img\b[^>]*\bsrc\s*=\s*"([^"]*)""#)?;
     let mut problems = Vec::new();
     let mut data = book::values::FigureData::default();
-    for path in book::site::files_under(&src)?
-        .into_iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "md"))
-    {
+    for path in book::site::files_under(&src)?.into_iter().filter(|p| p.extension().is_some_and(|e| e == "md")) {
         let text = std::fs::read_to_string(&path)?;
         let name = path.strip_prefix(&src)?.display().to_string();
         let mut targets = book::markdown::image_targets(&text);
         targets.extend(html_img.captures_iter(&text).map(|c| (c[1].to_string(), 0)));
-        for (target, line) in targets
-            .into_iter()
-            .filter(|(t, _)| t.starts_with("figures/"))
-        {
-            let file = path
-                .parent()
-                .unwrap()
-                .join(target.split(['?', '#']).next().unwrap_or_default());
+        for (target, line) in targets.into_iter().filter(|(t, _)| t.starts_with("figures/")) {
+            let file = path.parent().unwrap().join(target.split(['?', '#']).next().unwrap_or_default());
             if !file.is_file() {
-                problems.push(format!(
-                    "src/{name} line {line}: image {target} does not exist"
-                ));
+                problems.push(format!("src/{name} line {line}: image {target} does not exist"));
             }
         }
         if let Err(e) = book::values::expand_values(&text, &src.join("figures"), &mut data) {
@@ -185,14 +149,11 @@ fn chapter_images_and_values_exist() -> Result<()> {
 
 #[test]
 fn orphans_are_found() {
-    let committed: BTreeSet<_> = [
-        ("ch01", "a", "ch01/a.json"),
-        ("ch01", "a", "ch01/a.svg"),
-        ("ch01", "old", "ch01/old.svg"),
-    ]
-    .into_iter()
-    .map(|(c, s, f)| (c.to_string(), s.to_string(), f.to_string()))
-    .collect();
+    let committed: BTreeSet<_> =
+        [("ch01", "a", "ch01/a.json"), ("ch01", "a", "ch01/a.svg"), ("ch01", "old", "ch01/old.svg")]
+            .into_iter()
+            .map(|(c, s, f)| (c.to_string(), s.to_string(), f.to_string()))
+            .collect();
     let produced = BTreeSet::from([("ch01".to_string(), "a".to_string())]);
     assert_eq!(
         orphans(&committed, &produced),

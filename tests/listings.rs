@@ -44,10 +44,7 @@ fn rust_blocks(text: &str) -> (Vec<(usize, String)>, Vec<String>) {
             _ => {}
         }
     }
-    for block in book::markdown::code_blocks(text)
-        .into_iter()
-        .filter(|b| b.is_rust())
-    {
+    for block in book::markdown::code_blocks(text).into_iter().filter(|b| b.is_rust()) {
         blocks.push((block.line, block.info.clone()));
     }
     (blocks, problems)
@@ -62,20 +59,9 @@ fn crates_including(chapters_code: &Path, file: &Path) -> Result<Vec<String>> {
         let Ok(text) = std::fs::read_to_string(&lib) else {
             continue;
         };
-        let includes = text
-            .lines()
-            .any(|line| line.split_whitespace().collect::<String>() == wanted);
+        let includes = text.lines().any(|line| line.split_whitespace().collect::<String>() == wanted);
         if includes {
-            crates.push(
-                lib.parent()
-                    .unwrap()
-                    .parent()
-                    .unwrap()
-                    .file_name()
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned(),
-            );
+            crates.push(lib.parent().unwrap().parent().unwrap().file_name().unwrap().to_string_lossy().into_owned());
         }
     }
     crates.sort();
@@ -92,8 +78,7 @@ fn listing_problems(root: &Path) -> Result<Report> {
     let (src, chapters_code) = (root.join("src"), root.join("chapters-code"));
     let (mut problems, mut counts) = (Vec::new(), Vec::new());
     for file in chapter_files(&src)? {
-        let text = std::fs::read_to_string(src.join(&file))
-            .with_context(|| format!("reading {}", file.display()))?;
+        let text = std::fs::read_to_string(src.join(&file)).with_context(|| format!("reading {}", file.display()))?;
         let (blocks, accidental) = rust_blocks(&text);
         let name = file.display();
         counts.push((file.clone(), blocks.len()));
@@ -109,16 +94,15 @@ fn listing_problems(root: &Path) -> Result<Report> {
                 blocks.len()
             )),
             1 => {}
-            _ => problems.push(format!("src/{name} is the crate docs of several crates ({}): its doctests would run twice", crates.join(", "))),
+            _ => problems.push(format!(
+                "src/{name} is the crate docs of several crates ({}): its doctests would run twice",
+                crates.join(", ")
+            )),
         }
         for (line, info) in &blocks {
             let attributes: Vec<&str> = info.split([',', ' ', '\t']).skip(1).collect();
-            let opted_out = attributes
-                .iter()
-                .find(|a| OPT_OUTS.iter().any(|o| a.starts_with(o)));
-            let excused = EXCEPTIONS
-                .iter()
-                .any(|(f, l, _)| Path::new(f) == file && l == line);
+            let opted_out = attributes.iter().find(|a| OPT_OUTS.iter().any(|o| a.starts_with(o)));
+            let excused = EXCEPTIONS.iter().any(|(f, l, _)| Path::new(f) == file && l == line);
             if let Some(attribute) = opted_out.filter(|_| !excused) {
                 problems.push(format!(
                     "src/{name} line {line}: ```{info}: `{attribute}` keeps rustdoc from running the listing \
@@ -127,27 +111,16 @@ fn listing_problems(root: &Path) -> Result<Report> {
             }
         }
     }
-    Ok(Report {
-        problems,
-        rust_blocks: counts,
-    })
+    Ok(Report { problems, rust_blocks: counts })
 }
 
 #[test]
 fn every_rust_listing_is_a_doctest() -> Result<()> {
-    let Report {
-        problems,
-        rust_blocks: counts,
-    } = listing_problems(&book::workspace_root())?;
+    let Report { problems, rust_blocks: counts } = listing_problems(&book::workspace_root())?;
     for (file, count) in counts.iter().filter(|(_, n)| *n > 0) {
         eprintln!("src/{}: {count} Rust block(s)", file.display());
     }
-    assert!(
-        problems.is_empty(),
-        "{} listing problems:\n{}",
-        problems.len(),
-        problems.join("\n")
-    );
+    assert!(problems.is_empty(), "{} listing problems:\n{}", problems.len(), problems.join("\n"));
     Ok(())
 }
 
@@ -162,91 +135,33 @@ fn the_check_catches_uncompiled_listings() -> Result<()> {
     };
     let rust = "```rust\nfn main() {}\n```\n";
     write("src/SUMMARY.md", "# Summary\n")?;
-    write(
-        "src/01-ok.md",
-        &format!("# Ok\n\n{rust}\n```text\nplain\n```\n"),
-    )?;
+    write("src/01-ok.md", &format!("# Ok\n\n{rust}\n```text\nplain\n```\n"))?;
     write("src/02-orphan.md", &format!("# Orphan\n\n{rust}"))?;
     write("src/03-twice.md", &format!("# Twice\n\n{rust}"))?;
-    write(
-        "src/04-opt-out.md",
-        "# Opt out\n\n```rust,ignore\nx\n```\n\n```rust,no_run\nfn main() {}\n```\n",
-    )?;
-    write(
-        "src/05-accidental.md",
-        "# Accidental\n\n```\nplain?\n```\n\n    indented\n",
-    )?;
-    write(
-        "chapters-code/ch01-ok/src/lib.rs",
-        "#![doc = include_str!(\"../../../src/01-ok.md\")]\n",
-    )?;
-    write(
-        "chapters-code/ch03-a/src/lib.rs",
-        "#![doc = include_str!(\"../../../src/03-twice.md\")]\n",
-    )?;
-    write(
-        "chapters-code/ch03-b/src/lib.rs",
-        "#![doc = include_str!(\"../../../src/03-twice.md\")]\n",
-    )?;
-    write(
-        "chapters-code/ch04/src/lib.rs",
-        "#![doc = include_str!(\"../../../src/04-opt-out.md\")]\n",
-    )?;
-    write(
-        "chapters-code/ch05/src/lib.rs",
-        "#![doc = include_str!(\"../../../src/05-accidental.md\")]\n",
-    )?;
-    write(
-        "src/06-prose.md",
-        "# Prose only, not crate docs\n\n```\nplain\n```\n",
-    )?;
-    write(
-        "src/07-commented.md",
-        &format!("# Commented-out include\n\n{rust}"),
-    )?;
-    write(
-        "chapters-code/ch07/src/lib.rs",
-        "// #![doc = include_str!(\"../../../src/07-commented.md\")]\n",
-    )?;
-    let Report {
-        problems,
-        rust_blocks: counts,
-    } = listing_problems(root)?;
+    write("src/04-opt-out.md", "# Opt out\n\n```rust,ignore\nx\n```\n\n```rust,no_run\nfn main() {}\n```\n")?;
+    write("src/05-accidental.md", "# Accidental\n\n```\nplain?\n```\n\n    indented\n")?;
+    write("chapters-code/ch01-ok/src/lib.rs", "#![doc = include_str!(\"../../../src/01-ok.md\")]\n")?;
+    write("chapters-code/ch03-a/src/lib.rs", "#![doc = include_str!(\"../../../src/03-twice.md\")]\n")?;
+    write("chapters-code/ch03-b/src/lib.rs", "#![doc = include_str!(\"../../../src/03-twice.md\")]\n")?;
+    write("chapters-code/ch04/src/lib.rs", "#![doc = include_str!(\"../../../src/04-opt-out.md\")]\n")?;
+    write("chapters-code/ch05/src/lib.rs", "#![doc = include_str!(\"../../../src/05-accidental.md\")]\n")?;
+    write("src/06-prose.md", "# Prose only, not crate docs\n\n```\nplain\n```\n")?;
+    write("src/07-commented.md", &format!("# Commented-out include\n\n{rust}"))?;
+    write("chapters-code/ch07/src/lib.rs", "// #![doc = include_str!(\"../../../src/07-commented.md\")]\n")?;
+    let Report { problems, rust_blocks: counts } = listing_problems(root)?;
     let all = problems.join("\n");
     assert!(
-        counts.contains(&(PathBuf::from("01-ok.md"), 1))
-            && counts.contains(&(PathBuf::from("04-opt-out.md"), 2)),
+        counts.contains(&(PathBuf::from("01-ok.md"), 1)) && counts.contains(&(PathBuf::from("04-opt-out.md"), 2)),
         "{counts:?}"
     );
     assert!(!all.contains("01-ok.md"), "{all}");
-    assert!(
-        all.contains("src/02-orphan.md has 1 Rust block(s) but no crate"),
-        "{all}"
-    );
-    assert!(
-        all.contains("src/03-twice.md is the crate docs of several crates (ch03-a, ch03-b)"),
-        "{all}"
-    );
-    assert!(
-        all.contains("src/04-opt-out.md line 3: ```rust,ignore"),
-        "{all}"
-    );
-    assert!(
-        all.contains("src/04-opt-out.md line 7: ```rust,no_run"),
-        "{all}"
-    );
-    assert!(
-        all.contains("src/05-accidental.md line 3: a fence without a language"),
-        "{all}"
-    );
-    assert!(
-        all.contains("src/05-accidental.md line 7: an indented code block"),
-        "{all}"
-    );
-    assert!(
-        all.contains("src/07-commented.md has 1 Rust block(s) but no crate"),
-        "{all}"
-    );
+    assert!(all.contains("src/02-orphan.md has 1 Rust block(s) but no crate"), "{all}");
+    assert!(all.contains("src/03-twice.md is the crate docs of several crates (ch03-a, ch03-b)"), "{all}");
+    assert!(all.contains("src/04-opt-out.md line 3: ```rust,ignore"), "{all}");
+    assert!(all.contains("src/04-opt-out.md line 7: ```rust,no_run"), "{all}");
+    assert!(all.contains("src/05-accidental.md line 3: a fence without a language"), "{all}");
+    assert!(all.contains("src/05-accidental.md line 7: an indented code block"), "{all}");
+    assert!(all.contains("src/07-commented.md has 1 Rust block(s) but no crate"), "{all}");
     assert!(!all.contains("06-prose"), "{all}");
     assert_eq!(problems.len(), 7, "{all}");
     Ok(())

@@ -12,6 +12,7 @@ use crate::site::newest_mtime;
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use lab::figure::{Figure, GenOptions, Generator};
+use std::io::Write as _;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -26,11 +27,7 @@ pub fn chapter_crate_dir(workspace: &Path, chapter: &str) -> Result<PathBuf> {
         .with_context(|| format!("reading {}", chapters.display()))?
         .filter_map(|e| e.ok())
         .map(|e| e.path())
-        .find(|p| {
-            p.is_dir()
-                && p.file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with(&prefix))
-        })
+        .find(|p| p.is_dir() && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(&prefix)))
         .with_context(|| format!("no crate chapters-code/{prefix}* for chapter {chapter}"))
 }
 
@@ -41,11 +38,7 @@ pub fn chapter_is_stale(workspace: &Path, src_dir: &Path, chapter: &str) -> Resu
     let sources: Vec<PathBuf> = ["Cargo.toml", "build.rs", "src", "examples"]
         .iter()
         .map(|p| crate_dir.join(p))
-        .chain([
-            lab.join("Cargo.toml"),
-            lab.join("src"),
-            workspace.join("Cargo.lock"),
-        ])
+        .chain([lab.join("Cargo.toml"), lab.join("src"), workspace.join("Cargo.lock")])
         .collect();
     let Some(oldest_output) = oldest_json(&src_dir.join("figures").join(chapter))? else {
         return Ok(true);
@@ -81,10 +74,7 @@ pub fn select(
         if !generators.iter().any(|g| g.chapter == chapter) {
             let mut known: Vec<_> = generators.iter().map(|g| g.chapter).collect();
             known.dedup();
-            bail!(
-                "no generators for chapter `{chapter}` (chapters with generators: {})",
-                known.join(", ")
-            );
+            bail!("no generators for chapter `{chapter}` (chapters with generators: {})", known.join(", "));
         }
     }
     let mut selected = Vec::new();
@@ -115,36 +105,21 @@ pub struct Outcome {
     pub elapsed: Duration,
 }
 
-/// Runs `generators` on `jobs` threads and writes their figures under `src_dir`, printing a line
-/// per file written (and a progress bar when `progress`). Generators run without their own progress
-/// bars: several at once would garble the terminal. Quick figures are previews: their JSON gets an
-/// old modification time, so the next full run counts them stale.
-pub fn regenerate(
-    generators: &[Generator],
-    quick: bool,
-    jobs: usize,
-    src_dir: &Path,
-    progress: bool,
-) -> Vec<Outcome> {
-    let bar = if progress {
-        ProgressBar::new(generators.len() as u64)
-    } else {
-        ProgressBar::hidden()
-    };
+/// Runs `generators` on `jobs` threads and writes their figures under `src_dir`; with `progress`,
+/// shows a progress bar and prints a line per file written. Generators run without their own
+/// progress bars: several at once would garble the terminal. Quick figures are previews: their JSON
+/// gets an old modification time, so the next full run counts them stale.
+pub fn regenerate(generators: &[Generator], quick: bool, jobs: usize, src_dir: &Path, progress: bool) -> Vec<Outcome> {
+    let bar = if progress { ProgressBar::new(generators.len() as u64) } else { ProgressBar::hidden() };
     bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {wide_msg}",
-        )
-        .expect("a valid template"),
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {wide_msg}")
+            .expect("a valid template"),
     );
     bar.enable_steady_tick(Duration::from_millis(200));
     let running = Mutex::new(Vec::<String>::new());
     let next = AtomicUsize::new(0);
     let outcomes = Mutex::new(Vec::new());
-    let options = GenOptions {
-        quick,
-        progress: false,
-    };
+    let options = GenOptions { quick, progress: false };
     std::thread::scope(|scope| {
         for _ in 0..jobs.clamp(1, generators.len().max(1)) {
             scope.spawn(|| {
@@ -154,31 +129,16 @@ pub fn regenerate(
                     let started = std::time::Instant::now();
                     let result = run_one(generator, &options, src_dir);
                     let elapsed = started.elapsed();
-                    bar.suspend(|| match &result {
-                        Ok(paths) => {
-                            for path in paths {
-                                println!("wrote {}", path.display());
-                            }
-                            println!(
-                                "{label}: {} files in {:.1}s",
-                                paths.len(),
-                                elapsed.as_secs_f64()
-                            );
-                        }
-                        Err(e) => {
-                            eprintln!("{label}: FAILED after {:.1}s: {e:#}", elapsed.as_secs_f64())
-                        }
-                    });
+                    if progress {
+                        bar.suspend(|| report(&label, &result, elapsed));
+                    }
                     set_running(&bar, &running, |r| r.retain(|l| *l != label));
                     bar.inc(1);
-                    outcomes
-                        .lock()
-                        .expect("no panics hold this lock")
-                        .push(Outcome {
-                            generator: *generator,
-                            result,
-                            elapsed,
-                        });
+                    outcomes.lock().expect("no panics hold this lock").push(Outcome {
+                        generator: *generator,
+                        result,
+                        elapsed,
+                    });
                 }
             });
         }
@@ -186,29 +146,32 @@ pub fn regenerate(
     bar.finish_and_clear();
     let mut outcomes = outcomes.into_inner().expect("no panics hold this lock");
     outcomes.sort_by_key(|o| {
-        generators
-            .iter()
-            .position(|g| g.chapter == o.generator.chapter && g.name == o.generator.name)
+        generators.iter().position(|g| g.chapter == o.generator.chapter && g.name == o.generator.name)
     });
     outcomes
 }
 
-fn set_running(
-    bar: &ProgressBar,
-    running: &Mutex<Vec<String>>,
-    change: impl FnOnce(&mut Vec<String>),
-) {
+/// A line per file written and one per generator; a closed stdout (`| head`) is not an error.
+fn report(label: &str, result: &Result<Vec<PathBuf>>, elapsed: Duration) {
+    let seconds = elapsed.as_secs_f64();
+    let mut stdout = std::io::stdout().lock();
+    let _ = match result {
+        Ok(paths) => paths
+            .iter()
+            .try_for_each(|path| writeln!(stdout, "wrote {}", path.display()))
+            .and_then(|()| writeln!(stdout, "{label}: {} files in {seconds:.1}s", paths.len())),
+        Err(e) => writeln!(std::io::stderr(), "{label}: FAILED after {seconds:.1}s: {e:#}"),
+    };
+}
+
+fn set_running(bar: &ProgressBar, running: &Mutex<Vec<String>>, change: impl FnOnce(&mut Vec<String>)) {
     let mut running = running.lock().expect("no panics hold this lock");
     change(&mut running);
     bar.set_message(format!("running {}", running.join(", ")));
 }
 
 /// Runs one generator (a panic becomes an error) and writes its figures.
-pub fn run_one(
-    generator: &Generator,
-    options: &GenOptions,
-    src_dir: &Path,
-) -> Result<Vec<PathBuf>> {
+pub fn run_one(generator: &Generator, options: &GenOptions, src_dir: &Path) -> Result<Vec<PathBuf>> {
     let figures = run_generator(generator, options)?;
     let mut written = Vec::new();
     for figure in &figures {
@@ -237,19 +200,14 @@ pub fn run_generator(generator: &Generator, options: &GenOptions) -> Result<Vec<
         }
     };
     if let Some(stray) = figures.iter().find(|f| f.chapter != generator.chapter) {
-        bail!(
-            "{label} produced figure {}/{}, outside its chapter",
-            stray.chapter,
-            stray.name
-        );
+        bail!("{label} produced figure {}/{}, outside its chapter", stray.chapter, stray.name);
     }
     Ok(figures)
 }
 
 fn mark_stale(path: &Path) -> Result<()> {
     let file = std::fs::File::options().write(true).open(path)?;
-    file.set_modified(SystemTime::UNIX_EPOCH)
-        .with_context(|| format!("marking {} stale", path.display()))
+    file.set_modified(SystemTime::UNIX_EPOCH).with_context(|| format!("marking {} stale", path.display()))
 }
 
 #[cfg(test)]
@@ -258,13 +216,7 @@ mod tests {
     use std::time::Duration;
 
     fn demo(_: &GenOptions) -> Result<Vec<Figure>> {
-        Ok(vec![Figure::new(
-            "ch07",
-            "demo",
-            "alt",
-            "<svg/>".into(),
-            &serde_json::json!({"x": 1}),
-        )?])
+        Ok(vec![Figure::new("ch07", "demo", "alt", "<svg/>".into(), &serde_json::json!({"x": 1}))?])
     }
 
     fn broken(_: &GenOptions) -> Result<Vec<Figure>> {
@@ -276,12 +228,7 @@ mod tests {
         if !path.exists() {
             std::fs::write(path, "{}").unwrap();
         }
-        std::fs::File::options()
-            .write(true)
-            .open(path)
-            .unwrap()
-            .set_modified(when)
-            .unwrap();
+        std::fs::File::options().write(true).open(path).unwrap().set_modified(when).unwrap();
     }
 
     #[test]
@@ -291,18 +238,12 @@ mod tests {
         let t = |s: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000 + s);
         touch(&ws.join("chapters-code/ch07-demo/src/lib.rs"), t(10));
         touch(&ws.join("chapters-code/lab/src/lib.rs"), t(10));
-        assert!(
-            chapter_is_stale(ws, &src, "ch07").unwrap(),
-            "no figures yet"
-        );
+        assert!(chapter_is_stale(ws, &src, "ch07").unwrap(), "no figures yet");
         touch(&src.join("figures/ch07/a.json"), t(20));
         touch(&src.join("figures/ch07/b.json"), t(30));
         assert!(!chapter_is_stale(ws, &src, "ch07").unwrap());
         touch(&ws.join("chapters-code/ch07-demo/examples/new.rs"), t(25));
-        assert!(
-            chapter_is_stale(ws, &src, "ch07").unwrap(),
-            "newer than the oldest figure"
-        );
+        assert!(chapter_is_stale(ws, &src, "ch07").unwrap(), "newer than the oldest figure");
         touch(&ws.join("chapters-code/ch07-demo/examples/new.rs"), t(15));
         touch(&ws.join("chapters-code/lab/src/net.rs"), t(40));
         assert!(chapter_is_stale(ws, &src, "ch07").unwrap(), "lab changed");
@@ -313,16 +254,8 @@ mod tests {
     fn runs_generators_writes_figures_and_reports_panics() {
         let src = tempfile::tempdir().unwrap();
         let generators = [
-            Generator {
-                chapter: "ch07",
-                name: "demo",
-                run: demo,
-            },
-            Generator {
-                chapter: "ch07",
-                name: "broken",
-                run: broken,
-            },
+            Generator { chapter: "ch07", name: "demo", run: demo },
+            Generator { chapter: "ch07", name: "broken", run: broken },
         ];
         let outcomes = regenerate(&generators, false, 2, src.path(), false);
         assert_eq!(outcomes.len(), 2);
@@ -335,35 +268,16 @@ mod tests {
     #[test]
     fn quick_figures_count_as_stale() {
         let src = tempfile::tempdir().unwrap();
-        let generator = Generator {
-            chapter: "ch07",
-            name: "demo",
-            run: demo,
-        };
-        run_one(
-            &generator,
-            &GenOptions {
-                quick: true,
-                progress: false,
-            },
-            src.path(),
-        )
-        .unwrap();
+        let generator = Generator { chapter: "ch07", name: "demo", run: demo };
+        run_one(&generator, &GenOptions { quick: true, progress: false }, src.path()).unwrap();
         let json = src.path().join("figures/ch07/demo.json");
-        assert_eq!(
-            std::fs::metadata(json).unwrap().modified().unwrap(),
-            SystemTime::UNIX_EPOCH
-        );
+        assert_eq!(std::fs::metadata(json).unwrap().modified().unwrap(), SystemTime::UNIX_EPOCH);
     }
 
     #[test]
     fn selection_rejects_unknown_chapters() {
         let ws = tempfile::tempdir().unwrap();
-        let generators = [Generator {
-            chapter: "ch07",
-            name: "demo",
-            run: demo,
-        }];
+        let generators = [Generator { chapter: "ch07", name: "demo", run: demo }];
         let Err(err) = select(&generators, &["ch09".into()], true, ws.path(), ws.path()) else {
             panic!("accepted ch09")
         };

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 /// Every chapter's figure generators. Adding a chapter is one line here (and its crate in
 /// Cargo.toml).
 pub fn all_generators() -> Vec<Generator> {
-    [TEMP_DUMMY].concat() // TEMP: ch01_gradients::GENERATORS
+    [ch01_gradients::GENERATORS].concat()
 }
 
 /// The workspace root: the folder holding book.toml, src/ and chapters-code/.
@@ -23,6 +23,3 @@ pub fn workspace_root() -> PathBuf {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     root.canonicalize().unwrap_or(root)
 }
-
-// TEMP until ch01 compiles
-const TEMP_DUMMY: &[Generator] = &[];

@@ -6,10 +6,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(
-    version,
-    about = "Driver of the vanishing-gradient book: figures, build, serve"
-)]
+#[command(version, about = "Driver of the vanishing-gradient book: figures, build, serve")]
 struct Cli {
     /// The book's root (the folder holding book.toml); defaults to this workspace.
     #[arg(long, global = true, value_name = "DIR")]
@@ -70,66 +67,36 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     let root = cli.root.unwrap_or_else(book::workspace_root);
     match cli.command {
-        Command::Figures {
-            chapter,
-            quick,
-            all,
-            jobs,
-        } => figures(&root, &chapter, quick, all, jobs),
+        Command::Figures { chapter, quick, all, jobs } => figures(&root, &chapter, quick, all, jobs),
         Command::Build { dest } => {
             let built = build(&root, dest.as_deref())?;
             println!("built {}", built.site.join("index.html").display());
             Ok(())
         }
-        Command::Serve {
-            port,
-            bind,
-            no_build,
-            dest,
-        } => serve(&root, port, bind, no_build, dest),
+        Command::Serve { port, bind, no_build, dest } => serve(&root, port, bind, no_build, dest),
     }
 }
 
-fn figures(
-    root: &std::path::Path,
-    chapters: &[String],
-    quick: bool,
-    all: bool,
-    jobs: usize,
-) -> Result<()> {
+fn figures(root: &std::path::Path, chapters: &[String], quick: bool, all: bool, jobs: usize) -> Result<()> {
     let src_dir = root.join("src");
-    let selected = book::figures::select(&book::all_generators(), chapters, all, root, &src_dir)?;
-    if book::all_generators().is_empty() {
+    let generators = book::all_generators();
+    if generators.is_empty() {
         bail!("no figure generators are registered (book::all_generators)");
     }
-    if book::all_generators().is_empty() {
-        bail!("no figure generators are registered (book::all_generators)");
-    }
+    let selected = book::figures::select(&generators, chapters, all, root, &src_dir)?;
     if selected.is_empty() {
         println!("all figures are up to date (--all regenerates them anyway)");
         return Ok(());
     }
-    println!(
-        "running {} generator(s) on {jobs} thread(s){}",
-        selected.len(),
-        if quick { ", quick" } else { "" }
-    );
+    println!("running {} generator(s) on {jobs} thread(s){}", selected.len(), if quick { ", quick" } else { "" });
     let outcomes = book::figures::regenerate(&selected, quick, jobs, &src_dir, true);
     let failed: Vec<_> = outcomes.iter().filter(|o| o.result.is_err()).collect();
     if quick {
         println!("quick figures are previews: run without --quick before committing");
     }
     if !failed.is_empty() {
-        let names: Vec<_> = failed
-            .iter()
-            .map(|o| format!("{}/{}", o.generator.chapter, o.generator.name))
-            .collect();
-        bail!(
-            "{} of {} generators failed: {}",
-            failed.len(),
-            outcomes.len(),
-            names.join(", ")
-        );
+        let names: Vec<_> = failed.iter().map(|o| format!("{}/{}", o.generator.chapter, o.generator.name)).collect();
+        bail!("{} of {} generators failed: {}", failed.len(), outcomes.len(), names.join(", "));
     }
     Ok(())
 }
@@ -142,23 +109,14 @@ fn build(root: &std::path::Path, dest: Option<&std::path::Path>) -> Result<book:
     Ok(built)
 }
 
-fn serve(
-    root: &std::path::Path,
-    port: u16,
-    bind: Option<IpAddr>,
-    no_build: bool,
-    dest: Option<PathBuf>,
-) -> Result<()> {
+fn serve(root: &std::path::Path, port: u16, bind: Option<IpAddr>, no_build: bool, dest: Option<PathBuf>) -> Result<()> {
     let site = match dest {
         Some(dest) => std::path::absolute(dest)?,
         None => book::site::configured_site_dir(root)?,
     };
     if no_build {
         if !site.join("index.html").exists() {
-            bail!(
-                "no built book at {} (drop --no-build, or run `book build`)",
-                site.display()
-            );
+            bail!("no built book at {} (drop --no-build, or run `book build`)", site.display());
         }
     } else if book::site::needs_build(root, &site)? {
         println!("building the book into {}", site.display());
@@ -169,11 +127,7 @@ fn serve(
         eprintln!("{warning}");
     }
     let server = book::serve::start(&site, addr)?;
-    println!(
-        "serving {} at {} (Ctrl-C stops)",
-        site.display(),
-        server.url()
-    );
+    println!("serving {} at {} (Ctrl-C stops)", site.display(), server.url());
     server.wait();
     Ok(())
 }

@@ -33,19 +33,12 @@ pub struct CodeBlock {
 impl CodeBlock {
     /// Rust blocks as mdBook and rustdoc see them: the info string's first word starts with `rust`.
     pub fn is_rust(&self) -> bool {
-        self.info
-            .split([',', ' ', '\t'])
-            .next()
-            .is_some_and(|lang| lang.starts_with("rust"))
+        self.info.split([',', ' ', '\t']).next().is_some_and(|lang| lang.starts_with("rust"))
     }
 
     /// The comma/space separated attributes after the language, e.g. `["no_run"]`.
     pub fn attributes(&self) -> Vec<&str> {
-        self.info
-            .split([',', ' ', '\t'])
-            .skip(1)
-            .filter(|a| !a.is_empty())
-            .collect()
+        self.info.split([',', ' ', '\t']).skip(1).filter(|a| !a.is_empty()).collect()
     }
 }
 
@@ -54,11 +47,9 @@ pub fn code_blocks(text: &str) -> Vec<CodeBlock> {
     parser(text)
         .into_offset_iter()
         .filter_map(|(event, range)| match event {
-            Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(info))) => Some(CodeBlock {
-                info: info.trim().to_string(),
-                line: line_of(text, range.start),
-                source: range,
-            }),
+            Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(info))) => {
+                Some(CodeBlock { info: info.trim().to_string(), line: line_of(text, range.start), source: range })
+            }
             _ => None,
         })
         .collect()
@@ -69,9 +60,7 @@ pub fn image_targets(text: &str) -> Vec<(String, usize)> {
     parser(text)
         .into_offset_iter()
         .filter_map(|(event, range)| match event {
-            Event::Start(Tag::Image { dest_url, .. }) => {
-                Some((dest_url.to_string(), line_of(text, range.start)))
-            }
+            Event::Start(Tag::Image { dest_url, .. }) => Some((dest_url.to_string(), line_of(text, range.start))),
             _ => None,
         })
         .collect()
@@ -88,7 +77,8 @@ mod tests {
 
     #[test]
     fn finds_rust_blocks_with_their_attributes() {
-        let md = "# T\n\n```rust,no_run\nfn main() {}\n```\n\n~~~text\nx\n~~~\n\n- item\n\n  ```rust\n  let x = 1;\n  ```\n";
+        let md =
+            "# T\n\n```rust,no_run\nfn main() {}\n```\n\n~~~text\nx\n~~~\n\n- item\n\n  ```rust\n  let x = 1;\n  ```\n";
         let blocks = code_blocks(md);
         assert_eq!(blocks.len(), 3);
         assert!(blocks[0].is_rust() && blocks[0].attributes() == ["no_run"] && blocks[0].line == 3);
@@ -99,9 +89,6 @@ mod tests {
     #[test]
     fn finds_images_but_not_in_code() {
         let md = "![a](figures/ch01/x.svg)\n\n```text\n![b](nope.svg)\n```\n";
-        assert_eq!(
-            image_targets(md),
-            vec![("figures/ch01/x.svg".to_string(), 1)]
-        );
+        assert_eq!(image_targets(md), vec![("figures/ch01/x.svg".to_string(), 1)]);
     }
 }

@@ -21,10 +21,7 @@ pub fn latex_to_mathml(latex: &str, display: DisplayMode) -> Result<String> {
         bail!("{e}");
     }
     let mut mathml = String::new();
-    let config = RenderConfig {
-        display_mode: display,
-        ..RenderConfig::default()
-    };
+    let config = RenderConfig { display_mode: display, ..RenderConfig::default() };
     pulldown_latex::push_mathml(&mut mathml, events.into_iter(), config)?;
     Ok(mathml)
 }
@@ -121,13 +118,8 @@ pub fn render_math(text: &str) -> Result<String> {
             Event::DisplayMath(latex) => (latex, DisplayMode::Block),
             _ => continue,
         };
-        let mathml = latex_to_mathml(&latex, display).with_context(|| {
-            format!(
-                "line {}: `{}`",
-                markdown::line_of(text, range.start),
-                &text[range.clone()]
-            )
-        })?;
+        let mathml = latex_to_mathml(&latex, display)
+            .with_context(|| format!("line {}: `{}`", markdown::line_of(text, range.start), &text[range.clone()]))?;
         out.push_str(&text[copied_to..range.start]);
         out.push_str(&shield_from_markdown(&mathml));
         copied_to = range.end;
@@ -181,8 +173,7 @@ mod tests {
 
     #[test]
     fn code_is_untouched() {
-        let md =
-            "Inline `$x$` code.\n\n```rust\nlet s = \"$a$ and $$b$$\";\n```\n\n    $indented$\n";
+        let md = "Inline `$x$` code.\n\n```rust\nlet s = \"$a$ and $$b$$\";\n```\n\n    $indented$\n";
         assert_eq!(render_math(md).unwrap(), md);
     }
 
@@ -195,10 +186,8 @@ mod tests {
     #[test]
     fn text_inside_mathml_cannot_be_read_as_markdown() {
         let out = render_math("$a * b * c_{x}' | y$").unwrap();
-        let text_between_tags: String = out
-            .split('<')
-            .filter_map(|s| s.split_once('>').map(|(_, text)| text))
-            .collect();
+        let text_between_tags: String =
+            out.split('<').filter_map(|s| s.split_once('>').map(|(_, text)| text)).collect();
         for c in ['*', '_', '\'', '|', '\\', '$'] {
             assert!(!text_between_tags.contains(c), "{c} in {out}");
         }
@@ -219,10 +208,7 @@ mod tests {
             r"\hat{y} = \mathbf{W}^\top x + \vec{b}, \quad a \cdot b",
         ];
         for formula in formulas {
-            let rendered = render_math(&format!(
-                "| a |\n|---|\n| ${formula}$ |\n\ntext $${formula}$$ more\n"
-            ))
-            .unwrap();
+            let rendered = render_math(&format!("| a |\n|---|\n| ${formula}$ |\n\ntext $${formula}$$ more\n")).unwrap();
             let options = Options::ENABLE_TABLES | Options::ENABLE_SMART_PUNCTUATION;
             // The parser splits text at special characters: join it back before looking for tags.
             let text: String = Parser::new_ext(&rendered, options)
@@ -238,10 +224,7 @@ mod tests {
 
     #[test]
     fn dollars_outside_math_must_be_escaped() {
-        assert_eq!(
-            stray_dollars("at $h = $ 1e-3 and $x$ and \\$5\n\n```text\n$ ls\n```\n\n`$`"),
-            vec![1]
-        );
+        assert_eq!(stray_dollars("at $h = $ 1e-3 and $x$ and \\$5\n\n```text\n$ ls\n```\n\n`$`"), vec![1]);
         assert_eq!(stray_dollars("a\n\nprice $5"), vec![3]);
         let err = render_math("ok\n\nat $h = $ 1e-3").unwrap_err().to_string();
         assert!(err.contains("line 3") && err.contains("\\$"), "{err}");

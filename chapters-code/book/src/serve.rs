@@ -25,22 +25,13 @@ pub struct Reply {
 
 impl Reply {
     pub fn text(status: u16, body: &str) -> Reply {
-        Reply {
-            status,
-            content_type: "text/plain; charset=utf-8",
-            headers: Vec::new(),
-            body: body.as_bytes().to_vec(),
-        }
+        Reply { status, content_type: "text/plain; charset=utf-8", headers: Vec::new(), body: body.as_bytes().to_vec() }
     }
 }
 
 /// Content type by file extension; unknown types download rather than render.
 pub fn content_type(path: &Path) -> &'static str {
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase();
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     match ext.as_str() {
         "html" | "htm" => "text/html; charset=utf-8",
         "css" => "text/css; charset=utf-8",
@@ -87,9 +78,7 @@ pub struct StaticSite {
 
 impl StaticSite {
     pub fn new(root: &Path) -> Result<StaticSite> {
-        let root = root
-            .canonicalize()
-            .with_context(|| format!("no built site at {}", root.display()))?;
+        let root = root.canonicalize().with_context(|| format!("no built site at {}", root.display()))?;
         Ok(StaticSite { root })
     }
 
@@ -106,13 +95,9 @@ impl StaticSite {
         // they arrived in (decoding happened above).
         let segments: Vec<&str> = decoded.split('/').filter(|s| !s.is_empty()).collect();
         let plain = |s: &&str| {
-            !s.contains(['\\', '\0'])
-                && matches!(Path::new(s).components().next(), Some(Component::Normal(_)))
+            !s.contains(['\\', '\0']) && matches!(Path::new(s).components().next(), Some(Component::Normal(_)))
         };
-        if !segments
-            .iter()
-            .all(|s| plain(s) && Path::new(s).components().count() == 1)
-        {
+        if !segments.iter().all(|s| plain(s) && Path::new(s).components().count() == 1) {
             return Reply::text(403, "forbidden path\n");
         }
         let mut file = self.root.join(segments.iter().collect::<PathBuf>());
@@ -129,12 +114,7 @@ impl StaticSite {
         match file.canonicalize() {
             Ok(real) if !real.starts_with(&self.root) => Reply::text(403, "forbidden path\n"),
             Ok(real) if real.is_file() => match std::fs::read(&real) {
-                Ok(body) => Reply {
-                    status: 200,
-                    content_type: content_type(&real),
-                    headers: Vec::new(),
-                    body,
-                },
+                Ok(body) => Reply { status: 200, content_type: content_type(&real), headers: Vec::new(), body },
                 Err(_) => Reply::text(500, "could not read the file\n"),
             },
             _ => self.not_found(),
@@ -143,12 +123,7 @@ impl StaticSite {
 
     fn not_found(&self) -> Reply {
         match std::fs::read(self.root.join("404.html")) {
-            Ok(body) => Reply {
-                status: 404,
-                content_type: "text/html; charset=utf-8",
-                headers: Vec::new(),
-                body,
-            },
+            Ok(body) => Reply { status: 404, content_type: "text/html; charset=utf-8", headers: Vec::new(), body },
             Err(_) => Reply::text(404, "not found\n"),
         }
     }
@@ -220,15 +195,9 @@ impl RunningServer {
 
 /// Serves `site_dir` on `addr`. Use [`listen_address`] to pick `addr`; port 0 picks a free port.
 pub fn start(site_dir: &Path, addr: SocketAddr) -> Result<RunningServer> {
-    let routes = Arc::new(Routes {
-        site: StaticSite::new(site_dir)?,
-    });
-    let http = Arc::new(
-        tiny_http::Server::http(addr).map_err(|e| anyhow::anyhow!("listening on {addr}: {e}"))?,
-    );
-    let Some(addr) = http.server_addr().to_ip() else {
-        bail!("not listening on an IP address")
-    };
+    let routes = Arc::new(Routes { site: StaticSite::new(site_dir)? });
+    let http = Arc::new(tiny_http::Server::http(addr).map_err(|e| anyhow::anyhow!("listening on {addr}: {e}"))?);
+    let Some(addr) = http.server_addr().to_ip() else { bail!("not listening on an IP address") };
     let workers = (0..WORKERS)
         .map(|_| {
             let (http, routes) = (Arc::clone(&http), Arc::clone(&routes));
@@ -240,11 +209,7 @@ pub fn start(site_dir: &Path, addr: SocketAddr) -> Result<RunningServer> {
             })
         })
         .collect();
-    Ok(RunningServer {
-        http,
-        workers,
-        addr,
-    })
+    Ok(RunningServer { http, workers, addr })
 }
 
 fn into_response(reply: Reply) -> Response<std::io::Cursor<Vec<u8>>> {
@@ -290,11 +255,7 @@ mod tests {
     /// A plain HTTP/1.1 exchange: (status, headers in lower case, body).
     fn get(addr: SocketAddr, method: &str, target: &str) -> (u16, String, String) {
         let mut stream = TcpStream::connect(addr).unwrap();
-        write!(
-            stream,
-            "{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
+        write!(stream, "{method} {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
         let mut raw = String::new();
         stream.read_to_string(&mut raw).unwrap();
         let (head, body) = raw.split_once("\r\n\r\n").unwrap();
@@ -311,37 +272,19 @@ mod tests {
 
         for (target, status, content_type, body) in [
             ("/", 200, "text/html; charset=utf-8", "<p>home</p>"),
-            (
-                "/index.html?x=1",
-                200,
-                "text/html; charset=utf-8",
-                "<p>home</p>",
-            ),
+            ("/index.html?x=1", 200, "text/html; charset=utf-8", "<p>home</p>"),
             ("/ch/", 200, "text/html; charset=utf-8", "<p>chapter</p>"),
             ("/figures/ch01/a.svg", 200, "image/svg+xml", "<svg/>"),
             ("/figures/ch01/a.json", 200, "application/json", "{}"),
             ("/book.js", 200, "text/javascript; charset=utf-8", "1"),
             ("/css/general.css", 200, "text/css; charset=utf-8", "p{}"),
             ("/mathml/latinmodern-math.woff2", 200, "font/woff2", "wOF2"),
-            (
-                "/with%20space.html",
-                200,
-                "text/html; charset=utf-8",
-                "<p>space</p>",
-            ),
-            (
-                "/missing.html",
-                404,
-                "text/html; charset=utf-8",
-                "<p>lost</p>",
-            ),
+            ("/with%20space.html", 200, "text/html; charset=utf-8", "<p>space</p>"),
+            ("/missing.html", 404, "text/html; charset=utf-8", "<p>lost</p>"),
         ] {
             let (got_status, head, got_body) = get(addr, "GET", target);
             assert_eq!(got_status, status, "{target}");
-            assert!(
-                head.contains(&format!("content-type: {content_type}")),
-                "{target}: {head}"
-            );
+            assert!(head.contains(&format!("content-type: {content_type}")), "{target}: {head}");
             assert_eq!(got_body, body, "{target}");
         }
 
@@ -363,10 +306,7 @@ mod tests {
             "secret.txt",
         ] {
             let (status, _, body) = get(addr, "GET", target);
-            assert!(
-                (400..500).contains(&status) && status != 404,
-                "{target}: {status}"
-            );
+            assert!((400..500).contains(&status) && status != 404, "{target}: {status}");
             assert!(!body.contains("SECRET"), "{target}");
         }
 
@@ -380,11 +320,7 @@ mod tests {
     #[test]
     fn symlinks_cannot_leave_the_site() {
         let dir = site();
-        std::os::unix::fs::symlink(
-            dir.path().join("secret.txt"),
-            dir.path().join("site/link.txt"),
-        )
-        .unwrap();
+        std::os::unix::fs::symlink(dir.path().join("secret.txt"), dir.path().join("site/link.txt")).unwrap();
         let site = StaticSite::new(&dir.path().join("site")).unwrap();
         assert_eq!(site.get("/link.txt").status, 403);
     }
@@ -392,15 +328,8 @@ mod tests {
     #[test]
     fn only_an_explicit_bind_leaves_loopback_and_it_warns() {
         let (addr, warning) = listen_address(3000, None);
-        assert_eq!(
-            (addr.to_string().as_str(), warning),
-            ("127.0.0.1:3000", None)
-        );
-        assert!(
-            listen_address(3000, Some("::1".parse().unwrap()))
-                .1
-                .is_none()
-        );
+        assert_eq!((addr.to_string().as_str(), warning), ("127.0.0.1:3000", None));
+        assert!(listen_address(3000, Some("::1".parse().unwrap())).1.is_none());
         let (addr, warning) = listen_address(3000, Some("0.0.0.0".parse().unwrap()));
         assert_eq!(addr.to_string(), "0.0.0.0:3000");
         assert!(warning.unwrap().contains("WARNING"));

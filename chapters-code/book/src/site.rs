@@ -23,10 +23,7 @@ const MATHML_FONT: &[u8] = include_bytes!("../assets/latinmodern-math.woff2");
 const PLAYGROUND_HOST: &str = "play.rust-lang.org";
 const PLAYGROUND_REWRITES: &[(&str, &str)] = &[
     // An empty crate list, answered without a request.
-    (
-        "https://play.rust-lang.org/meta/crates",
-        r#"data:application/json,{"crates":[]}"#,
-    ),
+    ("https://play.rust-lang.org/meta/crates", r#"data:application/json,{"crates":[]}"#),
     // Running code is the local server's job (`book serve`), never a remote playground's.
     (
         "https://play.rust-lang.org/evaluate.json",
@@ -54,11 +51,7 @@ pub fn build(root: &Path, dest: Option<&Path>) -> Result<Built> {
         .with_context(|| format!("building the book at {}", root.display()))?;
     let (errors, warnings) = log.take();
     if !errors.is_empty() {
-        bail!(
-            "building the book at {}: mdBook reported errors:\n{}",
-            root.display(),
-            errors.join("\n")
-        );
+        bail!("building the book at {}: mdBook reported errors:\n{}", root.display(), errors.join("\n"));
     }
     postprocess(&site).with_context(|| format!("post-processing {}", site.display()))?;
     Ok(Built { site, warnings })
@@ -71,8 +64,7 @@ fn run_mdbook(root: &Path, dest: Option<&Path>) -> Result<PathBuf> {
     }
     let site = book.build_dir_for("html");
     refuse_unsafe_destination(&book.root, &book.source_dir(), &site)?;
-    book.with_preprocessor(ValuesPreprocessor)
-        .with_preprocessor(MathPreprocessor);
+    book.with_preprocessor(ValuesPreprocessor).with_preprocessor(MathPreprocessor);
     book.build()?;
     Ok(site)
 }
@@ -87,15 +79,9 @@ struct MdbookLog {
 impl MdbookLog {
     /// (errors, warnings).
     fn take(&self) -> (Vec<String>, Vec<String>) {
-        let messages =
-            std::mem::take(&mut *self.messages.lock().expect("no panics hold this lock"));
-        let (errors, warnings): (Vec<_>, Vec<_>) = messages
-            .into_iter()
-            .partition(|(level, _)| *level == Level::ERROR);
-        (
-            errors.into_iter().map(|m| m.1).collect(),
-            warnings.into_iter().map(|m| m.1).collect(),
-        )
+        let messages = std::mem::take(&mut *self.messages.lock().expect("no panics hold this lock"));
+        let (errors, warnings): (Vec<_>, Vec<_>) = messages.into_iter().partition(|(level, _)| *level == Level::ERROR);
+        (errors.into_iter().map(|m| m.1).collect(), warnings.into_iter().map(|m| m.1).collect())
     }
 }
 
@@ -120,10 +106,7 @@ impl tracing::Subscriber for MdbookLog {
         let mut message = Message(String::new());
         event.record(&mut message);
         let entry = (*event.metadata().level(), message.0);
-        self.messages
-            .lock()
-            .expect("no panics hold this lock")
-            .push(entry);
+        self.messages.lock().expect("no panics hold this lock").push(entry);
     }
 
     // mdBook's spans carry no diagnostics.
@@ -147,8 +130,7 @@ fn refuse_unsafe_destination(root: &Path, src: &Path, site: &Path) -> Result<()>
             site.display()
         );
     }
-    let holds_other_files =
-        std::fs::read_dir(&site).is_ok_and(|mut entries| entries.next().is_some());
+    let holds_other_files = std::fs::read_dir(&site).is_ok_and(|mut entries| entries.next().is_some());
     if holds_other_files && !site.join("index.html").exists() {
         bail!(
             "refusing to build into {}: it is not empty and holds no built book (mdBook empties the build folder)",
@@ -179,8 +161,7 @@ pub fn postprocess(site: &Path) -> Result<()> {
             }
         }
         if ext == "html" && new_text.contains("<math") {
-            new_text = link_math_stylesheet(&new_text)
-                .with_context(|| format!("in {}", path.display()))?;
+            new_text = link_math_stylesheet(&new_text).with_context(|| format!("in {}", path.display()))?;
             pages_with_math += 1;
         }
         if new_text.contains(PLAYGROUND_HOST) {
@@ -195,14 +176,8 @@ pub fn postprocess(site: &Path) -> Result<()> {
         }
     }
     if pages_with_math > 0 {
-        lab::figure::write_atomic(
-            &site.join(MATHML_DIR).join("mathml.css"),
-            MATHML_CSS.as_bytes(),
-        )?;
-        lab::figure::write_atomic(
-            &site.join(MATHML_DIR).join("latinmodern-math.woff2"),
-            MATHML_FONT,
-        )?;
+        lab::figure::write_atomic(&site.join(MATHML_DIR).join("mathml.css"), MATHML_CSS.as_bytes())?;
+        lab::figure::write_atomic(&site.join(MATHML_DIR).join("latinmodern-math.woff2"), MATHML_FONT)?;
     }
     Ok(())
 }
@@ -211,13 +186,8 @@ pub fn postprocess(site: &Path) -> Result<()> {
 /// is the one mdBook used for its own stylesheet, which accounts for the page's depth and for
 /// pages with a `<base>` (404.html).
 fn link_math_stylesheet(html: &str) -> Result<String> {
-    let anchor = html
-        .find("css/variables")
-        .context("no link to mdBook's css/variables stylesheet")?;
-    let href_start = html[..anchor]
-        .rfind("href=\"")
-        .context("no href before css/variables")?
-        + "href=\"".len();
+    let anchor = html.find("css/variables").context("no link to mdBook's css/variables stylesheet")?;
+    let href_start = html[..anchor].rfind("href=\"").context("no href before css/variables")? + "href=\"".len();
     let prefix = &html[href_start..anchor];
     let head_end = html.find("</head>").context("no </head>")?;
     let link = format!("<link rel=\"stylesheet\" href=\"{prefix}{MATHML_DIR}/mathml.css\">\n");
@@ -229,9 +199,7 @@ pub fn files_under(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     let mut pending = vec![dir.to_path_buf()];
     while let Some(dir) = pending.pop() {
-        for entry in
-            std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?
-        {
+        for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
             let entry = entry?;
             if entry.file_type()?.is_dir() {
                 pending.push(entry.path());
@@ -249,11 +217,7 @@ pub fn files_under(dir: &Path) -> Result<Vec<PathBuf>> {
 pub fn newest_mtime(paths: &[PathBuf]) -> Result<Option<SystemTime>> {
     let mut newest = None;
     for path in paths.iter().filter(|p| p.exists()) {
-        let files = if path.is_dir() {
-            files_under(path)?
-        } else {
-            vec![path.clone()]
-        };
+        let files = if path.is_dir() { files_under(path)? } else { vec![path.clone()] };
         for file in files {
             let modified = std::fs::metadata(&file)?.modified()?;
             newest = newest.max(Some(modified));
@@ -286,12 +250,10 @@ mod tests {
 
     #[test]
     fn math_stylesheet_follows_the_pages_own_prefix() {
-        let html = r#"<head><link rel="stylesheet" href="../css/variables-abc123.css"></head><body><math></math></body>"#;
+        let html =
+            r#"<head><link rel="stylesheet" href="../css/variables-abc123.css"></head><body><math></math></body>"#;
         let out = link_math_stylesheet(html).unwrap();
-        assert!(
-            out.contains(r#"<link rel="stylesheet" href="../mathml/mathml.css">"#),
-            "{out}"
-        );
+        assert!(out.contains(r#"<link rel="stylesheet" href="../mathml/mathml.css">"#), "{out}");
         assert!(out.find("mathml.css").unwrap() < out.find("</head>").unwrap());
     }
 
@@ -308,14 +270,8 @@ mod tests {
         .unwrap();
         postprocess(dir.path()).unwrap();
         let out = std::fs::read_to_string(&js).unwrap();
-        assert!(
-            !out.contains("play.rust-lang") && !out.contains("http"),
-            "{out}"
-        );
-        assert!(
-            out.contains("fetch_with_timeout('data:application/json,"),
-            "{out}"
-        );
+        assert!(!out.contains("play.rust-lang") && !out.contains("http"), "{out}");
+        assert!(out.contains("fetch_with_timeout('data:application/json,"), "{out}");
     }
 
     #[test]
@@ -323,10 +279,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("ch.html"), "<p>see play.rust-lang.org</p>").unwrap();
         let err = postprocess(dir.path()).unwrap_err().to_string();
-        assert!(
-            err.contains("ch.html") && err.contains("play.rust-lang.org"),
-            "{err}"
-        );
+        assert!(err.contains("ch.html") && err.contains("play.rust-lang.org"), "{err}");
     }
 
     #[test]
@@ -337,20 +290,10 @@ mod tests {
         std::fs::write(root.join("src/SUMMARY.md"), "# Summary\n\n- [A](a.md)\n").unwrap();
         std::fs::write(root.join("src/a.md"), "# A\n\n<div>unclosed\n").unwrap();
         let built = build(root, None).unwrap();
-        assert!(
-            built
-                .warnings
-                .iter()
-                .any(|w| w.contains("unclosed HTML tag")),
-            "{:?}",
-            built.warnings
-        );
+        assert!(built.warnings.iter().any(|w| w.contains("unclosed HTML tag")), "{:?}", built.warnings);
         std::fs::write(root.join("src/a.md"), "# A\n\n{{#include missing.rs}}\n").unwrap();
         let err = format!("{:#}", build(root, None).unwrap_err());
-        assert!(
-            err.contains("mdBook reported errors") && err.contains("missing.rs"),
-            "{err}"
-        );
+        assert!(err.contains("mdBook reported errors") && err.contains("missing.rs"), "{err}");
     }
 
     #[test]

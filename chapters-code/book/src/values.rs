@@ -57,17 +57,11 @@ impl ValueRef {
         if file.is_empty() || key.is_empty() {
             bail!("expected `chNN/file.json:dotted.key`");
         }
-        let escapes = Path::new(file)
-            .components()
-            .any(|c| !matches!(c, Component::Normal(_)));
+        let escapes = Path::new(file).components().any(|c| !matches!(c, Component::Normal(_)));
         if escapes || !file.ends_with(".json") {
             bail!("`{file}` must be a .json file inside src/figures/, e.g. `ch01/name.json`");
         }
-        Ok(ValueRef {
-            file: file.to_string(),
-            key: key.to_string(),
-            format,
-        })
+        Ok(ValueRef { file: file.to_string(), key: key.to_string(), format })
     }
 }
 
@@ -80,9 +74,7 @@ fn parse_format(spec: &str) -> Result<NumberFormat> {
     } else {
         None
     };
-    format.with_context(|| {
-        format!("unknown format `{spec}`: use `.N` (N decimals) or `eN` (scientific)")
-    })
+    format.with_context(|| format!("unknown format `{spec}`: use `.N` (N decimals) or `eN` (scientific)"))
 }
 
 /// `data.<key>` of a figure's data, where numeric segments index arrays.
@@ -98,12 +90,8 @@ pub fn lookup<'a>(data: &'a Value, key: &str) -> Option<&'a Value> {
 pub fn format_value(value: &Value, format: NumberFormat) -> Result<String> {
     match (value, format) {
         (Value::Number(n), NumberFormat::AsIs) => Ok(n.to_string()),
-        (Value::Number(n), NumberFormat::Fixed(decimals)) => {
-            Ok(format!("{:.*}", decimals, as_f64(n)?))
-        }
-        (Value::Number(n), NumberFormat::Scientific(digits)) => {
-            Ok(format!("{:.*e}", digits, as_f64(n)?))
-        }
+        (Value::Number(n), NumberFormat::Fixed(decimals)) => Ok(format!("{:.*}", decimals, as_f64(n)?)),
+        (Value::Number(n), NumberFormat::Scientific(digits)) => Ok(format!("{:.*e}", digits, as_f64(n)?)),
         (Value::String(s), NumberFormat::AsIs) => Ok(s.clone()),
         (Value::Bool(b), NumberFormat::AsIs) => Ok(b.to_string()),
         (Value::Array(_) | Value::Object(_), _) => bail!("is an {}, not a number", kind(value)),
@@ -113,8 +101,7 @@ pub fn format_value(value: &Value, format: NumberFormat) -> Result<String> {
 }
 
 fn as_f64(n: &serde_json::Number) -> Result<f64> {
-    n.as_f64()
-        .with_context(|| format!("{n} does not fit an f64"))
+    n.as_f64().with_context(|| format!("{n} does not fit an f64"))
 }
 
 fn kind(value: &Value) -> &'static str {
@@ -137,10 +124,8 @@ impl FigureData {
             .entry(path.to_path_buf())
             .or_insert_with(|| {
                 if !path.exists() {
-                    let chapter = path
-                        .parent()
-                        .and_then(|p| p.file_name())
-                        .map_or("chNN".into(), |c| c.to_string_lossy());
+                    let chapter =
+                        path.parent().and_then(|p| p.file_name()).map_or("chNN".into(), |c| c.to_string_lossy());
                     return Err(format!(
                         "{} does not exist (generate it: `book figures --chapter {chapter}`)",
                         path.display()
@@ -157,15 +142,9 @@ impl FigureData {
         let path = figures_dir.join(&value_ref.file);
         let data = self.get(&path).map_err(anyhow::Error::msg)?;
         let Some(value) = lookup(data, &value_ref.key) else {
-            bail!(
-                "no key `{}` in the data of {}{}",
-                value_ref.key,
-                path.display(),
-                nearest_keys(data, &value_ref.key)
-            );
+            bail!("no key `{}` in the data of {}{}", value_ref.key, path.display(), nearest_keys(data, &value_ref.key));
         };
-        format_value(value, value_ref.format)
-            .with_context(|| format!("key `{}` of {}", value_ref.key, path.display()))
+        format_value(value, value_ref.format).with_context(|| format!("key `{}` of {}", value_ref.key, path.display()))
     }
 }
 
@@ -182,11 +161,7 @@ fn nearest_keys(data: &Value, key: &str) -> String {
             None => break,
         }
     }
-    let at = if walked.is_empty() {
-        "data".to_string()
-    } else {
-        format!("data.{}", walked.join("."))
-    };
+    let at = if walked.is_empty() { "data".to_string() } else { format!("data.{}", walked.join(".")) };
     match value {
         Value::Object(map) => {
             let keys: Vec<_> = map.keys().map(String::as_str).collect();
@@ -204,10 +179,7 @@ pub fn placeholders(text: &str) -> Vec<(std::ops::Range<usize>, Result<ValueRef>
     while let Some(start) = text[from..].find(OPEN).map(|i| from + i) {
         let inner_start = start + OPEN.len();
         let Some(end) = text[inner_start..].find(CLOSE).map(|i| inner_start + i) else {
-            found.push((
-                start..text.len(),
-                Err(anyhow::anyhow!("`{OPEN}` without a closing `{CLOSE}`")),
-            ));
+            found.push((start..text.len(), Err(anyhow::anyhow!("`{OPEN}` without a closing `{CLOSE}`"))));
             break;
         };
         let inner = &text[inner_start..end];
@@ -235,16 +207,11 @@ pub fn expand_values(text: &str, figures_dir: &Path, data: &mut FigureData) -> R
         let line = crate::markdown::line_of(text, range.start);
         match parsed.and_then(|value_ref| data.resolve(figures_dir, &value_ref)) {
             Ok(value) => out.push_str(&value),
-            Err(e) => writeln!(problems, "line {line}: {placeholder}: {e:#}")
-                .expect("writing to a String"),
+            Err(e) => writeln!(problems, "line {line}: {placeholder}: {e:#}").expect("writing to a String"),
         }
     }
     out.push_str(&text[copied_to..]);
-    if problems.is_empty() {
-        Ok(out)
-    } else {
-        bail!("{}", problems.trim_end())
-    }
+    if problems.is_empty() { Ok(out) } else { bail!("{}", problems.trim_end()) }
 }
 
 /// The mdBook preprocessor; runs after mdBook's own `{{#include}}` expansion.
@@ -265,29 +232,18 @@ impl mdbook_preprocessor::Preprocessor for ValuesPreprocessor {
             };
             match expand_values(&chapter.content, &figures_dir, &mut data) {
                 Ok(expanded) => chapter.content = expanded,
-                Err(e) => problems.push(format!(
-                    "chapter \"{}\" ({}):\n{e}",
-                    chapter.name,
-                    chapter_file(chapter)
-                )),
+                Err(e) => problems.push(format!("chapter \"{}\" ({}):\n{e}", chapter.name, chapter_file(chapter))),
             }
         });
         if !problems.is_empty() {
-            bail!(
-                "{{{{#value}}}} placeholders that do not resolve:\n{}",
-                problems.join("\n")
-            );
+            bail!("{{{{#value}}}} placeholders that do not resolve:\n{}", problems.join("\n"));
         }
         Ok(book)
     }
 }
 
 pub(crate) fn chapter_file(chapter: &mdbook_preprocessor::book::Chapter) -> String {
-    chapter
-        .source_path
-        .as_ref()
-        .or(chapter.path.as_ref())
-        .map_or("draft".into(), |p| p.display().to_string())
+    chapter.source_path.as_ref().or(chapter.path.as_ref()).map_or("draft".into(), |p| p.display().to_string())
 }
 
 #[cfg(test)]
@@ -307,19 +263,10 @@ mod tests {
         let x = json!(0.000123456);
         assert_eq!(format_value(&x, NumberFormat::AsIs).unwrap(), "0.000123456");
         assert_eq!(format_value(&x, NumberFormat::Fixed(5)).unwrap(), "0.00012");
-        assert_eq!(
-            format_value(&x, NumberFormat::Scientific(2)).unwrap(),
-            "1.23e-4"
-        );
+        assert_eq!(format_value(&x, NumberFormat::Scientific(2)).unwrap(), "1.23e-4");
         assert_eq!(format_value(&json!(42), NumberFormat::AsIs).unwrap(), "42");
-        assert_eq!(
-            format_value(&json!(2.5), NumberFormat::Fixed(0)).unwrap(),
-            "2"
-        );
-        assert_eq!(
-            format_value(&json!(-1.23456), NumberFormat::Fixed(3)).unwrap(),
-            "-1.235"
-        );
+        assert_eq!(format_value(&json!(2.5), NumberFormat::Fixed(0)).unwrap(), "2");
+        assert_eq!(format_value(&json!(-1.23456), NumberFormat::Fixed(3)).unwrap(), "-1.235");
         assert!(format_value(&json!([1]), NumberFormat::AsIs).is_err());
         assert!(format_value(&json!("x"), NumberFormat::Fixed(2)).is_err());
     }
@@ -327,41 +274,19 @@ mod tests {
     #[test]
     fn parses_placeholders() {
         let r = ValueRef::parse(" ch01/x.json:a.0.b:e3 ").unwrap();
-        assert_eq!(
-            (r.file.as_str(), r.key.as_str(), r.format),
-            ("ch01/x.json", "a.0.b", NumberFormat::Scientific(3))
-        );
-        assert_eq!(
-            ValueRef::parse("ch01/x.json:k").unwrap().format,
-            NumberFormat::AsIs
-        );
-        assert_eq!(
-            ValueRef::parse("ch01/x.json:k:.2").unwrap().format,
-            NumberFormat::Fixed(2)
-        );
-        for bad in [
-            "ch01/x.json",
-            "ch01/x.json:k:%2",
-            "../x.json:k",
-            "/etc/x.json:k",
-            "ch01/x.svg:k",
-            "a:b:.1:z",
-        ] {
+        assert_eq!((r.file.as_str(), r.key.as_str(), r.format), ("ch01/x.json", "a.0.b", NumberFormat::Scientific(3)));
+        assert_eq!(ValueRef::parse("ch01/x.json:k").unwrap().format, NumberFormat::AsIs);
+        assert_eq!(ValueRef::parse("ch01/x.json:k:.2").unwrap().format, NumberFormat::Fixed(2));
+        for bad in ["ch01/x.json", "ch01/x.json:k:%2", "../x.json:k", "/etc/x.json:k", "ch01/x.svg:k", "a:b:.1:z"] {
             assert!(ValueRef::parse(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn expands_values_everywhere_including_nested_arrays() {
-        let dir =
-            figures_with(json!({"ratio": 1234.5678, "layers": [{"norm": 0.5}, {"norm": 2.5e-7}]}));
+        let dir = figures_with(json!({"ratio": 1234.5678, "layers": [{"norm": 0.5}, {"norm": 2.5e-7}]}));
         let text = "ratio {{#value ch02/profile.json:ratio:.1}}, last {{#value ch02/profile.json:layers.1.norm:e1}}.";
-        let out = expand_values(
-            text,
-            &dir.path().join("figures"),
-            &mut FigureData::default(),
-        )
-        .unwrap();
+        let out = expand_values(text, &dir.path().join("figures"), &mut FigureData::default()).unwrap();
         assert_eq!(out, "ratio 1234.6, last 2.5e-7.");
     }
 
@@ -370,45 +295,20 @@ mod tests {
         let dir = figures_with(json!({"ratio": 1.0, "layers": [1, 2]}));
         let figures = dir.path().join("figures");
         let text = "a {{#value ch02/profile.json:ratoi}}\nb {{#value ch09/none.json:x}}\nc {{#value ch02/profile.json:layers.7}}";
-        let err = expand_values(text, &figures, &mut FigureData::default())
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("line 1") && err.contains("`ratoi`") && err.contains("profile.json"),
-            "{err}"
-        );
+        let err = expand_values(text, &figures, &mut FigureData::default()).unwrap_err().to_string();
+        assert!(err.contains("line 1") && err.contains("`ratoi`") && err.contains("profile.json"), "{err}");
         assert!(err.contains("has keys: layers, ratio"), "{err}");
-        assert!(
-            err.contains("line 2")
-                && err.contains("ch09/none.json")
-                && err.contains("does not exist"),
-            "{err}"
-        );
-        assert!(
-            err.contains("line 3") && err.contains("array of 2 entries"),
-            "{err}"
-        );
+        assert!(err.contains("line 2") && err.contains("ch09/none.json") && err.contains("does not exist"), "{err}");
+        assert!(err.contains("line 3") && err.contains("array of 2 entries"), "{err}");
     }
 
     #[test]
     fn malformed_placeholders_are_errors() {
         let figures = Path::new("/nonexistent");
-        assert!(
-            expand_values(
-                "x {{#value ch01/a.json:k",
-                figures,
-                &mut FigureData::default()
-            )
-            .is_err()
-        );
+        assert!(expand_values("x {{#value ch01/a.json:k", figures, &mut FigureData::default()).is_err());
         assert!(expand_values("x {{#valueX}}", figures, &mut FigureData::default()).is_err());
         assert_eq!(
-            expand_values(
-                "no placeholders {{#include x}}",
-                figures,
-                &mut FigureData::default()
-            )
-            .unwrap(),
+            expand_values("no placeholders {{#include x}}", figures, &mut FigureData::default()).unwrap(),
             "no placeholders {{#include x}}"
         );
     }

@@ -31,7 +31,7 @@ pub struct DescentOptions {
 
 impl Default for DescentOptions {
     fn default() -> Self {
-        DescentOptions { n: 64, x_mean: 1.0, steps: 200, fractions: vec![0.1, 0.5, 0.95, 1.05], seed: 0 }
+        DescentOptions { n: 64, x_mean: 3.0, steps: 300, fractions: vec![0.1, 0.5, 0.95, 1.05], seed: 0 }
     }
 }
 

@@ -32,9 +32,9 @@
 use crate::{DEVICE, Init, init};
 use anyhow::{Context, Result, bail, ensure};
 use candle_core::{D, DType, Tensor};
+use rand::Rng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
-use rand::{Rng, RngCore};
 use rand_distr::{Distribution, StandardNormal};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -54,12 +54,7 @@ impl Dataset {
         ensure!(classes > 0, "a data set needs at least one class");
         ensure!(x.rank() == 2, "inputs must be a 2-D (examples × features) tensor, got shape {:?}", x.dims());
         ensure!(y.rank() == 1, "labels must be a 1-D tensor, got shape {:?}", y.dims());
-        ensure!(
-            x.dim(0)? == y.dim(0)?,
-            "inputs have {} rows but there are {} labels",
-            x.dim(0)?,
-            y.dim(0)?
-        );
+        ensure!(x.dim(0)? == y.dim(0)?, "inputs have {} rows but there are {} labels", x.dim(0)?, y.dim(0)?);
         let x = x.to_dtype(DType::F32)?;
         let y = match y.dtype() {
             DType::U32 => y,
@@ -68,7 +63,11 @@ impl Dataset {
                 if let Some((i, l)) = v.iter().enumerate().find(|(_, l)| **l < 0) {
                     bail!("label {i} is {l}: labels must be in [0, {classes})");
                 }
-                Tensor::from_vec(v.iter().map(|&l| l.min(u32::MAX as i64) as u32).collect::<Vec<_>>(), v.len(), x.device())?
+                Tensor::from_vec(
+                    v.iter().map(|&l| l.min(u32::MAX as i64) as u32).collect::<Vec<_>>(),
+                    v.len(),
+                    x.device(),
+                )?
             }
             other => bail!("labels must be integers, got dtype {other:?}"),
         };
@@ -120,7 +119,8 @@ impl Dataset {
         if let Some(&bad) = indices.iter().find(|&&i| i >= n) {
             bail!("example index {bad} out of range for a data set of {n}");
         }
-        let idx = Tensor::from_vec(indices.iter().map(|&i| i as u32).collect::<Vec<_>>(), indices.len(), self.x.device())?;
+        let idx =
+            Tensor::from_vec(indices.iter().map(|&i| i as u32).collect::<Vec<_>>(), indices.len(), self.x.device())?;
         Ok((self.x.index_select(&idx, 0)?, self.y.index_select(&idx, 0)?))
     }
 
@@ -317,7 +317,7 @@ fn normal_tensor(n: usize, d: usize, rng: &mut StdRng) -> Result<Tensor> {
 pub fn teacher(n: usize, d_in: usize, classes: usize, seed: u64) -> Result<Dataset> {
     let t = Teacher::new(d_in, classes, seed)?;
     let x = normal_tensor(n, d_in, &mut init::rng(sub_seed(seed, 3)))?;
-    let y = t.labels(&x)?;
+    let y = if n == 0 { Vec::new() } else { t.labels(&x)? };
     Ok(Dataset { x: x.to_dtype(DType::F32)?, y: Tensor::from_vec(y, n, &DEVICE)?, classes })
 }
 
@@ -766,7 +766,10 @@ pub fn images_svg(data: &Dataset, count: usize, cols: usize, cell: f64) -> Resul
     writeln!(svg, r##"<rect width="{w}" height="{h}" fill="#ffffff"/>"##)?;
     for (k, img) in images.iter().enumerate() {
         let (ox, oy) = (gap + (k % cols) as f64 * (tile + gap), gap + (k / cols) as f64 * (tile + gap));
-        writeln!(svg, r##"<g transform="translate({ox} {oy}) scale({cell})"><rect width="{side}" height="{side}" fill="#000000"/>"##)?;
+        writeln!(
+            svg,
+            r##"<g transform="translate({ox} {oy}) scale({cell})"><rect width="{side}" height="{side}" fill="#000000"/>"##
+        )?;
         let mut paths = vec![String::new(); LEVELS as usize + 1];
         for r in 0..side {
             let mut c = 0;
@@ -850,7 +853,10 @@ fn check_magic(path: &Path, bytes: &[u8], expect: u32, what: &str) -> Result<()>
             IDX_LABELS_MAGIC => " (it is a label file: are the image and label paths swapped?)",
             _ => "",
         };
-        bail!("{} is not an IDX {what} file: magic number 0x{magic:08x}, expected 0x{expect:08x}{hint}", path.display());
+        bail!(
+            "{} is not an IDX {what} file: magic number 0x{magic:08x}, expected 0x{expect:08x}{hint}",
+            path.display()
+        );
     }
     Ok(())
 }
@@ -862,7 +868,12 @@ pub fn read_idx_images(path: impl AsRef<Path>) -> Result<(usize, usize, usize, V
     if bytes.len() >= 4 {
         check_magic(path, &bytes, IDX_IMAGES_MAGIC, "image")?;
     }
-    ensure!(bytes.len() >= 16, "{} is truncated: {} bytes, shorter than the 16-byte IDX image header", path.display(), bytes.len());
+    ensure!(
+        bytes.len() >= 16,
+        "{} is truncated: {} bytes, shorter than the 16-byte IDX image header",
+        path.display(),
+        bytes.len()
+    );
     let (n, rows, cols) = (be_u32(&bytes, 4) as usize, be_u32(&bytes, 8) as usize, be_u32(&bytes, 12) as usize);
     let expect = n.checked_mul(rows).and_then(|v| v.checked_mul(cols)).context("image dimensions overflow")?;
     let have = bytes.len() - 16;
@@ -871,7 +882,12 @@ pub fn read_idx_images(path: impl AsRef<Path>) -> Result<(usize, usize, usize, V
         "{} is truncated: its header says {n} images of {rows}×{cols} ({expect} bytes) but only {have} bytes follow",
         path.display()
     );
-    ensure!(have == expect, "{} has {} unexpected bytes after its {n} images of {rows}×{cols}", path.display(), have - expect);
+    ensure!(
+        have == expect,
+        "{} has {} unexpected bytes after its {n} images of {rows}×{cols}",
+        path.display(),
+        have - expect
+    );
     Ok((n, rows, cols, bytes[16..].to_vec()))
 }
 
@@ -882,7 +898,12 @@ pub fn read_idx_labels(path: impl AsRef<Path>) -> Result<Vec<u8>> {
     if bytes.len() >= 4 {
         check_magic(path, &bytes, IDX_LABELS_MAGIC, "label")?;
     }
-    ensure!(bytes.len() >= 8, "{} is truncated: {} bytes, shorter than the 8-byte IDX label header", path.display(), bytes.len());
+    ensure!(
+        bytes.len() >= 8,
+        "{} is truncated: {} bytes, shorter than the 8-byte IDX label header",
+        path.display(),
+        bytes.len()
+    );
     let n = be_u32(&bytes, 4) as usize;
     let have = bytes.len() - 8;
     ensure!(have >= n, "{} is truncated: its header says {n} labels but only {have} bytes follow", path.display());
@@ -894,7 +915,11 @@ pub fn read_idx_labels(path: impl AsRef<Path>) -> Result<Vec<u8>> {
 /// the procedural digits to tools that read MNIST.
 pub fn write_idx_images(path: impl AsRef<Path>, rows: usize, cols: usize, pixels: &[u8]) -> Result<()> {
     let per = rows * cols;
-    ensure!(per > 0 && pixels.len() % per == 0, "{} bytes are not a whole number of {rows}×{cols} images", pixels.len());
+    ensure!(
+        per > 0 && pixels.len().is_multiple_of(per),
+        "{} bytes are not a whole number of {rows}×{cols} images",
+        pixels.len()
+    );
     let mut bytes = Vec::with_capacity(16 + pixels.len());
     for v in [IDX_IMAGES_MAGIC, (pixels.len() / per) as u32, rows as u32, cols as u32] {
         bytes.extend(v.to_be_bytes());
@@ -954,10 +979,20 @@ fn find_idx(dir: &Path, stem: &str, kind: &str) -> Result<PathBuf> {
     for name in &candidates {
         let gz = dir.join(format!("{name}.gz"));
         if gz.is_file() {
-            bail!("found {} but not {}: decompress it first (e.g. `gunzip -k {}`)", gz.display(), dir.join(name).display(), gz.display());
+            bail!(
+                "found {} but not {}: decompress it first (e.g. `gunzip -k {}`)",
+                gz.display(),
+                dir.join(name).display(),
+                gz.display()
+            );
         }
     }
-    bail!("{} not found in {} (expected the decompressed MNIST files, e.g. `{}`)", candidates[0], dir.display(), candidates[0])
+    bail!(
+        "{} not found in {} (expected the decompressed MNIST files, e.g. `{}`)",
+        candidates[0],
+        dir.display(),
+        candidates[0]
+    )
 }
 
 /// Loads MNIST from a directory holding the four decompressed IDX files
@@ -970,17 +1005,16 @@ pub fn load_mnist_dir(dir: impl AsRef<Path>) -> Result<Mnist> {
     Ok(Mnist { train, test })
 }
 
-/// Random bytes, for tests that need arbitrary content.
-#[doc(hidden)]
-pub fn random_bytes(n: usize, seed: u64) -> Vec<u8> {
-    let mut v = vec![0u8; n];
-    init::rng(seed).fill_bytes(&mut v);
-    v
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::RngCore;
+
+    fn random_bytes(n: usize, seed: u64) -> Vec<u8> {
+        let mut v = vec![0u8; n];
+        init::rng(seed).fill_bytes(&mut v);
+        v
+    }
 
     #[test]
     fn from_tensors_validates() -> Result<()> {
@@ -1086,6 +1120,16 @@ mod tests {
         let acc = softmax_regression_accuracy(&train, &test, 300, 0.5)?;
         assert!(acc > 0.45, "a linear model should beat chance (0.25) clearly: {acc}");
         assert!(acc < 0.95, "a linear model should not solve the teacher task: {acc}");
+        Ok(())
+    }
+
+    #[test]
+    fn empty_sets_are_fine() -> Result<()> {
+        for d in [teacher(0, 4, 3, 0)?, spirals(0, 3, 0.2, 0)?, digits(0, 0)?] {
+            assert_eq!(d.len(), 0);
+            assert!(d.is_empty());
+            assert_eq!(d.epoch(8, &mut init::rng(0)).count(), 0);
+        }
         Ok(())
     }
 
@@ -1204,7 +1248,10 @@ mod tests {
         assert!(e.contains("cannot read") && e.contains("nope"), "{e}");
         // Wrong magic, and the swapped-arguments hint.
         let e = err(&lab, &img);
-        assert!(e.contains("labs is not an IDX image file") && e.contains("0x00000801") && e.contains("swapped"), "{e}");
+        assert!(
+            e.contains("labs is not an IDX image file") && e.contains("0x00000801") && e.contains("swapped"),
+            "{e}"
+        );
         let junk = dir.join("junk");
         std::fs::write(&junk, [0xde, 0xad, 0xbe, 0xef, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])?;
         let e = err(&junk, &lab);
@@ -1214,7 +1261,10 @@ mod tests {
         let short = dir.join("short");
         std::fs::write(&short, &bytes[..bytes.len() - 7])?;
         let e = err(&short, &lab);
-        assert!(e.contains("short is truncated: its header says 3 images of 4×5 (60 bytes) but only 53 bytes follow"), "{e}");
+        assert!(
+            e.contains("short is truncated: its header says 3 images of 4×5 (60 bytes) but only 53 bytes follow"),
+            "{e}"
+        );
         std::fs::write(&short, &bytes[..10])?;
         assert!(err(&short, &lab).contains("shorter than the 16-byte IDX image header"));
         let short_labels = dir.join("short_labels");

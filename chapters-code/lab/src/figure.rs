@@ -192,7 +192,13 @@ pub fn run_and_write(generator: &Generator, opts: &GenOptions, src_dir: &Path) -
 /// reader's experiments with other flags never overwrite the book's committed figures (`book figures`,
 /// or an example's `--book` flag, regenerates those).
 pub fn example_out_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/figures")
+    workspace_root().join("target/figures")
+}
+
+/// The workspace root (lab lives in `chapters-code/lab`).
+pub fn workspace_root() -> PathBuf {
+    let lab = Path::new(env!("CARGO_MANIFEST_DIR"));
+    lab.parent().and_then(Path::parent).expect("lab sits two levels below the workspace root").to_path_buf()
 }
 
 /// What a chapter example does with its figures: write them under `--out DIR` (default
@@ -217,7 +223,7 @@ pub fn save_from_example(figures: &[Figure], out: Option<&Path>, to_book: bool) 
 /// The book's `src/` directory, found from this crate's location (works from any chapter crate,
 /// example, test or the driver, whatever the working directory).
 pub fn book_src_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../src")
+    workspace_root().join("src")
 }
 
 #[cfg(test)]

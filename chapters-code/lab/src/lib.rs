@@ -5,6 +5,7 @@
 //!
 //! - [`act`]: activation functions with their derivatives and saturation/dead predicates;
 //! - [`init`]: weight initialisation schemes, all drawn from a seeded RNG;
+//! - [`meanfield`]: mean-field predictions of per-layer signal and gradient size at initialisation;
 //! - [`net`]: an MLP built from a config, with bias `Var`s so per-layer δ = ∂L/∂b is observable;
 //! - [`probe`]: per-layer gradient and activation statistics;
 //! - [`train`]: a training loop with SGD / momentum / AdamW and a serde history;
@@ -20,6 +21,7 @@ pub mod data;
 pub mod fast;
 pub mod figure;
 pub mod init;
+pub mod meanfield;
 pub mod net;
 pub mod npz;
 pub mod plot;

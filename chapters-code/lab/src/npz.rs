@@ -201,11 +201,14 @@ fn read_array<R: Read>(npy: npyz::NpyFile<R>) -> Result<Array> {
     if fortran && shape.len() > 1 {
         array = to_c_order(array);
     }
-    check_len(array.shape(), match &array {
-        Array::F32 { data, .. } => data.len(),
-        Array::F64 { data, .. } => data.len(),
-        Array::I64 { data, .. } => data.len(),
-    })?;
+    check_len(
+        array.shape(),
+        match &array {
+            Array::F32 { data, .. } => data.len(),
+            Array::F64 { data, .. } => data.len(),
+            Array::I64 { data, .. } => data.len(),
+        },
+    )?;
     Ok(array)
 }
 
@@ -293,7 +296,7 @@ where
         };
         res.with_context(|| format!("writing array `{name}`"))?;
     }
-    Ok(npz.zip_writer().finish().context("finishing the zip archive")?)
+    npz.zip_writer().finish().context("finishing the zip archive")
 }
 
 fn put<T, W>(
@@ -379,7 +382,10 @@ fn float_array(arrays: &BTreeMap<String, Array>, name: &str) -> Result<(Vec<usiz
 
 fn missing(arrays: &BTreeMap<String, Array>, name: &str) -> String {
     let have: Vec<&str> = arrays.keys().map(String::as_str).collect();
-    format!("missing array `{name}` (the file has: {})", if have.is_empty() { "nothing".into() } else { have.join(", ") })
+    format!(
+        "missing array `{name}` (the file has: {})",
+        if have.is_empty() { "nothing".into() } else { have.join(", ") }
+    )
 }
 
 /// Validates arrays already read (see [`load_weights`]).
@@ -637,7 +643,12 @@ pub struct GradientsArgs {
 
 impl GradientsArgs {
     pub fn options(&self) -> GradientOptions {
-        GradientOptions { activation: self.activation, batchnorm: self.batchnorm, residual: self.residual, f64: self.f64 }
+        GradientOptions {
+            activation: self.activation,
+            batchnorm: self.batchnorm,
+            residual: self.residual,
+            f64: self.f64,
+        }
     }
 }
 

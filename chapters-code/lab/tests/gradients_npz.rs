@@ -80,7 +80,9 @@ fn reference_loss(p: &Problem, q: &Params, activation: &str, batchnorm: bool, re
         let (n_in, n_out) = (p.sizes[l], p.sizes[l + 1]);
         let mut z: Vec<Vec<f64>> = h
             .iter()
-            .map(|hi| (0..n_out).map(|o| q.bs[l][o] + (0..n_in).map(|k| q.ws[l][o * n_in + k] * hi[k]).sum::<f64>()).collect())
+            .map(|hi| {
+                (0..n_out).map(|o| q.bs[l][o] + (0..n_in).map(|k| q.ws[l][o * n_in + k] * hi[k]).sum::<f64>()).collect()
+            })
             .collect();
         if l + 1 == layers {
             h = z;
@@ -158,7 +160,8 @@ fn check_against_finite_differences(p: &Problem, report: &GradientReport, activa
                     let (mut plus, mut minus) = (base.clone(), base.clone());
                     slot(&mut plus)[l][k] += h;
                     slot(&mut minus)[l][k] -= h;
-                    (reference_loss(&p32, &plus, activation, bn, res) - reference_loss(&p32, &minus, activation, bn, res))
+                    (reference_loss(&p32, &plus, activation, bn, res)
+                        - reference_loss(&p32, &minus, activation, bn, res))
                         / (2.0 * h)
                 })
                 .collect();
@@ -174,14 +177,24 @@ fn check_against_finite_differences(p: &Problem, report: &GradientReport, activa
         for (k, (a, fd)) in g.iter().zip(fds).enumerate() {
             let err = (a - fd).abs() / a.abs().max(fd.abs()).max(floor);
             worst = worst.max(err);
-            assert!(err < tol, "{activation} bn={bn} res={res}: {name}[{k}] lab {a:e} vs finite difference {fd:e} (rel {err:e})");
+            assert!(
+                err < tol,
+                "{activation} bn={bn} res={res}: {name}[{k}] lab {a:e} vs finite difference {fd:e} (rel {err:e})"
+            );
         }
     }
     worst
 }
 
 fn clone_problem(p: &Problem) -> Problem {
-    Problem { sizes: p.sizes.clone(), batch: p.batch, x: p.x.clone(), y: p.y.clone(), ws: p.ws.clone(), bs: p.bs.clone() }
+    Problem {
+        sizes: p.sizes.clone(),
+        batch: p.batch,
+        x: p.x.clone(),
+        y: p.y.clone(),
+        ws: p.ws.clone(),
+        bs: p.bs.clone(),
+    }
 }
 
 #[test]
@@ -190,7 +203,9 @@ fn gradients_match_finite_differences() -> Result<()> {
     let p = problem(3);
     let path = dir.join("W.npz");
     write_problem(&p, &path)?;
-    for (name, batchnorm, residual) in [("sigmoid", false, false), ("tanh", true, false), ("relu", false, true), ("tanh", true, true)] {
+    for (name, batchnorm, residual) in
+        [("sigmoid", false, false), ("tanh", true, false), ("relu", false, true), ("tanh", true, true)]
+    {
         let activation: Activation = name.parse()?;
         for f64 in [false, true] {
             let opts = GradientOptions { activation, batchnorm, residual, f64 };
@@ -199,7 +214,10 @@ fn gradients_match_finite_differences() -> Result<()> {
             // finite differences' own accuracy.
             let tol = if f64 { 1e-6 } else { 3e-4 };
             let worst = check_against_finite_differences(&p, &report, name, tol);
-            println!("{name} batchnorm={batchnorm} residual={residual} f64={f64}: loss {:.6}, worst relative error {worst:.2e}", report.loss);
+            println!(
+                "{name} batchnorm={batchnorm} residual={residual} f64={f64}: loss {:.6}, worst relative error {worst:.2e}",
+                report.loss
+            );
             assert_eq!(report.grad_w.len(), 3);
             assert_eq!(report.grad_gamma.len(), if batchnorm { 2 } else { 0 });
         }
@@ -214,12 +232,25 @@ fn saved_gradients_round_trip() -> Result<()> {
     let (w, g) = (dir.join("W.npz"), dir.join("G.npz"));
     write_problem(&problem(4), &w)?;
     let args = GradientsArgs::try_parse_from([
-        "gradients", "--weights", w.to_str().unwrap(), "--activation", "tanh", "--batchnorm", "--save-grads", g.to_str().unwrap(),
+        "gradients",
+        "--weights",
+        w.to_str().unwrap(),
+        "--activation",
+        "tanh",
+        "--batchnorm",
+        "--save-grads",
+        g.to_str().unwrap(),
     ])?;
     let mut out = Vec::new();
     let report = run_gradients(&args, &mut out)?;
     let printed = String::from_utf8(out)?;
-    assert!(printed.starts_with(&format!("loss {:.8} (batch 6, 3 classes; 3 layers 5→4→4→3; tanh, batchnorm; f32)", report.loss)), "{printed}");
+    assert!(
+        printed.starts_with(&format!(
+            "loss {:.8} (batch 6, 3 classes; 3 layers 5→4→4→3; tanh, batchnorm; f32)",
+            report.loss
+        )),
+        "{printed}"
+    );
     assert!(printed.contains("2 head") && printed.contains("wrote "), "{printed}");
     let saved = read_npz(&g)?;
     let mut names: Vec<&str> = saved.keys().map(String::as_str).collect();
@@ -288,7 +319,15 @@ fn error_with(dir: &Path, tag: &str, edit: impl FnOnce(&mut BTreeMap<String, Arr
 }
 
 fn run_error(w: &Path, g: &Path, extra: &[&str]) -> String {
-    let mut argv = vec!["gradients", "--weights", w.to_str().unwrap(), "--activation", "relu", "--save-grads", g.to_str().unwrap()];
+    let mut argv = vec![
+        "gradients",
+        "--weights",
+        w.to_str().unwrap(),
+        "--activation",
+        "relu",
+        "--save-grads",
+        g.to_str().unwrap(),
+    ];
     argv.extend_from_slice(extra);
     let args = GradientsArgs::try_parse_from(argv).unwrap();
     let err = run_gradients(&args, &mut Vec::new()).expect_err("bad input must be refused");
@@ -305,55 +344,116 @@ fn bad_weights_are_refused_with_clear_errors_and_no_output() {
         let n = shape.iter().product();
         Array::f32(shape, vec![0.1; n]).unwrap()
     };
-    let cases: Vec<(&str, Box<dyn FnOnce(&mut BTreeMap<String, Array>)>, &str)> = vec![
-        ("w1cols", Box::new(move |a| {
-            a.insert("w1".into(), f32a(vec![4, 3]));
-        }), "`w1` has shape [4, 3], but `w0` has 4 outputs: expected (4, 4)"),
-        ("w0cols", Box::new(move |a| {
-            a.insert("w0".into(), f32a(vec![4, 6]));
-        }), "`w0` has shape [4, 6], but `x` has 5 features: expected (4, 5)"),
-        ("b1len", Box::new(move |a| {
-            a.insert("b1".into(), f32a(vec![5]));
-        }), "`b1` has shape [5], expected [4] (one bias per row of `w1`)"),
-        ("ylabel", Box::new(|a| {
-            a.insert("y".into(), Array::i64(vec![6], vec![0, 1, 3, 0, 1, 2]).unwrap());
-        }), "y[2] = 3, but the head `w2` has 3 outputs: labels must be in [0, 3)"),
-        ("yneg", Box::new(|a| {
-            a.insert("y".into(), Array::i64(vec![6], vec![0, 1, -1, 0, 1, 2]).unwrap());
-        }), "y[2] = -1"),
-        ("ylen", Box::new(|a| {
-            a.insert("y".into(), Array::i64(vec![5], vec![0; 5]).unwrap());
-        }), "`y` has 5 labels but `x` has 6 rows"),
-        ("yfloat", Box::new(|a| {
-            a.insert("y".into(), Array::f32(vec![6], vec![0.0; 6]).unwrap());
-        }), "`y` has dtype float32; expected integer class labels"),
-        ("xint", Box::new(|a| {
-            a.insert("x".into(), Array::i64(vec![6, 5], vec![0; 30]).unwrap());
-        }), "`x` has an integer dtype"),
-        ("x1d", Box::new(move |a| {
-            a.insert("x".into(), f32a(vec![30]));
-        }), "`x` must be 2-D (batch, d_in), got shape [30]"),
-        ("nan", Box::new(|a| {
-            let mut v = vec![0.1f32; 20];
-            v[7] = f32::NAN;
-            a.insert("w0".into(), Array::f32(vec![4, 5], v).unwrap());
-        }), "`w0` contains a non-finite value (NaN) at flat index 7"),
-        ("nob1", Box::new(|a| {
-            a.remove("b1");
-        }), "missing array `b1` (the file has: b0, b2, w0, w1, w2, x, y)"),
-        ("nox", Box::new(|a| {
-            a.remove("x");
-        }), "missing array `x`"),
-        ("gap", Box::new(|a| {
-            a.remove("w1");
-            a.remove("b1");
-        }), "missing array `w1` (found w2: layers must be numbered w0, w1, … without gaps)"),
-        ("strayb", Box::new(move |a| {
-            a.insert("b3".into(), f32a(vec![3]));
-        }), "found `b3` but no `w3`"),
-        ("noweights", Box::new(|a| {
-            a.retain(|k, _| k == "x" || k == "y");
-        }), "missing array `w0` (the file has: x, y)"),
+    type Edit = Box<dyn FnOnce(&mut BTreeMap<String, Array>)>;
+    let cases: Vec<(&str, Edit, &str)> = vec![
+        (
+            "w1cols",
+            Box::new(move |a| {
+                a.insert("w1".into(), f32a(vec![4, 3]));
+            }),
+            "`w1` has shape [4, 3], but `w0` has 4 outputs: expected (4, 4)",
+        ),
+        (
+            "w0cols",
+            Box::new(move |a| {
+                a.insert("w0".into(), f32a(vec![4, 6]));
+            }),
+            "`w0` has shape [4, 6], but `x` has 5 features: expected (4, 5)",
+        ),
+        (
+            "b1len",
+            Box::new(move |a| {
+                a.insert("b1".into(), f32a(vec![5]));
+            }),
+            "`b1` has shape [5], expected [4] (one bias per row of `w1`)",
+        ),
+        (
+            "ylabel",
+            Box::new(|a| {
+                a.insert("y".into(), Array::i64(vec![6], vec![0, 1, 3, 0, 1, 2]).unwrap());
+            }),
+            "y[2] = 3, but the head `w2` has 3 outputs: labels must be in [0, 3)",
+        ),
+        (
+            "yneg",
+            Box::new(|a| {
+                a.insert("y".into(), Array::i64(vec![6], vec![0, 1, -1, 0, 1, 2]).unwrap());
+            }),
+            "y[2] = -1",
+        ),
+        (
+            "ylen",
+            Box::new(|a| {
+                a.insert("y".into(), Array::i64(vec![5], vec![0; 5]).unwrap());
+            }),
+            "`y` has 5 labels but `x` has 6 rows",
+        ),
+        (
+            "yfloat",
+            Box::new(|a| {
+                a.insert("y".into(), Array::f32(vec![6], vec![0.0; 6]).unwrap());
+            }),
+            "`y` has dtype float32; expected integer class labels",
+        ),
+        (
+            "xint",
+            Box::new(|a| {
+                a.insert("x".into(), Array::i64(vec![6, 5], vec![0; 30]).unwrap());
+            }),
+            "`x` has an integer dtype",
+        ),
+        (
+            "x1d",
+            Box::new(move |a| {
+                a.insert("x".into(), f32a(vec![30]));
+            }),
+            "`x` must be 2-D (batch, d_in), got shape [30]",
+        ),
+        (
+            "nan",
+            Box::new(|a| {
+                let mut v = vec![0.1f32; 20];
+                v[7] = f32::NAN;
+                a.insert("w0".into(), Array::f32(vec![4, 5], v).unwrap());
+            }),
+            "`w0` contains a non-finite value (NaN) at flat index 7",
+        ),
+        (
+            "nob1",
+            Box::new(|a| {
+                a.remove("b1");
+            }),
+            "missing array `b1` (the file has: b0, b2, w0, w1, w2, x, y)",
+        ),
+        (
+            "nox",
+            Box::new(|a| {
+                a.remove("x");
+            }),
+            "missing array `x`",
+        ),
+        (
+            "gap",
+            Box::new(|a| {
+                a.remove("w1");
+                a.remove("b1");
+            }),
+            "missing array `w1` (found w2: layers must be numbered w0, w1, … without gaps)",
+        ),
+        (
+            "strayb",
+            Box::new(move |a| {
+                a.insert("b3".into(), f32a(vec![3]));
+            }),
+            "found `b3` but no `w3`",
+        ),
+        (
+            "noweights",
+            Box::new(|a| {
+                a.retain(|k, _| k == "x" || k == "y");
+            }),
+            "missing array `w0` (the file has: x, y)",
+        ),
     ];
     for (tag, edit, expect) in cases {
         let e = error_with(&dir, tag, edit);
@@ -398,7 +498,8 @@ fn missing_truncated_and_foreign_files_are_refused() -> Result<()> {
     let e = run_error(&one, &g, &["--batchnorm"]);
     assert!(e.contains("BatchNorm needs a batch of at least 2 examples"), "{e}");
     // Without BatchNorm a batch of one is fine.
-    let args = GradientsArgs::try_parse_from(["gradients", "--weights", one.to_str().unwrap(), "--activation", "relu"])?;
+    let args =
+        GradientsArgs::try_parse_from(["gradients", "--weights", one.to_str().unwrap(), "--activation", "relu"])?;
     run_gradients(&args, &mut Vec::new())?;
     std::fs::remove_dir_all(&dir)?;
     Ok(())
