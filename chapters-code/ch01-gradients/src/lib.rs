@@ -116,7 +116,9 @@ pub fn gradcheck_figure(opts: &GradcheckOptions, gen_opts: &GenOptions) -> Resul
     let y = Tensor::from_vec((0..opts.batch as u32).map(|i| i % classes as u32).collect(), opts.batch, &lab::DEVICE)?;
     let mut steps = gradcheck_steps();
     if gen_opts.quick {
-        steps.truncate(4);
+        // Large steps only: there truncation error dominates, which is the same on every machine.
+        // At small steps the errors are round-off, which differs with the CPU and build.
+        steps.truncate(3);
     }
     let rows = gradcheck::error_vs_step(&config, &x, &y, &steps, opts.per_var)?;
     let checked_per_step = (config.sizes().len() - 1) * 2 * opts.per_var;
@@ -125,6 +127,8 @@ pub fn gradcheck_figure(opts: &GradcheckOptions, gen_opts: &GenOptions) -> Resul
         serde_json::json!({ "h": r.h, "error": pick(r) })
     };
     if gen_opts.quick {
+        // f32 is round-off dominated even at large steps, so only the f64 column is compared.
+        let rows: Vec<_> = rows.iter().map(|r| serde_json::json!({ "h": r.h, "f64": r.f64 })).collect();
         return Figure::new("ch01", "gradcheck", "", String::new(), &serde_json::json!({ "rows": rows }));
     }
     let alt = "Maximum relative error of a central-difference gradient check against the step h on log-log axes: both curves are V-shaped, and float64 reaches errors many orders of magnitude below float32";
