@@ -1,21 +1,42 @@
 //! The book's driver, as a library so the binary and the whole-book tests run the same code:
-//! [`figures`] regenerates figures, [`site`] builds the book (with the [`values`] and [`math`]
-//! preprocessors), [`serve`] serves it.
+//! [`figures`] regenerates figures, [`site`] builds the book (with the [`exercise`], [`quiz`],
+//! [`values`] and [`math`] preprocessors, and the [`teaching`] assets), [`serve`] serves it.
 
+pub mod assets;
+pub mod exercise;
 pub mod figures;
+pub mod interactive;
+pub mod listings;
 pub mod markdown;
 pub mod math;
+pub mod quiz;
+pub mod runner;
+pub mod sandbox;
 pub mod serve;
 pub mod site;
+pub mod teaching;
 pub mod values;
 
+use lab::exercise::Exercise;
 use lab::figure::Generator;
 use std::path::PathBuf;
 
 /// Every chapter's figure generators. Adding a chapter is one line here (and its crate in
 /// Cargo.toml).
 pub fn all_generators() -> Vec<Generator> {
-    [ch01_gradients::GENERATORS].concat()
+    [ch01_gradients::GENERATORS, ch02_saturation::GENERATORS, ch03_relu::GENERATORS, ch04_init::GENERATORS].concat()
+}
+
+/// Every chapter's checked exercises (`checks::EXERCISES` of each chapter crate). Adding a chapter's
+/// exercises is one entry here.
+pub fn all_exercises() -> Vec<Exercise> {
+    [
+        ch01_gradients::checks::EXERCISES,
+        ch02_saturation::checks::EXERCISES,
+        ch03_relu::checks::EXERCISES,
+        ch04_init::checks::EXERCISES,
+    ]
+    .concat()
 }
 
 /// The workspace root: the folder holding book.toml, src/ and chapters-code/.

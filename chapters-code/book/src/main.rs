@@ -35,6 +35,20 @@ enum Command {
         #[arg(long, value_name = "N", default_value_t = default_jobs())]
         jobs: usize,
     },
+    /// Run the chapters' Rust listings and record what they print in src/outputs/ (shown under
+    /// each listing in the built book).
+    ///
+    /// Only listings whose code has no recorded output run, unless --all. Listings compile against
+    /// the workspace crates exactly as their doctests do (the first run builds them in the test
+    /// configuration). `figures` records outputs too.
+    Outputs {
+        /// Only this chapter (e.g. ch01, or 01-gradients.md); repeat for several.
+        #[arg(long, value_name = "CHAPTER")]
+        chapter: Vec<String>,
+        /// Run every listing, recorded or not.
+        #[arg(long)]
+        all: bool,
+    },
     /// Render the book (mdBook with the values and math preprocessors) and post-process it.
     Build {
         /// Output folder; defaults to book.toml's build-dir. mdBook empties it first.
@@ -56,6 +70,15 @@ enum Command {
         /// The built site's folder; defaults to book.toml's build-dir.
         #[arg(long, value_name = "DIR")]
         dest: Option<PathBuf>,
+        /// Serve the pages only, without the Run button (listings show their recorded output).
+        #[arg(long)]
+        no_run: bool,
+        /// Wall-time limit of one run of a listing, in seconds.
+        #[arg(long, value_name = "SECS", default_value_t = 60)]
+        run_timeout: u64,
+        /// Address-space limit of one run of a listing, in MiB.
+        #[arg(long, value_name = "MIB", default_value_t = 4096)]
+        run_memory: u64,
     },
 }
 
@@ -73,8 +96,42 @@ fn main() -> Result<()> {
             println!("built {}", built.site.join("index.html").display());
             Ok(())
         }
-        Command::Serve { port, bind, no_build, dest } => serve(&root, port, bind, no_build, dest),
+        Command::Outputs { chapter, all } => outputs(&root, &chapter, all),
+        Command::Serve { port, bind, no_build, dest, no_run, run_timeout, run_memory } => {
+            let limits = (!no_run).then(|| run_limits(run_timeout, run_memory));
+            serve(&root, port, bind, no_build, dest, limits)
+        }
     }
+}
+
+fn run_limits(timeout: u64, memory_mib: u64) -> book::runner::RunLimits {
+    let mut limits = book::runner::RunLimits::default();
+    let cores = default_jobs() as u64;
+    limits.run.wall_time = std::time::Duration::from_secs(timeout.max(1));
+    limits.run.cpu_seconds = Some(timeout.max(1) * cores + 1);
+    limits.run.memory_bytes = Some(memory_mib.max(64) << 20);
+    limits
+}
+
+/// The runner of listings, over the cargo workspace of the book at `root` (this workspace when
+/// `root` is a book without one).
+fn runner(root: &std::path::Path, limits: book::runner::RunLimits) -> Result<book::runner::Runner> {
+    let workspace = if root.join("Cargo.toml").is_file() { root.to_path_buf() } else { book::workspace_root() };
+    book::runner::Runner::new(&workspace, &book::runner::default_scratch_dir(&workspace), limits)
+}
+
+fn outputs(root: &std::path::Path, chapters: &[String], all: bool) -> Result<()> {
+    let runner = runner(root, book::runner::RunLimits::default())?;
+    println!("preparing: building the workspace crates as `cargo test` does (cargo test --workspace --doc)");
+    runner.prepare()?;
+    let written = book::listings::record_outputs(root, chapters, all, &runner, &mut |line| println!("{line}"))?;
+    for path in &written {
+        println!("wrote {}", path.display());
+    }
+    if written.is_empty() {
+        println!("all recorded outputs are up to date (--all reruns every listing)");
+    }
+    Ok(())
 }
 
 fn figures(root: &std::path::Path, chapters: &[String], quick: bool, all: bool, jobs: usize) -> Result<()> {
@@ -98,6 +155,10 @@ fn figures(root: &std::path::Path, chapters: &[String], quick: bool, all: bool, 
         let names: Vec<_> = failed.iter().map(|o| format!("{}/{}", o.generator.chapter, o.generator.name)).collect();
         bail!("{} of {} generators failed: {}", failed.len(), outcomes.len(), names.join(", "));
     }
+    if !quick {
+        // The listings' recorded outputs are the other thing the chapters show that code produced.
+        outputs(root, chapters, all)?;
+    }
     Ok(())
 }
 
@@ -109,7 +170,14 @@ fn build(root: &std::path::Path, dest: Option<&std::path::Path>) -> Result<book:
     Ok(built)
 }
 
-fn serve(root: &std::path::Path, port: u16, bind: Option<IpAddr>, no_build: bool, dest: Option<PathBuf>) -> Result<()> {
+fn serve(
+    root: &std::path::Path,
+    port: u16,
+    bind: Option<IpAddr>,
+    no_build: bool,
+    dest: Option<PathBuf>,
+    run_limits: Option<book::runner::RunLimits>,
+) -> Result<()> {
     let site = match dest {
         Some(dest) => std::path::absolute(dest)?,
         None => book::site::configured_site_dir(root)?,
@@ -126,8 +194,32 @@ fn serve(root: &std::path::Path, port: u16, bind: Option<IpAddr>, no_build: bool
     if let Some(warning) = warning {
         eprintln!("{warning}");
     }
-    let server = book::serve::start(&site, addr)?;
+    let run = match run_limits.filter(|_| addr.ip().is_loopback()) {
+        Some(limits) => Some(book::serve::RunOptions {
+            executor: std::sync::Arc::new(runner(root, limits)?),
+            max_waiting: 2,
+            warm_up: book::listings::first_listing(root),
+        }),
+        None => None,
+    };
+    let server = book::serve::start_with(&site, addr, run)?;
     println!("serving {} at {} (Ctrl-C stops)", site.display(), server.url());
+    if server.runs_code() {
+        println!(
+            "the Run button is getting ready: building the workspace crates as `cargo test` does, then a first listing"
+        );
+        let started = std::time::Instant::now();
+        let readiness = loop {
+            match server.readiness() {
+                Some(book::serve::Readiness::Preparing) => std::thread::sleep(std::time::Duration::from_millis(200)),
+                other => break other,
+            }
+        };
+        match readiness {
+            Some(book::serve::Readiness::Failed(e)) => eprintln!("the Run button is not ready: {e}"),
+            _ => println!("the Run button is ready ({:.1} s)", started.elapsed().as_secs_f64()),
+        }
+    }
     server.wait();
     Ok(())
 }

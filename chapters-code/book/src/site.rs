@@ -1,7 +1,9 @@
 //! `book build`: mdBook (through mdbook-driver) with our preprocessors, then the post-processing
 //! that keeps the site free of network requests.
 
+use crate::exercise::ExercisePreprocessor;
 use crate::math::MathPreprocessor;
+use crate::quiz::QuizPreprocessor;
 use crate::values::ValuesPreprocessor;
 use anyhow::{Context, Result, bail};
 use mdbook_driver::MDBook;
@@ -64,7 +66,14 @@ fn run_mdbook(root: &Path, dest: Option<&Path>) -> Result<PathBuf> {
     }
     let site = book.build_dir_for("html");
     refuse_unsafe_destination(&book.root, &book.source_dir(), &site)?;
-    book.with_preprocessor(ValuesPreprocessor).with_preprocessor(MathPreprocessor);
+    // In this order: exercises and quizzes expand to Markdown that may hold values and math.
+    book.with_preprocessor(ExercisePreprocessor)
+        .with_preprocessor(QuizPreprocessor)
+        .with_preprocessor(ValuesPreprocessor)
+        .with_preprocessor(MathPreprocessor)
+        // Last: they emit raw HTML that no other preprocessor should touch.
+        .with_preprocessor(crate::listings::ListingsPreprocessor)
+        .with_preprocessor(crate::interactive::InteractivePreprocessor);
     book.build()?;
     Ok(site)
 }
@@ -140,10 +149,12 @@ fn refuse_unsafe_destination(root: &Path, src: &Path, site: &Path) -> Result<()>
     Ok(())
 }
 
-/// Rewrites the playground URLs, adds the math stylesheet to pages with math, and checks that no
-/// file still names the playground.
+/// Rewrites the playground URLs, adds the math stylesheet to pages with math and the teaching
+/// assets to pages with exercises or quizzes, and checks that no file still names the playground.
 pub fn postprocess(site: &Path) -> Result<()> {
     let mut pages_with_math = 0;
+    let mut pages_with_teaching = 0;
+    let mut pages_with_interactivity = 0;
     for path in files_under(site)? {
         let Some(ext) = path.extension().and_then(|e| e.to_str()) else {
             continue;
@@ -164,6 +175,22 @@ pub fn postprocess(site: &Path) -> Result<()> {
             new_text = link_math_stylesheet(&new_text).with_context(|| format!("in {}", path.display()))?;
             pages_with_math += 1;
         }
+        let teaching = crate::teaching::needs(&new_text);
+        if ext == "html" && teaching.stylesheet {
+            let tags = crate::teaching::head_tags(
+                teaching,
+                &asset_prefix(&new_text).with_context(|| format!("in {}", path.display()))?,
+            );
+            new_text = insert_in_head(&new_text, &tags).with_context(|| format!("in {}", path.display()))?;
+            pages_with_teaching += 1;
+        }
+        let interactivity = crate::assets::needs(&new_text);
+        if ext == "html" && interactivity.any() {
+            let prefix = asset_prefix(&new_text).with_context(|| format!("in {}", path.display()))?;
+            new_text = insert_in_head(&new_text, &crate::assets::head_tags(interactivity, &prefix))
+                .with_context(|| format!("in {}", path.display()))?;
+            pages_with_interactivity += 1;
+        }
         if new_text.contains(PLAYGROUND_HOST) {
             bail!(
                 "{} mentions {PLAYGROUND_HOST}: the site must not reach the public playground \
@@ -179,6 +206,12 @@ pub fn postprocess(site: &Path) -> Result<()> {
         lab::figure::write_atomic(&site.join(MATHML_DIR).join("mathml.css"), MATHML_CSS.as_bytes())?;
         lab::figure::write_atomic(&site.join(MATHML_DIR).join("latinmodern-math.woff2"), MATHML_FONT)?;
     }
+    if pages_with_teaching > 0 {
+        crate::teaching::write_assets(site)?;
+    }
+    if pages_with_interactivity > 0 {
+        crate::assets::write_assets(site)?;
+    }
     Ok(())
 }
 
@@ -186,12 +219,21 @@ pub fn postprocess(site: &Path) -> Result<()> {
 /// is the one mdBook used for its own stylesheet, which accounts for the page's depth and for
 /// pages with a `<base>` (404.html).
 fn link_math_stylesheet(html: &str) -> Result<String> {
+    let prefix = asset_prefix(html)?;
+    insert_in_head(html, &format!("<link rel=\"stylesheet\" href=\"{prefix}{MATHML_DIR}/mathml.css\">\n"))
+}
+
+/// The relative prefix from a page to the site's root: the one mdBook used for its own stylesheet.
+fn asset_prefix(html: &str) -> Result<String> {
     let anchor = html.find("css/variables").context("no link to mdBook's css/variables stylesheet")?;
     let href_start = html[..anchor].rfind("href=\"").context("no href before css/variables")? + "href=\"".len();
-    let prefix = &html[href_start..anchor];
+    Ok(html[href_start..anchor].to_string())
+}
+
+/// `tags` inserted just before `</head>`.
+fn insert_in_head(html: &str, tags: &str) -> Result<String> {
     let head_end = html.find("</head>").context("no </head>")?;
-    let link = format!("<link rel=\"stylesheet\" href=\"{prefix}{MATHML_DIR}/mathml.css\">\n");
-    Ok(format!("{}{link}{}", &html[..head_end], &html[head_end..]))
+    Ok(format!("{}{tags}{}", &html[..head_end], &html[head_end..]))
 }
 
 /// Every file under `dir`, recursively, in a stable order.

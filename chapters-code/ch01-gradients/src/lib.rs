@@ -1,8 +1,11 @@
 #![doc = include_str!("../../../src/01-gradients.md")]
 
 pub mod chain;
+pub mod checks;
 pub mod descent;
+pub mod exercises;
 pub mod gradcheck;
+pub mod solutions;
 
 use anyhow::Result;
 use candle_core::{DType, Tensor};

@@ -87,6 +87,9 @@ fn run() -> Result<()> {
     if args.reference {
         lab::fast::set_enabled(false);
     }
+    if let (Ok(a), Ok(b)) = (std::env::var("LAB_SPLIT_MIN"), std::env::var("LAB_BLOCKS")) {
+        lab::fast::set_split(a.parse()?, b.parse()?);
+    }
     let init = args.init.unwrap_or(if args.activation.saturates() { Init::XAVIER } else { Init::HE });
     let config = MlpConfig::new(args.width, args.width, args.depth, CLASSES, args.activation, init)
         .with_seed(args.common.seed)
@@ -117,19 +120,29 @@ fn run() -> Result<()> {
     println!("kernels: {}", if lab::fast::enabled() { "lab fast paths" } else { "candle reference ops" });
     println!("threads: {threads}");
 
-    let mut step = |i: usize| -> Result<f32> {
+    // Wall time of the three phases, summed over the timed steps.
+    let mut phases = [0f64; 3];
+    let mut step = |i: usize, phases: &mut [f64; 3]| -> Result<f32> {
         let (x, y) = &batches[i % batches.len()];
-        let (loss, grads) = lab::fast::run(|| -> Result<_> {
+        let t0 = Instant::now();
+        let (loss, grads, t1) = lab::fast::run(|| -> Result<_> {
             let loss = net.loss(x, y)?;
+            let t1 = Instant::now();
             let grads = loss.backward()?;
-            Ok((loss, grads))
+            Ok((loss, grads, t1))
         })?;
+        let t2 = Instant::now();
         opt.step(&grads)?;
-        Ok(loss.to_scalar::<f32>()?)
+        let loss = loss.to_scalar::<f32>()?;
+        let t3 = Instant::now();
+        phases[0] += (t1 - t0).as_secs_f64();
+        phases[1] += (t2 - t1).as_secs_f64();
+        phases[2] += (t3 - t2).as_secs_f64();
+        Ok(loss)
     };
     let mut first_loss = f32::NAN;
     for i in 0..args.warmup {
-        let l = step(i)?;
+        let l = step(i, &mut [0.0; 3])?;
         if i == 0 {
             first_loss = l;
         }
@@ -139,7 +152,7 @@ fn run() -> Result<()> {
     let mut last_loss = f32::NAN;
     for i in 0..args.steps {
         let t = Instant::now();
-        last_loss = step(args.warmup + i)?;
+        last_loss = step(args.warmup + i, &mut phases)?;
         times.push(t.elapsed().as_secs_f64());
     }
     let total = start.elapsed().as_secs_f64();
@@ -160,8 +173,19 @@ fn run() -> Result<()> {
         1e3 * times[0],
         1e3 * times[times.len() - 1]
     );
+    let per = |t: f64| 1e3 * t / args.steps as f64;
+    println!(
+        "phases (ms/step): forward+loss {:.3}, backward {:.3}, update {:.3}",
+        per(phases[0]),
+        per(phases[1]),
+        per(phases[2])
+    );
     println!("gflop/step: {gflop_per_step:.3} (forward+backward = 3 x 2·B·Σ in·out)");
     println!("gflop/s: {:.1}", gflop_per_step * steps_per_sec);
+    let d = |i: usize| lab::fast::DBG_NS[i].load(std::sync::atomic::Ordering::Relaxed);
+    if d(1) + d(3) > 0 {
+        println!("DBG split gemms inside: {} calls, {:.1} us avg; outside: {} calls", d(1), d(0) as f64 / d(1).max(1) as f64 / 1e3, d(3));
+    }
     println!("steps_per_sec: {steps_per_sec:.2}");
     Ok(())
 }

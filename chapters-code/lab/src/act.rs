@@ -110,6 +110,15 @@ impl Activation {
 
     /// Applies the activation to a tensor (differentiable through candle's autograd).
     pub fn forward(&self, z: &Tensor) -> Result<Tensor> {
+        if crate::fast::enabled() {
+            // Fused single-pass kernels with analytic backward passes (see `crate::fast`).
+            match *self {
+                Activation::Sigmoid => return Ok(crate::fast::sigmoid(z)?),
+                Activation::Tanh => return Ok(crate::fast::tanh(z)?),
+                Activation::Relu => return Ok(crate::fast::relu(z)?),
+                _ => {}
+            }
+        }
         Ok(match *self {
             Activation::Sigmoid => candle_nn::ops::sigmoid(z)?,
             Activation::Tanh => z.tanh()?,

@@ -191,8 +191,14 @@ pub fn run_and_write(generator: &Generator, opts: &GenOptions, src_dir: &Path) -
 /// Where chapter examples write figures unless told otherwise: `target/figures/` in the workspace, so a
 /// reader's experiments with other flags never overwrite the book's committed figures (`book figures`,
 /// or an example's `--book` flag, regenerates those).
+///
+/// `LAB_FIGURE_OUT`, when set, names another folder: the book's Run button sets it, so that a
+/// listing run from the page shows the figures it writes.
 pub fn example_out_dir() -> PathBuf {
-    workspace_root().join("target/figures")
+    match std::env::var_os("LAB_FIGURE_OUT") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => workspace_root().join("target/figures"),
+    }
 }
 
 /// The workspace root (lab lives in `chapters-code/lab`).

@@ -5,22 +5,33 @@
 //!
 //! - [`act`]: activation functions with their derivatives and saturation/dead predicates;
 //! - [`init`]: weight initialisation schemes, all drawn from a seeded RNG;
+//! - [`experiments`]: experiments several chapters run (error profiles at init and in training,
+//!   accuracy under a fixed budget, inactive units, phased training);
 //! - [`meanfield`]: mean-field predictions of per-layer signal and gradient size at initialisation;
+//! - [`chaos`]: the order-to-chaos phase diagram (χ₁, depth scales) and Jacobian-spectrum spread;
+//! - [`jacobian`]: layer and input–output Jacobians, their singular values, per-example δ;
+//! - [`linalg`]: symmetric eigenvalues and singular values (Householder + implicit QL);
 //! - [`net`]: an MLP built from a config, with bias `Var`s so per-layer δ = ∂L/∂b is observable;
 //! - [`probe`]: per-layer gradient and activation statistics;
 //! - [`train`]: a training loop with SGD / momentum / AdamW and a serde history;
 //! - [`data`]: deterministic synthetic tasks and an MNIST IDX reader;
+//! - [`exercise`]: checked exercises (stubs, solutions, checkers that must be able to fail);
 //! - [`npz`]: weights in, gradients out, in numpy's `.npz` format;
 //! - [`plot`]: the house plotting style on plotters' SVG backend;
 //! - [`figure`]: figures (SVG + JSON data) written atomically, and the generator registry;
 //! - [`cli`]: flag parsers shared by every example, with clear errors on bad input.
 
 pub mod act;
+pub mod chaos;
 pub mod cli;
 pub mod data;
+pub mod exercise;
+pub mod experiments;
 pub mod fast;
 pub mod figure;
 pub mod init;
+pub mod jacobian;
+pub mod linalg;
 pub mod meanfield;
 pub mod net;
 pub mod npz;

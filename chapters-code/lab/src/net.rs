@@ -170,6 +170,10 @@ impl Layer {
     }
 
     fn affine(&self, h: &Tensor) -> Result<Tensor> {
+        if crate::fast::enabled() {
+            // One fused op: gemm reads W transposed and adds b as it writes (see `crate::fast`).
+            return Ok(crate::fast::linear(h, self.weight.as_tensor(), self.bias.as_tensor())?);
+        }
         Ok(h.matmul(&self.weight.as_tensor().t()?)?.broadcast_add(self.bias.as_tensor())?)
     }
 }

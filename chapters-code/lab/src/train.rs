@@ -35,6 +35,7 @@ impl Optim {
         let lr = self.lr();
         ensure!(lr.is_finite() && lr > 0.0, "learning rate must be a finite positive number, got {lr}");
         Ok(match *self {
+            Optim::Sgd { lr } if crate::fast::enabled() => Box::new(InPlaceSgd { vars, lr }),
             Optim::Sgd { lr } => Box::new(SGD::new(vars, lr)?),
             Optim::Momentum { lr, momentum } => {
                 ensure!((0.0..1.0).contains(&momentum), "momentum must be in [0, 1), got {momentum}");
@@ -74,6 +75,24 @@ trait Step {
 impl<O: Optimizer> Step for O {
     fn step(&mut self, grads: &GradStore) -> candle_core::Result<()> {
         Optimizer::step(self, grads)
+    }
+}
+
+/// Plain SGD updating each parameter in place in one pass ([`crate::fast::sgd_update`]); the same
+/// arithmetic as candle-nn's `SGD`, which makes three tensors per parameter and step.
+struct InPlaceSgd {
+    vars: Vec<Var>,
+    lr: f64,
+}
+
+impl Step for InPlaceSgd {
+    fn step(&mut self, grads: &GradStore) -> candle_core::Result<()> {
+        for var in &self.vars {
+            if let Some(g) = grads.get(var) {
+                crate::fast::sgd_update(var, g, self.lr)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -213,10 +232,13 @@ pub fn train(net: &Mlp, x: &Tensor, y: &Tensor, eval: Option<(&Tensor, &Tensor)>
         let idx = Tensor::new(&order[cursor..cursor + cfg.batch], x.device())?;
         cursor += cfg.batch;
         let (xb, yb) = (x.index_select(&idx, 0)?, y.index_select(&idx, 0)?);
-        let trace = net.forward_trace(&xb, true)?;
-        let loss = cross_entropy(&trace.logits, &yb)?;
+        let (trace, loss, mut grads) = crate::fast::run(|| -> Result<_> {
+            let trace = net.forward_trace(&xb, true)?;
+            let loss = cross_entropy(&trace.logits, &yb)?;
+            let grads = loss.backward()?;
+            Ok((trace, loss, grads))
+        })?;
         let loss_value = loss.to_scalar::<f32>()? as f64;
-        let mut grads = loss.backward()?;
         if cfg.probe_every > 0 && step % cfg.probe_every == 0 {
             history.probes.push((step, probe_from(net, &trace, &loss, &yb, &grads)?));
         }

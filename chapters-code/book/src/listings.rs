@@ -1,0 +1,510 @@
+//! The chapters' runnable listings and their recorded outputs.
+//!
+//! A *listing* is a ```` ```rust ```` block of a chapter file without `ignore`, `no_run`,
+//! `compile_fail`, `noplayground` or `noplaypen`: a complete program that the chapter crate's
+//! doctests compile and run. [`program_text`] restores its hidden `# ` lines (mdBook keeps them in
+//! the page as hidden spans, and rustdoc compiles them), and [`code_hash`] names that text.
+//!
+//! `book outputs` (and `book figures`) runs each listing through the same runner as the page's Run
+//! button and records what it printed in `src/outputs/<chapter file stem>.json`, one entry per
+//! listing, keyed by the hash of its code. The [`ListingsPreprocessor`] puts the recorded output
+//! under each listing, and marks the listing for the page's Run button (`assets/run.js`). A listing
+//! whose code changed has no entry with its new hash: the build shows no stale output, and the
+//! `outputs` test fails until `book outputs` records it again.
+
+use crate::markdown::{self, pulldown_cmark::CodeBlockKind, pulldown_cmark::Event, pulldown_cmark::Tag};
+use anyhow::{Context, Result};
+use mdbook_preprocessor::PreprocessorContext;
+use mdbook_preprocessor::book::{Book, BookItem};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// Attributes that make a Rust block something other than a program to run.
+const NOT_RUNNABLE: &[&str] = &["ignore", "no_run", "compile_fail", "noplayground", "noplaypen"];
+
+/// One runnable listing of a chapter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listing {
+    /// 1-based position among the chapter's runnable listings.
+    pub index: usize,
+    /// 1-based line of the opening fence in the chapter file.
+    pub line: usize,
+    /// The whole program, hidden lines restored.
+    pub code: String,
+}
+
+impl Listing {
+    pub fn hash(&self) -> String {
+        code_hash(&self.code)
+    }
+
+    /// The first line of the code, which names the listing in this book (`// Listing 1-1: …`).
+    pub fn title(&self) -> &str {
+        self.code.lines().next().unwrap_or_default().trim()
+    }
+}
+
+/// Whether a fenced block with info string `info` is a runnable Rust listing.
+pub fn is_runnable(info: &str) -> bool {
+    let block = markdown::CodeBlock { info: info.trim().to_string(), line: 0, source: 0..0 };
+    block.is_rust() && !block.attributes().iter().any(|a| NOT_RUNNABLE.contains(a))
+}
+
+/// The program a Rust block stands for: mdBook's and rustdoc's hidden-line rule, applied line by
+/// line — `# code` and a lone `#` are hidden lines (shown without the marker), `##` escapes a `#`,
+/// and `#[attr]` or `#!` stay as they are.
+pub fn program_text(block: &str) -> String {
+    let mut out = String::with_capacity(block.len());
+    for line in block.lines() {
+        let indent_len = line.len() - line.trim_start().len();
+        let (indent, rest) = line.split_at(indent_len);
+        match rest.strip_prefix('#') {
+            Some("") => out.push_str(indent),
+            Some(after) if after.starts_with(' ') => {
+                out.push_str(indent);
+                out.push_str(&after[1..]);
+            }
+            Some(after) if after.starts_with('#') => {
+                out.push_str(indent);
+                out.push_str(after);
+            }
+            _ => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    let trimmed = out.trim_end_matches(['\n', ' ']).len();
+    out.truncate(trimmed);
+    out.push('\n');
+    out
+}
+
+/// A stable name for a listing's code: FNV-1a (64 bits) of the text, line endings normalised.
+pub fn code_hash(code: &str) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in code.trim_end().replace("\r\n", "\n").bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}
+
+/// Every runnable listing of a chapter's Markdown, in order.
+pub fn listings(text: &str) -> Vec<Listing> {
+    let mut found = Vec::new();
+    let mut current: Option<(usize, String)> = None;
+    for (event, range) in markdown::parser(text).into_offset_iter() {
+        match event {
+            Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(info))) if is_runnable(&info) => {
+                current = Some((markdown::line_of(text, range.start), String::new()));
+            }
+            Event::Text(t) => {
+                if let Some((_, code)) = current.as_mut() {
+                    code.push_str(&t);
+                }
+            }
+            Event::End(_) => {
+                if let Some((line, code)) = current.take() {
+                    found.push(Listing { index: found.len() + 1, line, code: program_text(&code) });
+                }
+            }
+            _ => {}
+        }
+    }
+    found
+}
+
+/// What one listing printed when it was recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recorded {
+    /// The listing's first line, for people reading the file.
+    pub title: String,
+    /// [`code_hash`] of the code that printed this.
+    pub code_hash: String,
+    pub exit_code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// A chapter's recorded outputs (`src/outputs/<stem>.json`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outputs {
+    pub about: String,
+    pub listings: Vec<Recorded>,
+}
+
+impl Outputs {
+    pub fn by_hash(&self, hash: &str) -> Option<&Recorded> {
+        self.listings.iter().find(|r| r.code_hash == hash)
+    }
+}
+
+/// Where the recorded outputs of `src/<chapter>` live: `src/outputs/<stem>.json`.
+pub fn outputs_path(src_dir: &Path, chapter: &Path) -> PathBuf {
+    let stem = chapter.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let sub = chapter.parent().filter(|p| !p.as_os_str().is_empty());
+    let dir = sub.map_or_else(|| src_dir.join("outputs"), |sub| src_dir.join("outputs").join(sub));
+    dir.join(format!("{stem}.json"))
+}
+
+/// The recorded outputs of `src/<chapter>`, empty when there are none yet.
+pub fn read_outputs(src_dir: &Path, chapter: &Path) -> Result<Outputs> {
+    let path = outputs_path(src_dir, chapter);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Outputs::default()),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+pub fn write_outputs(src_dir: &Path, chapter: &Path, outputs: &Outputs) -> Result<PathBuf> {
+    let path = outputs_path(src_dir, chapter);
+    lab::figure::write_atomic(&path, (serde_json::to_string_pretty(outputs)? + "\n").as_bytes())?;
+    Ok(path)
+}
+
+/// The text at the top of every outputs file.
+pub fn about(chapter: &Path) -> String {
+    format!(
+        "What each Rust listing of src/{} printed, recorded by `cargo run -p book -- outputs` and shown \
+         under the listing in the built book. Entries are matched to listings by the hash of their code.",
+        chapter.display()
+    )
+}
+
+/// The chapter files (relative to `src/`) that SUMMARY.md lists, in order.
+pub fn summary_chapters(src_dir: &Path) -> Result<Vec<PathBuf>> {
+    let summary = std::fs::read_to_string(src_dir.join("SUMMARY.md")).context("reading SUMMARY.md")?;
+    Ok(markdown::parser(&summary)
+        .filter_map(|event| match event {
+            Event::Start(Tag::Link { dest_url, .. }) if !dest_url.is_empty() => Some(PathBuf::from(dest_url.as_ref())),
+            _ => None,
+        })
+        .filter(|p| src_dir.join(p).is_file())
+        .collect())
+}
+
+/// The chapter crate whose crate docs are `src/<chapter>` (its lib.rs has
+/// `#![doc = include_str!("../../../src/<chapter>")]`), as a Rust crate name (`ch01_gradients`).
+pub fn crate_of(workspace: &Path, chapter: &Path) -> Option<String> {
+    let wanted = format!("#![doc=include_str!(\"../../../src/{}\")]", chapter.display());
+    let entries = std::fs::read_dir(workspace.join("chapters-code")).ok()?;
+    let mut dirs: Vec<PathBuf> = entries.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+    dirs.sort();
+    dirs.into_iter().find_map(|dir| {
+        let lib = std::fs::read_to_string(dir.join("src/lib.rs")).ok()?;
+        let includes = lib.lines().any(|line| line.split_whitespace().collect::<String>() == wanted);
+        includes.then(|| dir.file_name().map(|n| n.to_string_lossy().replace('-', "_"))).flatten()
+    })
+}
+
+/// Escapes text for HTML, and the characters Markdown or the book's preprocessors could act on
+/// (the result goes into Markdown as one line of raw HTML).
+pub fn escape_html_line(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 8);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\n' => out.push_str("&#10;"),
+            '\r' => {}
+            c if c.is_ascii_punctuation() && "'`*_{}[]$\\|~#!".contains(c) => {
+                write!(out, "&#{};", c as u32).expect("writing to a String");
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Text for a `<pre>`: escaped, without trailing line breaks; a leading line break is doubled,
+/// since HTML drops the first one after `<pre>`.
+fn pre_text(text: &str) -> String {
+    let text = text.trim_end_matches('\n');
+    let lead = if text.starts_with('\n') { "&#10;" } else { "" };
+    format!("{lead}{}", escape_html_line(text))
+}
+
+/// The raw HTML that follows a listing: its recorded output, and the marks run.js looks for.
+pub fn output_html(listing: &Listing, crate_name: Option<&str>, recorded: Option<&Recorded>) -> String {
+    let mut html = format!(
+        "<div class=\"listing-output\" data-listing=\"{}\" data-code-hash=\"{}\"{}>",
+        listing.index,
+        listing.hash(),
+        crate_name
+            .filter(|c| c.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+            .map(|c| format!(" data-crate=\"{c}\""))
+            .unwrap_or_default()
+    );
+    match recorded {
+        Some(r) => {
+            let status = if r.exit_code == 0 { String::new() } else { format!(" (exit code {})", r.exit_code) };
+            write!(html, "<div class=\"listing-output-label\">Output{status}</div>").expect("writing to a String");
+            if !r.stdout.is_empty() || r.stderr.is_empty() {
+                let text = if r.stdout.is_empty() { "(no output)" } else { r.stdout.as_str() };
+                write!(html, "<pre class=\"listing-stdout\">{}</pre>", pre_text(text)).expect("writing to a String");
+            }
+            if !r.stderr.is_empty() {
+                write!(html, "<pre class=\"listing-stderr\">{}</pre>", pre_text(&r.stderr))
+                    .expect("writing to a String");
+            }
+        }
+        None => html.push_str(
+            "<div class=\"listing-output-label listing-output-missing\">No recorded output for this version of the \
+             listing (run <code>cargo run -p book -- outputs</code>).</div>",
+        ),
+    }
+    html.push_str("</div>");
+    html
+}
+
+/// Inserts the output block after every runnable listing of `content` whose code is one of the
+/// chapter file's own listings (`known`, by hash); code that a directive expanded into the chapter
+/// (an exercise's stub, say) is left alone.
+pub fn insert_outputs(
+    content: &str,
+    known: &HashMap<String, Listing>,
+    crate_name: Option<&str>,
+    outputs: &Outputs,
+) -> String {
+    let mut inserts = Vec::new();
+    let mut current: Option<(usize, String)> = None;
+    for (event, range) in markdown::parser(content).into_offset_iter() {
+        match event {
+            Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(info))) if is_runnable(&info) => {
+                current = Some((range.start, String::new()));
+            }
+            Event::Text(t) => {
+                if let Some((_, code)) = current.as_mut() {
+                    code.push_str(&t);
+                }
+            }
+            Event::End(_) => {
+                if let Some((start, code)) = current.take() {
+                    let hash = code_hash(&program_text(&code));
+                    if let Some(listing) = known.get(&hash) {
+                        let line_start = content[..start].rfind('\n').map_or(0, |i| i + 1);
+                        let indent: String =
+                            content[line_start..start].chars().take_while(|c| *c == ' ' || *c == '\t').collect();
+                        let html = output_html(listing, crate_name, outputs.by_hash(&hash));
+                        inserts.push((range.end, format!("\n\n{indent}{html}\n\n")));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = content.to_string();
+    for (at, text) in inserts.into_iter().rev() {
+        // A fenced block's range ends after its closing fence's line break, or at the end of text.
+        let at = if out[..at].ends_with('\n') { at - 1 } else { at };
+        out.insert_str(at, &text);
+    }
+    out
+}
+
+/// The first listing of the book and its crate: what the server compiles at start, so that the
+/// reader's first Run finds everything warm.
+pub fn first_listing(workspace: &Path) -> Option<(String, Option<String>)> {
+    let src_dir = workspace.join("src");
+    summary_chapters(&src_dir).ok()?.into_iter().find_map(|chapter| {
+        let text = std::fs::read_to_string(src_dir.join(&chapter)).ok()?;
+        let first = listings(&text).into_iter().next()?;
+        Some((first.code, crate_of(workspace, &chapter)))
+    })
+}
+
+/// Whether `chapter` (a file relative to `src/`) is selected by `selection`: empty selects all;
+/// an entry is a chapter id (`ch01`, matching `01-…`) or a file name (`01-gradients.md`).
+pub fn selected(chapter: &Path, selection: &[String]) -> bool {
+    let name = chapter.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    selection.is_empty()
+        || selection.iter().any(|s| {
+            *s == name
+                || *s == chapter.display().to_string()
+                || s.strip_prefix("ch").is_some_and(|n| !n.is_empty() && name.starts_with(&format!("{n}-")))
+        })
+}
+
+/// Runs the listings of the selected SUMMARY chapters whose code has no recorded output (every
+/// listing with `all`) through `runner`, and rewrites their `src/outputs/*.json`; entries of code
+/// that no longer exists are dropped. `report` hears a line per listing. A listing that fails to
+/// compile or exits unsuccessfully is an error (its doctest fails too); the others are recorded.
+pub fn record_outputs(
+    workspace: &Path,
+    selection: &[String],
+    all: bool,
+    runner: &crate::runner::Runner,
+    report: &mut dyn FnMut(&str),
+) -> Result<Vec<PathBuf>> {
+    let src_dir = workspace.join("src");
+    let mut written = Vec::new();
+    let mut failures = Vec::new();
+    for chapter in summary_chapters(&src_dir)?.into_iter().filter(|c| selected(c, selection)) {
+        let text = std::fs::read_to_string(src_dir.join(&chapter))?;
+        let chapter_listings = listings(&text);
+        let old = read_outputs(&src_dir, &chapter)?;
+        if chapter_listings.is_empty() && old.listings.is_empty() {
+            continue;
+        }
+        let crate_name = crate_of(workspace, &chapter);
+        let mut new = Outputs { about: about(&chapter), listings: Vec::new() };
+        for listing in &chapter_listings {
+            let hash = listing.hash();
+            let label = format!("src/{} listing {} (line {})", chapter.display(), listing.index, listing.line);
+            if let (false, Some(recorded)) = (all, old.by_hash(&hash)) {
+                new.listings.push(recorded.clone());
+                continue;
+            }
+            let outcome = runner.run(&listing.code, crate_name.as_deref(), &mut |_| {})?;
+            if !outcome.compiled {
+                failures.push(format!("{label} does not compile:\n{}", outcome.compiler));
+                continue;
+            }
+            if !outcome.success {
+                failures.push(format!("{label}: {}\n{}{}", outcome.ending, outcome.stdout, outcome.stderr));
+                continue;
+            }
+            report(&format!(
+                "{label}: ran in {:.2} s (compiled in {:.2} s)",
+                outcome.run_ms as f64 / 1e3,
+                outcome.compile_ms as f64 / 1e3
+            ));
+            new.listings.push(Recorded {
+                title: listing.title().to_string(),
+                code_hash: hash,
+                exit_code: outcome.exit_code.unwrap_or(-1),
+                stdout: outcome.stdout,
+                stderr: outcome.stderr,
+            });
+        }
+        if new != old {
+            written.push(write_outputs(&src_dir, &chapter, &new)?);
+        }
+    }
+    if !failures.is_empty() {
+        anyhow::bail!("{} listing(s) failed:\n{}", failures.len(), failures.join("\n"));
+    }
+    Ok(written)
+}
+
+/// The mdBook preprocessor: recorded outputs under listings (see the module docs).
+pub struct ListingsPreprocessor;
+
+impl mdbook_preprocessor::Preprocessor for ListingsPreprocessor {
+    fn name(&self) -> &str {
+        "listings"
+    }
+
+    fn run(&self, ctx: &PreprocessorContext, mut book: Book) -> Result<Book> {
+        let src_dir = ctx.root.join(&ctx.config.book.src);
+        let mut problems = Vec::new();
+        book.for_each_mut(|item| {
+            let BookItem::Chapter(chapter) = item else {
+                return;
+            };
+            let Some(source) = chapter.source_path.clone() else {
+                return;
+            };
+            let Ok(text) = std::fs::read_to_string(src_dir.join(&source)) else {
+                return;
+            };
+            let known: HashMap<String, Listing> = listings(&text).into_iter().map(|l| (l.hash(), l)).collect();
+            if known.is_empty() {
+                return;
+            }
+            match read_outputs(&src_dir, &source) {
+                Ok(outputs) => {
+                    let crate_name = crate_of(&ctx.root, &source);
+                    chapter.content = insert_outputs(&chapter.content, &known, crate_name.as_deref(), &outputs);
+                }
+                Err(e) => problems.push(format!("{e:#}")),
+            }
+        });
+        if !problems.is_empty() {
+            anyhow::bail!("recorded outputs that do not parse:\n{}", problems.join("\n"));
+        }
+        Ok(book)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hidden_lines_are_restored_like_mdbook_and_rustdoc() {
+        let block =
+            "# use std::fmt;\n#\n#[derive(Debug)]\nstruct S;\n## not hidden\n    # fn indented() {}\n#![allow(x)]\n";
+        assert_eq!(
+            program_text(block),
+            "use std::fmt;\n\n#[derive(Debug)]\nstruct S;\n# not hidden\n    fn indented() {}\n#![allow(x)]\n"
+        );
+    }
+
+    #[test]
+    fn finds_runnable_listings_only() {
+        let md = "# T\n\n```rust\n# fn main() {\nprintln!(\"a\");\n# }\n```\n\n```rust,ignore\nx\n```\n\n\
+                  ```text\ny\n```\n\n```rust,noplayground\nz\n```\n\n```rust,should_panic\nfn main() { panic!() }\n```\n";
+        let found = listings(md);
+        assert_eq!(found.len(), 2);
+        assert_eq!((found[0].index, found[0].line), (1, 3));
+        assert_eq!(found[0].code, "fn main() {\nprintln!(\"a\");\n}\n");
+        assert_eq!(found[1].index, 2);
+        assert!(is_runnable("rust,edition2024") && !is_runnable("rust,no_run") && !is_runnable("toml"));
+    }
+
+    #[test]
+    fn hashes_ignore_trailing_space_and_line_endings_only() {
+        assert_eq!(code_hash("fn main() {}\n"), code_hash("fn main() {}\r\n\n"));
+        assert_ne!(code_hash("fn main() {}"), code_hash("fn main() { }"));
+        assert_eq!(code_hash("").len(), 16);
+    }
+
+    #[test]
+    fn outputs_go_under_known_listings_as_one_line_of_html() {
+        let md = "Intro.\n\n```rust\nfn main() { println!(\"<b>{}</b>\", 1); }\n```\n\nAfter.\n\n```rust\nfn main() {}\n```\n";
+        let known: HashMap<_, _> = listings(md).into_iter().take(1).map(|l| (l.hash(), l)).collect();
+        let hash = known.keys().next().unwrap().clone();
+        let outputs = Outputs {
+            about: String::new(),
+            listings: vec![Recorded {
+                title: String::new(),
+                code_hash: hash.clone(),
+                exit_code: 0,
+                stdout: "<b>1</b>\n\nline {{#value x}} $y$\n".into(),
+                stderr: String::new(),
+            }],
+        };
+        let out = insert_outputs(md, &known, Some("ch01_demo"), &outputs);
+        let html_line = out.lines().find(|l| l.starts_with("<div class=\"listing-output\"")).unwrap();
+        assert!(
+            html_line.contains(&format!("data-code-hash=\"{hash}\"")) && html_line.contains("data-crate=\"ch01_demo\"")
+        );
+        assert!(
+            html_line.contains("&lt;b&gt;1&lt;/b&gt;&#10;&#10;line &#123;&#123;&#35;value x&#125;&#125; &#36;y&#36;")
+        );
+        assert!(out.contains("```\n\n<div class=\"listing-output\""), "{out}");
+        assert_eq!(out.matches("listing-output\"").count(), 1, "only the known listing gets an output: {out}");
+        // The HTML is a block of its own: the text after it is still a paragraph.
+        let after = out.split("</div>\n\n").nth(1).unwrap_or_default();
+        assert!(after.trim_start().starts_with("After."), "{out}");
+    }
+
+    #[test]
+    fn a_listing_without_a_recorded_output_says_so() {
+        let listing = Listing { index: 1, line: 1, code: "fn main() {}\n".into() };
+        let html = output_html(&listing, None, None);
+        assert!(html.contains("No recorded output") && !html.contains("data-crate"));
+    }
+
+    #[test]
+    fn outputs_live_next_to_the_chapter_name() {
+        let src = Path::new("/b/src");
+        assert_eq!(outputs_path(src, Path::new("01-gradients.md")), Path::new("/b/src/outputs/01-gradients.json"));
+        assert_eq!(outputs_path(src, Path::new("part/x.md")), Path::new("/b/src/outputs/part/x.json"));
+    }
+}

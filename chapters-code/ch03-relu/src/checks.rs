@@ -1,0 +1,220 @@
+//! Checkers of the chapter 3 exercises, generic over the implementation, and the chapter's exercise
+//! registry. Each checker returns `Err` with a message a student can act on; the registry's
+//! `mistakes` are plausible wrong answers each checker must reject (see [`lab::exercise`]).
+
+use crate::shapes::mean_slope2;
+use anyhow::Result;
+use candle_core::Tensor;
+use lab::exercise::{Exercise, close};
+use lab::{Activation, DEVICE, Init, Mlp, MlpConfig};
+
+/// The chapter's exercises, in rising difficulty.
+pub const EXERCISES: &[Exercise] = &[
+    Exercise {
+        chapter: "ch03",
+        id: "3.1",
+        title: "He's gain for leaky ReLU",
+        stub: || leaky_he_gain2(crate::exercises::leaky_he_gain2),
+        solution: || leaky_he_gain2(crate::solutions::leaky_he_gain2),
+        mistakes: &[
+            ("σ_w² = 2 whatever α", || leaky_he_gain2(|_| 2.0)),
+            ("2/(1 + α), forgetting that the slope is squared", || leaky_he_gain2(|a| 2.0 / (1.0 + a))),
+            ("(1 + α²)/2, the inverse", || leaky_he_gain2(|a| (1.0 + a * a) / 2.0)),
+        ],
+    },
+    Exercise {
+        chapter: "ch03",
+        id: "3.2",
+        title: "the chance of a dead output",
+        stub: || dead_at_one_input(crate::exercises::dead_at_one_input),
+        solution: || dead_at_one_input(crate::solutions::dead_at_one_input),
+        mistakes: &[
+            ("(1 − 2⁻ᴺ)ᴸ, the probability of surviving", || {
+                dead_at_one_input(|n, l| (1.0 - 0.5f64.powi(n as i32)).powi(l as i32))
+            }),
+            ("2^(−N·L), every layer dead at once", || dead_at_one_input(|n, l| 0.5f64.powi((n * l) as i32))),
+            ("L·2⁻ᴺ, the small-probability approximation", || {
+                dead_at_one_input(|n, l| (l as f64 * 0.5f64.powi(n as i32)).min(1.0))
+            }),
+        ],
+    },
+    Exercise {
+        chapter: "ch03",
+        id: "3.3",
+        title: "GELU′",
+        stub: || gelu_prime(crate::exercises::gelu_prime),
+        solution: || gelu_prime(crate::solutions::gelu_prime),
+        mistakes: &[
+            ("Φ(z) alone, forgetting the product rule", || gelu_prime(mistakes::gelu_prime_cdf_only)),
+            ("the derivative of the tanh approximation of GELU", || {
+                gelu_prime(mistakes::gelu_prime_tanh_approximation)
+            }),
+            ("Φ(z) − zφ(z), a sign slip", || gelu_prime(mistakes::gelu_prime_sign_slip)),
+        ],
+    },
+    Exercise {
+        chapter: "ch03",
+        id: "3.4",
+        title: "counting dead units",
+        stub: || dead_units(crate::exercises::dead_units),
+        solution: || dead_units(crate::solutions::dead_units),
+        mistakes: &[
+            ("z ≤ 0 on *some* example instead of on every one", || dead_units(mistakes::dead_on_any_example)),
+            ("looking at the first example only", || dead_units(mistakes::dead_on_first_example)),
+            ("reducing over the units instead of over the examples", || dead_units(mistakes::reduce_over_units)),
+        ],
+    },
+];
+
+/// Exercise 3.1: with σ_w² = f(α), the mean-field factor χ = σ_w² · E[f′(z)²] is 1 for several slopes
+/// α and variances q.
+pub fn leaky_he_gain2(f: impl Fn(f64) -> f64) -> Result<(), String> {
+    for alpha in [0.0, 0.01, 0.1, 0.3, 1.0] {
+        let gain2 = f(alpha);
+        for q in [0.5, 4.0] {
+            let chi = gain2 * mean_slope2(Activation::LeakyRelu(alpha), q);
+            close(
+                &format!("χ = σ_w² · E[f′(z)²] with α = {alpha}, σ_w² = {gain2}, z ~ N(0, {q})"),
+                chi,
+                1.0,
+                1e-9,
+                0.0,
+            )
+            .map_err(|e| format!("{e}; f′ is 1 for z > 0 and α for z < 0, each with probability ½"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Exercise 3.2: the one-input probability against the closed form at several widths and depths,
+/// and its limits.
+pub fn dead_at_one_input(f: impl Fn(usize, usize) -> f64) -> Result<(), String> {
+    for (n, l) in [(1, 1), (1, 3), (2, 3), (3, 10), (4, 20), (8, 50), (16, 5)] {
+        let want = crate::born_dead::single_input_dead(n, l);
+        close(&format!("P(dead at one input) for width {n}, depth {l}"), f(n, l), want, 1e-12, 1e-15).map_err(|e| {
+            format!("{e}; a layer of N units is entirely off with probability 2⁻ᴺ, independently of the layers below")
+        })?;
+    }
+    close("P(dead) with no hidden layer", f(3, 0), 0.0, 0.0, 1e-15)?;
+    Ok(())
+}
+
+/// Exercise 3.3: GELU′ agrees with a central difference of GELU on [−8, 8], is exactly ½ at 0,
+/// and tends to 0 and 1 in the tails.
+pub fn gelu_prime(f: impl Fn(f64) -> f64) -> Result<(), String> {
+    let gelu = |z: f64| Activation::Gelu.value(z);
+    let h = 1e-5;
+    for k in -32..=32 {
+        let z = k as f64 * 0.25;
+        let numeric = (gelu(z + h) - gelu(z - h)) / (2.0 * h);
+        close(&format!("GELU′({z})"), f(z), numeric, 0.0, 1e-8)
+            .map_err(|e| format!("{e}; the central difference of GELU says {numeric:.10}"))?;
+    }
+    close("GELU′(0)", f(0.0), 0.5, 1e-14, 0.0)?;
+    close("GELU′(−40)", f(-40.0), 0.0, 0.0, 1e-12)?;
+    close("GELU′(40)", f(40.0), 1.0, 1e-12, 0.0)?;
+    Ok(())
+}
+
+/// The network of exercise 3.4: three ReLU layers of 8 units, with units 0 and 3 of layer 1 and
+/// unit 5 of layer 2 killed by a bias of −1000, and 64 Gaussian inputs.
+pub fn dead_units_problem() -> Result<(Mlp, Tensor)> {
+    let net = MlpConfig::new(6, 8, 3, 3, Activation::Relu, Init::HE).with_seed(4).build(&DEVICE)?;
+    for (layer, units) in [(0usize, &[0usize, 3][..]), (1, &[5][..])] {
+        let mut b = net.hidden()[layer].bias.as_tensor().to_vec1::<f32>()?;
+        for &u in units {
+            b[u] = -1000.0;
+        }
+        net.hidden()[layer].bias.set(&Tensor::new(b.as_slice(), &DEVICE)?)?;
+    }
+    let x = Init::Normal { std: 1.0 }.tensor(64, 6, &mut lab::init::rng(5), &DEVICE)?;
+    Ok((net, x))
+}
+
+/// The reference count, in plain Rust over the pre-activations.
+fn reference_dead_units(net: &Mlp, x: &Tensor) -> Result<Vec<usize>> {
+    let trace = net.forward_trace(x, false)?;
+    trace
+        .pre
+        .iter()
+        .map(|z| {
+            let rows = z.to_vec2::<f32>()?;
+            Ok((0..rows[0].len()).filter(|&u| rows.iter().all(|r| r[u] <= 0.0)).count())
+        })
+        .collect()
+}
+
+/// Exercise 3.4: the per-layer dead-unit counts of [`dead_units_problem`]'s network.
+pub fn dead_units(f: impl Fn(&Mlp, &Tensor) -> Result<Vec<usize>>) -> Result<(), String> {
+    let fail = |e: anyhow::Error| format!("{e:#}");
+    let (net, x) = dead_units_problem().map_err(fail)?;
+    let want = reference_dead_units(&net, &x).map_err(fail)?;
+    let got = f(&net, &x).map_err(fail)?;
+    if got != want {
+        return Err(format!(
+            "dead units per layer: got {got:?}, expected {want:?} (units 0 and 3 of layer 1 and unit 5 of layer 2 \
+             have a bias of −1000; a unit is dead when z ≤ 0 for every one of the {} examples)",
+            x.dims()[0]
+        ));
+    }
+    Ok(())
+}
+
+/// Plausible wrong answers, for the registry.
+pub mod mistakes {
+    use anyhow::Result;
+    use candle_core::{DType, Tensor};
+    use lab::Mlp;
+
+    fn pdf(z: f64) -> f64 {
+        (-0.5 * z * z).exp() / (2.0 * std::f64::consts::PI).sqrt()
+    }
+
+    fn cdf(z: f64) -> f64 {
+        0.5 * (1.0 + lab::act::erf(z / std::f64::consts::SQRT_2))
+    }
+
+    pub fn gelu_prime_cdf_only(z: f64) -> f64 {
+        cdf(z)
+    }
+
+    pub fn gelu_prime_sign_slip(z: f64) -> f64 {
+        cdf(z) - z * pdf(z)
+    }
+
+    /// d/dz of ½z(1 + tanh(√(2/π)(z + 0.044715z³))), Hendrycks & Gimpel's approximation.
+    pub fn gelu_prime_tanh_approximation(z: f64) -> f64 {
+        let k = (2.0 / std::f64::consts::PI).sqrt();
+        let u = k * (z + 0.044715 * z.powi(3));
+        let t = u.tanh();
+        0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * k * (1.0 + 3.0 * 0.044715 * z * z)
+    }
+
+    fn count(net: &Mlp, x: &Tensor, pick: impl Fn(&Tensor) -> Result<Tensor>) -> Result<Vec<usize>> {
+        let trace = net.forward_trace(x, false)?;
+        trace.pre.iter().map(|z| Ok(pick(z)?.to_dtype(DType::F64)?.sum_all()?.to_scalar::<f64>()? as usize)).collect()
+    }
+
+    pub fn dead_on_any_example(net: &Mlp, x: &Tensor) -> Result<Vec<usize>> {
+        count(net, x, |z| Ok(z.min(0)?.le(0.0)?))
+    }
+
+    pub fn dead_on_first_example(net: &Mlp, x: &Tensor) -> Result<Vec<usize>> {
+        count(net, x, |z| Ok(z.get(0)?.le(0.0)?))
+    }
+
+    pub fn reduce_over_units(net: &Mlp, x: &Tensor) -> Result<Vec<usize>> {
+        count(net, x, |z| Ok(z.max(1)?.le(0.0)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_exercise_is_sound() {
+        for exercise in super::EXERCISES {
+            let problems = lab::exercise::prove(exercise);
+            assert!(problems.is_empty(), "{problems:#?}");
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! The activations themselves: values, derivatives, and the averages of f′ that decide how a gradient
+//! fares through a random layer.
+//!
+//! Backpropagation multiplies the error by f′(z) at every layer. For a wide layer with weights of
+//! variance σ_w²/n, the squared error norm is multiplied on average by χ = σ_w² · E[f′(z)²] (chapter 2;
+//! [`lab::meanfield`]). For ReLU, f′ is 1 on the active half and 0 on the other, so E[f′(z)²] = ½
+//! whatever the distribution of z (as long as it is symmetric): χ = σ_w²/2, and He's σ_w² = 2 gives
+//! exactly χ = 1 at every layer.
+
+use lab::Activation;
+use lab::meanfield::gaussian_expectation;
+use serde::Serialize;
+
+/// The activations the chapter compares, in the order of its figures (ReLU last, drawn on top).
+pub fn compared() -> Vec<Activation> {
+    vec![Activation::Sigmoid, Activation::Tanh, Activation::Gelu, Activation::LeakyRelu(0.1), Activation::Relu]
+}
+
+/// A short label for figures: "leaky ReLU (α = 0.1)" rather than `leaky_relu:0.1`.
+pub fn label(act: Activation) -> String {
+    match act {
+        Activation::Sigmoid => "sigmoid".into(),
+        Activation::Tanh => "tanh".into(),
+        Activation::Relu => "ReLU".into(),
+        Activation::LeakyRelu(a) => format!("leaky ReLU (α = {a})"),
+        Activation::Gelu => "GELU".into(),
+        Activation::Softsign => "softsign".into(),
+        Activation::Linear => "linear".into(),
+    }
+}
+
+/// E[f′(z)²] for z ~ N(0, q).
+pub fn mean_slope2(act: Activation, q: f64) -> f64 {
+    gaussian_expectation(|z| act.derivative(z).powi(2), 0.0, q)
+}
+
+/// P(f′(z) = 1 exactly) for z ~ N(0, q) — ½ for ReLU and leaky ReLU, 0 for the smooth activations.
+pub fn share_of_unit_slope(act: Activation) -> f64 {
+    match act {
+        Activation::Relu | Activation::LeakyRelu(_) => 0.5,
+        Activation::Linear => 1.0,
+        _ => 0.0,
+    }
+}
+
+/// The variance-preserving σ_w² (He's argument): the σ_w² that makes χ = 1 for unit-variance
+/// pre-activations, 1 / E[f′(z)²] with z ~ N(0, 1).
+pub fn critical_gain2(act: Activation) -> f64 {
+    1.0 / mean_slope2(act, 1.0)
+}
+
+/// GELU's derivative Φ(z) + zφ(z) has its extremes where its own derivative φ(z)(2 − z²) vanishes:
+/// z = ±√2. Returns (z, GELU′(z)) at the minimum and at the maximum.
+pub fn gelu_derivative_extremes() -> ((f64, f64), (f64, f64)) {
+    let r2 = std::f64::consts::SQRT_2;
+    ((-r2, Activation::Gelu.derivative(-r2)), (r2, Activation::Gelu.derivative(r2)))
+}
+
+/// What the chapter's table says about one activation.
+#[derive(Debug, Clone, Serialize)]
+pub struct SlopeRow {
+    pub activation: Activation,
+    pub label: String,
+    /// sup |f′|.
+    pub max_slope: f64,
+    /// E[f′(z)²] for z ~ N(0, 1).
+    pub mean_slope2: f64,
+    /// The same for z ~ N(0, 4): for ReLU it does not change.
+    pub mean_slope2_q4: f64,
+    /// P(f′(z) = 1) for z ~ N(0, 1).
+    pub share_of_unit_slope: f64,
+    /// 1/E[f′(z)²]: the σ_w² that gives χ = 1 for unit-variance pre-activations.
+    pub critical_gain2: f64,
+    /// χ with LeCun's σ_w² = 1 and He's σ_w² = 2 (unit-variance pre-activations).
+    pub chi_lecun: f64,
+    pub chi_he: f64,
+    /// ‖δ¹‖/‖δ²⁰‖ that a per-layer factor √χ would give over 19 layers, for σ_w² = 1 and 2.
+    pub ratio_20_lecun: f64,
+    pub ratio_20_he: f64,
+}
+
+/// The table of slopes for `acts`.
+pub fn slope_table(acts: &[Activation]) -> Vec<SlopeRow> {
+    acts.iter()
+        .map(|&act| {
+            let m = mean_slope2(act, 1.0);
+            SlopeRow {
+                activation: act,
+                label: label(act),
+                max_slope: act.max_derivative(),
+                mean_slope2: m,
+                mean_slope2_q4: mean_slope2(act, 4.0),
+                share_of_unit_slope: share_of_unit_slope(act),
+                critical_gain2: 1.0 / m,
+                chi_lecun: m,
+                chi_he: 2.0 * m,
+                ratio_20_lecun: m.sqrt().powi(19),
+                ratio_20_he: (2.0 * m).sqrt().powi(19),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+
+    #[test]
+    fn relu_slopes_in_closed_form() {
+        // E[relu'(z)²] = P(z > 0) = ½ for every variance; leaky: (1 + α²)/2.
+        for q in [0.01, 1.0, 25.0] {
+            assert!((mean_slope2(Activation::Relu, q) - 0.5).abs() < 1e-7, "q = {q}");
+            assert!((mean_slope2(Activation::LeakyRelu(0.1), q) - 0.505).abs() < 1e-7);
+        }
+        assert!((critical_gain2(Activation::Relu) - 2.0).abs() < 1e-6);
+        assert!(
+            (critical_gain2(Activation::LeakyRelu(0.1)) - lab::init::gain(Activation::LeakyRelu(0.1)).powi(2)).abs()
+                < 1e-6
+        );
+    }
+
+    #[test]
+    fn sigmoid_and_tanh_slopes_are_bounded_and_fall_with_variance() {
+        let s = mean_slope2(Activation::Sigmoid, 1.0);
+        assert!(s < 1.0 / 16.0 && s > 0.04, "{s}");
+        assert!(mean_slope2(Activation::Sigmoid, 4.0) < s);
+        let t = mean_slope2(Activation::Tanh, 1.0);
+        assert!(t < 1.0 && mean_slope2(Activation::Tanh, 4.0) < t);
+        // For tiny variance tanh is linear near 0: E[tanh'²] → 1.
+        assert!((mean_slope2(Activation::Tanh, 1e-6) - 1.0).abs() < 1e-5);
+    }
+
+    #[test]
+    fn gelu_derivative_extremes_at_root_two() {
+        let ((zmin, dmin), (zmax, dmax)) = gelu_derivative_extremes();
+        assert!((zmax - 2f64.sqrt()).abs() < 1e-15 && (zmin + zmax).abs() < 1e-15);
+        // GELU′(z) + GELU′(−z) = 1 (Φ(z) + Φ(−z) = 1 and zφ(z) is odd), so the extremes sum to 1.
+        assert!((dmin + dmax - 1.0).abs() < 1e-12);
+        assert!((dmax - 1.128_904_8).abs() < 1e-6, "{dmax}");
+        let grid_max = (-6000..=6000).map(|i| Activation::Gelu.derivative(i as f64 / 1000.0)).fold(f64::MIN, f64::max);
+        let grid_min = (-6000..=6000).map(|i| Activation::Gelu.derivative(i as f64 / 1000.0)).fold(f64::MAX, f64::min);
+        assert!((grid_max - dmax).abs() < 1e-6 && (grid_min - dmin).abs() < 1e-6);
+    }
+
+    #[test]
+    fn relu_backward_is_an_exact_mask() -> anyhow::Result<()> {
+        // Through candle's autograd, for lab's forward (the network's) and candle's own relu.
+        let z = Var::new(&[-2.5f32, -1e-3, 1e-3, 0.7, 40.0], &Device::Cpu)?;
+        let g = Activation::Relu.forward(z.as_tensor())?.sum_all()?.backward()?;
+        assert_eq!(g.get(&z).unwrap().to_vec1::<f32>()?, vec![0.0, 0.0, 1.0, 1.0, 1.0]);
+        let g = z.as_tensor().relu()?.sum_all()?.backward()?;
+        assert_eq!(g.get(&z).unwrap().to_vec1::<f32>()?, vec![0.0, 0.0, 1.0, 1.0, 1.0]);
+        Ok(())
+    }
+
+    #[test]
+    fn table_rows() {
+        let t = slope_table(&compared());
+        assert_eq!(t.len(), 5);
+        let relu = &t[4];
+        assert!((relu.chi_he - 1.0).abs() < 1e-6 && (relu.ratio_20_he - 1.0).abs() < 1e-4);
+        assert!((relu.ratio_20_lecun - 0.5f64.powf(9.5)).abs() < 1e-6);
+        assert_eq!(relu.share_of_unit_slope, 0.5);
+        assert_eq!(t[0].max_slope, 0.25);
+    }
+}

@@ -1,0 +1,194 @@
+//! Checkers of the chapter 4 exercises, generic over the implementation, and the chapter's exercise
+//! registry. Each checker returns `Err` with a message a student can act on; the registry's
+//! `mistakes` are plausible wrong answers each checker must reject (see [`lab::exercise`]).
+
+use lab::Activation;
+use lab::exercise::{Exercise, close};
+
+/// The chapter's exercises, in rising difficulty.
+pub const EXERCISES: &[Exercise] = &[
+    Exercise {
+        chapter: "ch04",
+        id: "4.1",
+        title: "a ReLU network's variance, layer by layer",
+        stub: || relu_variance(crate::exercises::relu_pre_activation_std),
+        solution: || relu_variance(crate::solutions::relu_pre_activation_std),
+        mistakes: &[
+            ("the linear-network formula, without the ½ of the ReLU", || relu_variance(mistakes::relu_without_half)),
+            ("a ½ at layer 1 too, as if the inputs were ReLU outputs", || {
+                relu_variance(mistakes::relu_half_everywhere)
+            }),
+            ("the variance instead of the standard deviation", || relu_variance(mistakes::relu_variance_not_std)),
+        ],
+    },
+    Exercise {
+        chapter: "ch04",
+        id: "4.2",
+        title: "Xavier for candle_nn",
+        stub: || xavier_uniform(crate::exercises::xavier_uniform),
+        solution: || xavier_uniform(crate::solutions::xavier_uniform),
+        mistakes: &[
+            ("the bound √(6/fan_in): one fan only", || xavier_uniform(mistakes::xavier_fan_in_only)),
+            ("the standard deviation √(2/(n_in+n_out)) used as the bound", || {
+                xavier_uniform(mistakes::xavier_std_as_bound)
+            }),
+            ("candle's Kaiming preset with the tanh gain", || xavier_uniform(mistakes::xavier_as_kaiming)),
+        ],
+    },
+    Exercise {
+        chapter: "ch04",
+        id: "4.3",
+        title: "χ₁ from the mean-field recursion",
+        stub: || tanh_chi1(crate::exercises::tanh_chi1),
+        solution: || tanh_chi1(crate::solutions::tanh_chi1),
+        mistakes: &[
+            ("χ₁ at q = 1 instead of at the fixed point", || tanh_chi1(mistakes::chi1_at_unit_q)),
+            ("the bias variance left out of the variance map", || tanh_chi1(mistakes::chi1_without_bias)),
+            ("E[tanh²] in place of E[tanh′²]", || tanh_chi1(mistakes::chi1_of_the_activation)),
+        ],
+    },
+];
+
+/// Exercise 4.1: the closed form at many (n·Var W, E[x²], layer), then a real 8-layer network.
+pub fn relu_variance(f: impl Fn(f64, f64, usize) -> f64) -> Result<(), String> {
+    for (n_var, m) in [(2.0f64, 1.0f64), (1.0, 1.0), (1.0 / 3.0, 1.0), (1.5, 0.25), (2.0, 4.0)] {
+        for layer in [1usize, 2, 3, 10, 30] {
+            let want = (n_var * m * (0.5 * n_var).powi(layer as i32 - 1)).sqrt();
+            let got = f(n_var, m, layer);
+            let hint = if (got - (n_var * m * 0.5f64.powi(layer as i32) * n_var.powi(layer as i32 - 1)).sqrt()).abs()
+                < 1e-12 * want
+            {
+                ": layer 1 sees the inputs themselves, not ReLU outputs, so there is no ½ there"
+            } else if (got - want * want).abs() < 1e-12 * want * want && (want - 1.0).abs() > 1e-6 {
+                ": that is the variance; the question asks for the standard deviation"
+            } else {
+                ""
+            };
+            close(&format!("std of z^{layer} with n·Var(W) = {n_var}, E[x²] = {m}"), got, want, 1e-9, 0.0)
+                .map_err(|e| format!("{e}{hint}"))?;
+        }
+    }
+    // He keeps 8 layers of a real ReLU network at √2 within the finite-width wander.
+    let measured = measured_relu_std().map_err(|e| format!("could not run the network: {e}"))?;
+    let got = f(2.0, 1.0, 8);
+    close("your prediction against a measured 8-layer He network", got, measured, 0.3, 0.0)?;
+    Ok(())
+}
+
+fn measured_relu_std() -> anyhow::Result<f64> {
+    use lab::{DEVICE, Init, MlpConfig};
+    let x = Init::Normal { std: 1.0 }.tensor(64, 256, &mut lab::init::rng(1), &DEVICE)?;
+    let net = MlpConfig::new(256, 256, 8, 10, Activation::Relu, Init::HE).with_seed(2).build(&DEVICE)?;
+    Ok(lab::probe::mean_std(&net.forward_trace(&x, true)?.pre[7])?.1)
+}
+
+/// Exercise 4.2: the returned `Init` is a symmetric uniform with Xavier's variance, for square,
+/// wide and tall layers and two gains.
+pub fn xavier_uniform(f: impl Fn(usize, usize, f64) -> candle_nn::Init) -> Result<(), String> {
+    for (fan_in, fan_out, gain) in
+        [(256usize, 256usize, 1.0), (784, 128, 1.0), (64, 512, 5.0 / 3.0), (10, 3, 2f64.sqrt())]
+    {
+        let want = gain * gain * 2.0 / (fan_in + fan_out) as f64;
+        match f(fan_in, fan_out, gain) {
+            candle_nn::Init::Uniform { lo, up } => {
+                close(&format!("lower bound for fan_in {fan_in}, fan_out {fan_out}"), lo, -up, 1e-12, 0.0)
+                    .map_err(|e| format!("{e}: the interval must be symmetric about 0"))?;
+                let var = (up - lo).powi(2) / 12.0;
+                close(&format!("Var(W) for fan_in {fan_in}, fan_out {fan_out}, gain {gain:.4}"), var, want, 1e-9, 0.0)
+                    .map_err(|e| format!("{e}; a uniform on ±a has variance a²/3"))?;
+            }
+            candle_nn::Init::Kaiming { .. } => {
+                return Err("candle's Kaiming init divides by one fan (fan_in or fan_out), never by their mean: \
+                            Xavier has to be written as explicit Uniform bounds"
+                    .into());
+            }
+            other => return Err(format!("Xavier-uniform is a uniform distribution; got {other:?}")),
+        }
+    }
+    Ok(())
+}
+
+/// Exercise 4.3: χ₁ agrees with `lab::chaos::phase` in both phases, on the critical line and
+/// without bias.
+pub fn tanh_chi1(f: impl Fn(f64, f64) -> f64) -> Result<(), String> {
+    let critical = lab::chaos::critical_sigma_w2(Activation::Tanh, 0.05).map_err(|e| e.to_string())?;
+    for (w, b) in [(1.2, 0.05), (critical, 0.05), (3.0, 0.05), (25.0 / 9.0, 0.0), (1.5, 0.3), (0.8, 0.0)] {
+        let want = lab::chaos::phase(Activation::Tanh, w, b).map_err(|e| e.to_string())?.chi1;
+        close(&format!("χ₁ at σ_w² = {w:.4}, σ_b² = {b}"), f(w, b), want, 1e-6, 1e-9)?;
+    }
+    Ok(())
+}
+
+/// Plausible wrong answers, which the checkers must reject.
+pub mod mistakes {
+    use lab::chaos::gaussian_expectation;
+
+    pub fn relu_without_half(n_var_w: f64, m: f64, layer: usize) -> f64 {
+        (m * n_var_w.powi(layer as i32)).sqrt()
+    }
+
+    pub fn relu_half_everywhere(n_var_w: f64, m: f64, layer: usize) -> f64 {
+        (m * (0.5 * n_var_w).powi(layer as i32)).sqrt()
+    }
+
+    pub fn relu_variance_not_std(n_var_w: f64, m: f64, layer: usize) -> f64 {
+        n_var_w * m * (0.5 * n_var_w).powi(layer as i32 - 1)
+    }
+
+    pub fn xavier_fan_in_only(fan_in: usize, _fan_out: usize, gain: f64) -> candle_nn::Init {
+        let a = gain * (6.0 / fan_in as f64).sqrt();
+        candle_nn::Init::Uniform { lo: -a, up: a }
+    }
+
+    pub fn xavier_std_as_bound(fan_in: usize, fan_out: usize, gain: f64) -> candle_nn::Init {
+        let a = gain * (2.0 / (fan_in + fan_out) as f64).sqrt();
+        candle_nn::Init::Uniform { lo: -a, up: a }
+    }
+
+    pub fn xavier_as_kaiming(_fan_in: usize, _fan_out: usize, _gain: f64) -> candle_nn::Init {
+        use candle_nn::init::{FanInOut, NonLinearity, NormalOrUniform};
+        candle_nn::Init::Kaiming {
+            dist: NormalOrUniform::Uniform,
+            fan: FanInOut::FanIn,
+            non_linearity: NonLinearity::Tanh,
+        }
+    }
+
+    fn fixed_point(sigma_w2: f64, sigma_b2: f64) -> f64 {
+        let mut q = 1.0;
+        for _ in 0..100_000 {
+            let next = sigma_w2 * gaussian_expectation(|z| z.tanh().powi(2), q) + sigma_b2;
+            let settled = (next - q).abs() <= 1e-15 * q.max(1e-300);
+            q = next;
+            if settled {
+                break;
+            }
+        }
+        q
+    }
+
+    pub fn chi1_at_unit_q(sigma_w2: f64, _sigma_b2: f64) -> f64 {
+        sigma_w2 * gaussian_expectation(|z| (1.0 - z.tanh().powi(2)).powi(2), 1.0)
+    }
+
+    pub fn chi1_without_bias(sigma_w2: f64, _sigma_b2: f64) -> f64 {
+        let q = fixed_point(sigma_w2, 0.0);
+        sigma_w2 * gaussian_expectation(|z| (1.0 - z.tanh().powi(2)).powi(2), q)
+    }
+
+    pub fn chi1_of_the_activation(sigma_w2: f64, sigma_b2: f64) -> f64 {
+        let q = fixed_point(sigma_w2, sigma_b2);
+        sigma_w2 * gaussian_expectation(|z| z.tanh().powi(2), q)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_exercise_is_sound() {
+        for exercise in super::EXERCISES {
+            let problems = lab::exercise::prove(exercise);
+            assert!(problems.is_empty(), "{problems:#?}");
+        }
+    }
+}
