@@ -499,7 +499,7 @@ impl Browser {
             return Ok(());
         };
         let rect = self.eval(&format!(
-            "(() => {{ const e = document.querySelector({selector:?}); e.scrollIntoView({{block: 'start'}}); \
+            "(() => {{ const e = document.querySelector({selector:?}); e.scrollIntoView({{block: 'center'}}); \
              const r = e.getBoundingClientRect(); return [r.x + scrollX, r.y + scrollY, r.width, r.height]; }})()"
         ))?;
         let clip = json!({ "x": rect[0], "y": rect[1], "width": rect[2], "height": rect[3], "scale": 1 });
@@ -636,6 +636,11 @@ fn the_served_book_works_in_a_real_browser() -> Result<()> {
         )?;
         let (shown, drawn) = (math[0].as_u64().unwrap_or(0), math[1].as_u64().unwrap_or(0));
         assert_eq!(drawn, shown, "{page}: formulas without a size");
+        let undrawn = browser.eval(
+            "Array.from(document.querySelectorAll('figure.interactive')).filter(f => !f.dataset.ready || \
+             f.querySelector('.interactive-error') || !f.querySelector('svg path')).map(f => f.id)",
+        )?;
+        assert_eq!(undrawn, json!([]), "{page}: interactive figures that were not drawn");
         let problems = browser.problems_since(from, &origin);
         assert!(problems.is_empty(), "{page}:\n{}", problems.join("\n"));
     }
@@ -700,6 +705,7 @@ fn the_served_book_works_in_a_real_browser() -> Result<()> {
     assert!(got.as_str().unwrap_or_default().starts_with("EDITED dw: candle 0.157500419739"), "edited output: {got}");
     browser.eval("document.getElementById('code').blur()")?;
     browser.screenshot("#live", "edited-run")?;
+    browser.screenshot("#code", "edited-code")?;
 
     // A broken edit: the compiler's error, readable, where the output was.
     browser.eval(
@@ -750,6 +756,26 @@ fn the_served_book_works_in_a_real_browser() -> Result<()> {
     );
     let problems = browser.problems_since(from, &origin);
     assert!(problems.is_empty(), "01-gradients.html under serve:\n{}", problems.join("\n"));
+
+    // Chapter 2's depth sweep: the activation selector swaps sigmoid for tanh.
+    if pages(&shared.site).iter().any(|p| p == "02-saturation.html") {
+        let from = browser.events.len();
+        browser.open(&format!("{origin}/02-saturation.html"))?;
+        let id = "interactive-02-saturation-3";
+        let readout = format!("document.querySelector('#{id} .interactive-readout').textContent");
+        let before = browser.eval(&readout)?;
+        browser.eval(&format!("document.getElementById('{id}-control-0').focus()"))?;
+        browser.key("ArrowDown", 40)?;
+        let after = browser.eval(&readout)?;
+        assert!(
+            before.as_str().unwrap_or_default().contains("sigmoid: bias gradients")
+                && after.as_str().unwrap_or_default().contains("tanh: bias gradients"),
+            "{before} → {after}"
+        );
+        browser.screenshot(&format!("#{id}"), "interactive-ch02-sweep")?;
+        let problems = browser.problems_since(from, &origin);
+        assert!(problems.is_empty(), "02-saturation.html:\n{}", problems.join("\n"));
+    }
 
     // The same site from a plain static server: recorded outputs, no Run button, working figures.
     let static_server = book::serve::start(&shared.site, "127.0.0.1:0".parse().unwrap())?;

@@ -143,7 +143,7 @@
         spec.controls.forEach((control, n) => {
             const id = `${figure.id}-control-${n}`;
             const wrap = el('label', { class: 'interactive-control', for: id });
-            wrap.append(el('span', {}, `${control.label}: `));
+            wrap.append(el('span', {}, control.kind === 'toggle' ? ` ${control.label}` : `${control.label}: `));
             let input;
             if (control.kind === 'slider') {
                 input = el('input', {
@@ -270,7 +270,7 @@
                     }
                     d += `${pen ? 'L' : 'M'}${x(xv).toFixed(1)},${y(yv).toFixed(1)}`;
                     pen = true;
-                    if (cursor !== null && xv <= cursor) {
+                    if (xv === cursor) {
                         at = { xv, yv };
                     }
                 });
@@ -287,12 +287,12 @@
                 const px = x(cursor);
                 plot.append(svg('line', { x1: px, x2: px, y1: MARGIN.top, y2: bottom, class: 'interactive-cursor-line' }));
                 const items = [];
+                // A series without a point at the cursor (a run that stopped early) reads "—".
                 lines.forEach(({ s, at }) => {
-                    if (at && at.xv === cursor) {
+                    if (at) {
                         plot.append(svg('circle', { cx: x(at.xv), cy: y(at.yv), r: 4, fill: s.colour }));
                     }
-                    const value = at && at.xv === cursor ? format(at.yv) : '—';
-                    items.push(`${s.label}: ${value}`);
+                    items.push(`${s.label}: ${at ? format(at.yv) : '—'}`);
                 });
                 readout.textContent = `${spec.cursor.label} = ${format(cursor)} → ${items.join(' · ')}`;
             } else {

@@ -143,7 +143,7 @@ fn figures(root: &std::path::Path, chapters: &[String], quick: bool, all: bool, 
     let selected = book::figures::select(&generators, chapters, all, root, &src_dir)?;
     if selected.is_empty() {
         println!("all figures are up to date (--all regenerates them anyway)");
-        return Ok(());
+        return if quick { Ok(()) } else { outputs(root, chapters, all) };
     }
     println!("running {} generator(s) on {jobs} thread(s){}", selected.len(), if quick { ", quick" } else { "" });
     let outcomes = book::figures::regenerate(&selected, quick, jobs, &src_dir, true);

@@ -431,28 +431,33 @@ pub fn shell_words(line: &str) -> Vec<String> {
     words
 }
 
-/// An exclusive `flock` held until dropped.
+/// An exclusive `flock` held until dropped (on Unix; elsewhere only the open file).
 struct FileLock {
+    #[cfg_attr(not(unix), allow(dead_code))]
     file: std::fs::File,
 }
 
 impl FileLock {
     fn exclusive(path: &Path) -> Result<FileLock> {
-        use std::os::fd::AsRawFd;
         let file = std::fs::File::options()
             .create(true)
             .truncate(false)
             .write(true)
             .open(path)
             .with_context(|| format!("opening {}", path.display()))?;
-        // SAFETY: flock on a descriptor we own.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(std::io::Error::last_os_error()).with_context(|| format!("locking {}", path.display()));
+        #[cfg(unix)]
+        {
+            use std::os::fd::AsRawFd;
+            // SAFETY: flock on a descriptor we own.
+            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+                return Err(std::io::Error::last_os_error()).with_context(|| format!("locking {}", path.display()));
+            }
         }
         Ok(FileLock { file })
     }
 }
 
+#[cfg(unix)]
 impl Drop for FileLock {
     fn drop(&mut self) {
         use std::os::fd::AsRawFd;

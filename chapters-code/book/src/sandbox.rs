@@ -8,7 +8,6 @@
 
 use anyhow::{Context, Result};
 use std::io::Read;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -57,23 +56,12 @@ impl Ending {
     pub fn describe(&self, limits: &Limits) -> String {
         match self {
             Ending::Exited(code) => format!("exit code {code}"),
-            Ending::Signal(signal) => format!("killed by signal {signal}{}", signal_hint(*signal)),
+            Ending::Signal(signal) => format!("killed by signal {signal}{}", os::signal_hint(*signal)),
             Ending::TimedOut => format!("stopped: ran longer than the limit of {} s", limits.wall_time.as_secs_f64()),
             Ending::OutputLimit => {
                 format!("stopped: printed more than the limit of {} KiB", limits.output_bytes / 1024)
             }
         }
-    }
-}
-
-fn signal_hint(signal: i32) -> &'static str {
-    match signal {
-        libc::SIGABRT => " (SIGABRT: an abort, e.g. a failed memory allocation)",
-        libc::SIGSEGV => " (SIGSEGV: a crash, e.g. a stack overflow)",
-        libc::SIGXCPU => " (SIGXCPU: the CPU-time limit)",
-        libc::SIGXFSZ => " (SIGXFSZ: the file-size limit)",
-        libc::SIGKILL => " (SIGKILL)",
-        _ => "",
     }
 }
 
@@ -88,32 +76,10 @@ pub struct Captured {
 
 /// Runs `command` (stdin closed, stdout and stderr captured) under `limits`.
 pub fn run(mut command: Command, limits: &Limits) -> Result<Captured> {
-    let rlimits: Vec<(libc::__rlimit_resource_t, u64)> = [
-        (libc::RLIMIT_AS, limits.memory_bytes),
-        (libc::RLIMIT_CPU, limits.cpu_seconds),
-        (libc::RLIMIT_FSIZE, limits.file_bytes),
-        (libc::RLIMIT_CORE, Some(0)),
-    ]
-    .into_iter()
-    .filter_map(|(resource, value)| value.map(|v| (resource, v)))
-    .collect();
-    command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
-    // SAFETY: between fork and exec only async-signal-safe calls are made (setrlimit), on data
-    // prepared before the fork.
-    unsafe {
-        command.pre_exec(move || {
-            for &(resource, value) in &rlimits {
-                let limit = libc::rlimit { rlim_cur: value, rlim_max: value };
-                if libc::setrlimit(resource, &limit) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            }
-            Ok(())
-        });
-    }
+    command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    os::confine(&mut command, limits);
     let started = Instant::now();
     let mut child = command.spawn().with_context(|| format!("starting {:?}", command.get_program()))?;
-    let pid = child.id() as libc::pid_t;
     let too_much = Arc::new(AtomicBool::new(false));
     let readers = [
         child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
@@ -123,47 +89,40 @@ pub fn run(mut command: Command, limits: &Limits) -> Result<Captured> {
         let (cap, too_much) = (limits.output_bytes, Arc::clone(&too_much));
         let (sender, receiver) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            let _ = sender.send(read_capped(stream, cap, pid, &too_much));
+            let _ = sender.send(read_capped(stream, cap, &too_much));
         });
         receiver
     });
 
     let ending = loop {
         if too_much.load(Ordering::SeqCst) {
-            kill_group(pid);
             break Ending::OutputLimit;
         }
-        if let Some(status) = exited_without_reaping(pid)? {
-            break status;
+        if let Some(ending) = os::exited(&mut child)? {
+            break ending;
         }
         if started.elapsed() > limits.wall_time {
-            kill_group(pid);
             break Ending::TimedOut;
         }
         std::thread::sleep(Duration::from_millis(5));
     };
-    // The leader has exited (or been killed) but is not reaped yet, so its process-group id cannot
-    // have been reused: kill whatever it left behind in its group, then reap it.
-    kill_group(pid);
+    // Whatever the child left behind (in its process group, on Unix) goes, then it is reaped.
+    os::kill_all(&mut child);
     let status = child.wait().context("waiting for the child")?;
     let elapsed = started.elapsed();
     let ending = match ending {
-        Ending::Exited(_) | Ending::Signal(_) => match (status.code(), status.signal()) {
-            (Some(code), _) => Ending::Exited(code),
-            (None, Some(signal)) => Ending::Signal(signal),
-            (None, None) => Ending::Signal(0),
-        },
+        Ending::Exited(_) | Ending::Signal(_) => os::ending(status),
         ours => ours,
     };
-    // A descendant that escaped the group may hold the pipes open: give up on it after a moment.
+    // A descendant that escaped may hold the pipes open: give up on it after a moment.
     let [stdout, stderr] = readers.map(|r| r.recv_timeout(Duration::from_secs(2)).unwrap_or_default());
     let ending = if ending.success() && too_much.load(Ordering::SeqCst) { Ending::OutputLimit } else { ending };
     Ok(Captured { ending, stdout, stderr, elapsed })
 }
 
-/// Reads `stream` to its end, keeping at most `cap` bytes; past the cap, flags `too_much` and
-/// kills the group.
-fn read_capped(stream: Option<Box<dyn Read + Send>>, cap: usize, pid: libc::pid_t, too_much: &AtomicBool) -> Vec<u8> {
+/// Reads `stream` to its end, keeping at most `cap` bytes; past the cap, flags `too_much` (the
+/// waiting loop then kills the child) and stops reading.
+fn read_capped(stream: Option<Box<dyn Read + Send>>, cap: usize, too_much: &AtomicBool) -> Vec<u8> {
     let Some(mut stream) = stream else {
         return Vec::new();
     };
@@ -177,7 +136,6 @@ fn read_capped(stream: Option<Box<dyn Read + Send>>, cap: usize, pid: libc::pid_
                 kept.extend_from_slice(&buffer[..n.min(room)]);
                 if n > room {
                     too_much.store(true, Ordering::SeqCst);
-                    kill_group(pid);
                     break;
                 }
             }
@@ -186,31 +144,120 @@ fn read_capped(stream: Option<Box<dyn Read + Send>>, cap: usize, pid: libc::pid_
     kept
 }
 
-/// `Some(ending)` once `pid` has exited; it stays a zombie until `wait`.
-fn exited_without_reaping(pid: libc::pid_t) -> Result<Option<Ending>> {
-    // SAFETY: waitid writes into the zeroed siginfo we pass; WNOWAIT leaves the child reapable.
-    unsafe {
-        let mut info: libc::siginfo_t = std::mem::zeroed();
-        let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
-        if libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, flags) != 0 {
-            return Err(std::io::Error::last_os_error()).context("waitid");
+/// Unix: a process group per child, resource limits, and the whole group killed.
+#[cfg(unix)]
+mod os {
+    use super::{Ending, Limits};
+    use anyhow::Result;
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    use std::process::{Child, Command, ExitStatus};
+
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    type Resource = libc::__rlimit_resource_t;
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    type Resource = libc::c_int;
+
+    pub fn confine(command: &mut Command, limits: &Limits) {
+        let rlimits: Vec<(Resource, libc::rlim_t)> = [
+            (libc::RLIMIT_AS, limits.memory_bytes),
+            (libc::RLIMIT_CPU, limits.cpu_seconds),
+            (libc::RLIMIT_FSIZE, limits.file_bytes),
+            (libc::RLIMIT_CORE, Some(0)),
+        ]
+        .into_iter()
+        .filter_map(|(resource, value)| value.map(|v| (resource as Resource, v as libc::rlim_t)))
+        .collect();
+        command.process_group(0);
+        // SAFETY: between fork and exec only async-signal-safe calls are made (setrlimit), on data
+        // prepared before the fork.
+        unsafe {
+            command.pre_exec(move || {
+                for &(resource, value) in &rlimits {
+                    let limit = libc::rlimit { rlim_cur: value, rlim_max: value };
+                    if libc::setrlimit(resource, &limit) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                Ok(())
+            });
         }
-        if info.si_pid() == 0 {
-            return Ok(None);
+    }
+
+    /// `Some` once the child has exited. On Linux the child stays a zombie until `wait`, so its
+    /// process-group id cannot be reused before [`kill_all`] has used it.
+    #[cfg(target_os = "linux")]
+    pub fn exited(child: &mut Child) -> Result<Option<Ending>> {
+        // SAFETY: waitid writes into the zeroed siginfo we pass; WNOWAIT leaves the child reapable.
+        unsafe {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
+            if libc::waitid(libc::P_PID, child.id() as libc::id_t, &mut info, flags) != 0 {
+                return Err(anyhow::Error::from(std::io::Error::last_os_error()).context("waitid"));
+            }
+            Ok((info.si_pid() != 0).then_some(Ending::Exited(0)))
         }
-        let status = info.si_status();
-        Ok(Some(if info.si_code == libc::CLD_EXITED { Ending::Exited(status) } else { Ending::Signal(status) }))
+    }
+
+    /// `Some` once the child has exited (and been reaped: a group it left behind keeps its id).
+    #[cfg(not(target_os = "linux"))]
+    pub fn exited(child: &mut Child) -> Result<Option<Ending>> {
+        Ok(child.try_wait()?.map(ending))
+    }
+
+    pub fn kill_all(child: &mut Child) {
+        // SAFETY: a plain syscall on the child's own group (process_group(0) made it the leader).
+        unsafe {
+            libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL);
+        }
+    }
+
+    pub fn ending(status: ExitStatus) -> Ending {
+        match (status.code(), status.signal()) {
+            (Some(code), _) => Ending::Exited(code),
+            (None, Some(signal)) => Ending::Signal(signal),
+            (None, None) => Ending::Signal(0),
+        }
+    }
+
+    pub fn signal_hint(signal: i32) -> &'static str {
+        match signal {
+            libc::SIGABRT => " (SIGABRT: an abort, e.g. a failed memory allocation)",
+            libc::SIGSEGV => " (SIGSEGV: a crash, e.g. a stack overflow)",
+            libc::SIGXCPU => " (SIGXCPU: the CPU-time limit)",
+            libc::SIGXFSZ => " (SIGXFSZ: the file-size limit)",
+            libc::SIGKILL => " (SIGKILL)",
+            _ => "",
+        }
     }
 }
 
-fn kill_group(pid: libc::pid_t) {
-    // SAFETY: a plain syscall; the group is the child's own (process_group(0) made it the leader).
-    unsafe {
-        libc::kill(-pid, libc::SIGKILL);
+/// Elsewhere: the wall-time and output limits only, and only the child itself is killed.
+#[cfg(not(unix))]
+mod os {
+    use super::{Ending, Limits};
+    use anyhow::Result;
+    use std::process::{Child, Command, ExitStatus};
+
+    pub fn confine(_: &mut Command, _: &Limits) {}
+
+    pub fn exited(child: &mut Child) -> Result<Option<Ending>> {
+        Ok(child.try_wait()?.map(ending))
+    }
+
+    pub fn kill_all(child: &mut Child) {
+        let _ = child.kill();
+    }
+
+    pub fn ending(status: ExitStatus) -> Ending {
+        Ending::Exited(status.code().unwrap_or(-1))
+    }
+
+    pub fn signal_hint(_: i32) -> &'static str {
+        ""
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
 

@@ -30,7 +30,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Component, Path, PathBuf};
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex};
-use tiny_http::{Header, Method, Request, Response};
+use tiny_http::{Method, Request};
 
 /// Threads answering requests: enough that a slow client does not stall the page's other files.
 const WORKERS: usize = 8;
@@ -593,9 +593,7 @@ pub fn start_with(site_dir: &Path, addr: SocketAddr, run: Option<RunOptions>) ->
             std::thread::spawn(move || {
                 while let Ok(mut request) = http.recv() {
                     match routes.respond(&mut request) {
-                        Answer::Reply(reply) => {
-                            let _ = request.respond(into_response(reply));
-                        }
+                        Answer::Reply(reply) => respond(request, reply),
                         Answer::Stream(chunks) => stream(request, &chunks),
                     }
                 }
@@ -635,7 +633,7 @@ fn warm_up(api: &RunApi, code: Option<(String, Option<String>)>) {
 fn stream(request: Request, chunks: &Receiver<Vec<u8>>) {
     let mut writer = request.into_writer();
     let head = "HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson; charset=utf-8\r\nCache-Control: no-store\r\n\
-                X-Content-Type-Options: nosniff\r\nTransfer-Encoding: chunked\r\n\r\n";
+                X-Content-Type-Options: nosniff\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n";
     let mut result = writer.write_all(head.as_bytes()).and_then(|()| writer.flush());
     for chunk in chunks {
         if result.is_err() {
@@ -649,17 +647,51 @@ fn stream(request: Request, chunks: &Receiver<Vec<u8>>) {
     let _ = writer.write_all(b"0\r\n\r\n").and_then(|()| writer.flush());
 }
 
-fn into_response(reply: Reply) -> Response<std::io::Cursor<Vec<u8>>> {
-    let header = |name: &str, value: &str| Header::from_bytes(name, value).expect("ASCII header");
-    let mut response = Response::from_data(reply.body)
-        .with_status_code(reply.status)
-        .with_header(header("Content-Type", reply.content_type))
-        .with_header(header("X-Content-Type-Options", "nosniff"))
-        .with_header(header("Cache-Control", "no-cache"));
-    for (name, value) in &reply.headers {
-        response.add_header(header(name, value));
+/// Writes `reply` on the request's connection, with `Connection: close`.
+///
+/// Every response closes its connection. tiny_http serves each connection from a thread of a pool
+/// that can leave a new connection queued behind idle keep-alive ones; a browser loading a page
+/// opens several connections at once and then keeps them open, and a resource could wait forever.
+/// Closed connections free their threads at once (and cost nothing on the loopback interface).
+/// tiny_http refuses a `Connection` header on its own responses, so the response is written raw.
+fn respond(request: Request, reply: Reply) {
+    let head_only = *request.method() == Method::Head;
+    let mut head = format!(
+        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nX-Content-Type-Options: nosniff\r\n\
+         Connection: close\r\n",
+        reply.status,
+        reason(reply.status),
+        reply.content_type,
+        reply.body.len()
+    );
+    if !reply.headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("Cache-Control")) {
+        head.push_str("Cache-Control: no-cache\r\n");
     }
-    response
+    for (name, value) in &reply.headers {
+        // Values are ours (constants, paths from the request line): no line breaks to smuggle.
+        let value = value.replace(['\r', '\n'], " ");
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut writer = request.into_writer();
+    let body: &[u8] = if head_only { &[] } else { &reply.body };
+    let _ = writer.write_all(head.as_bytes()).and_then(|()| writer.write_all(body)).and_then(|()| writer.flush());
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        301 => "Moved Permanently",
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        413 => "Content Too Large",
+        415 => "Unsupported Media Type",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        _ => "",
+    }
 }
 
 #[cfg(test)]

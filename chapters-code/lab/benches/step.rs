@@ -31,11 +31,8 @@ impl Workload {
     /// Forward, cross-entropy, backward, SGD update — what `lab::train::train` does each step.
     fn step(&mut self) -> f32 {
         let (net, x, y) = (&self.net, &self.x, &self.y);
-        let (loss, grads) = fast::run(|| {
-            let loss = net.loss(x, y).expect("loss");
-            let grads = loss.backward().expect("backward");
-            (loss, grads)
-        });
+        let loss = net.loss(x, y).expect("loss");
+        let grads = loss.backward().expect("backward");
         self.opt.step(&grads).expect("update");
         loss.to_scalar::<f32>().expect("scalar")
     }
@@ -94,7 +91,9 @@ fn bench_kernels(c: &mut Criterion) {
     group.bench_function("linear-128x256x256-candle", |bn| {
         bn.iter(|| black_box(x.matmul(&w.t().expect("t")).expect("matmul").broadcast_add(&b).expect("add")))
     });
-    group.bench_function("linear-128x256x256-lab", |bn| bn.iter(|| black_box(fast::linear(&x, &w, &b).expect("linear"))));
+    group.bench_function("linear-128x256x256-lab", |bn| {
+        bn.iter(|| black_box(fast::linear(&x, &w, &b).expect("linear")))
+    });
 
     // Forward and backward of one layer's affine map, as autograd runs them.
     let (wv, bv) = (Var::from_tensor(&w).expect("var"), Var::from_tensor(&b).expect("var"));
@@ -112,13 +111,19 @@ fn bench_kernels(c: &mut Criterion) {
     });
 
     let s = candle_nn::ops::sigmoid(&x).expect("sigmoid");
-    group.bench_function("sigmoid-fwd-128x256-candle", |bn| bn.iter(|| black_box(candle_nn::ops::sigmoid(&x).expect("sigmoid"))));
+    group.bench_function("sigmoid-fwd-128x256-candle", |bn| {
+        bn.iter(|| black_box(candle_nn::ops::sigmoid(&x).expect("sigmoid")))
+    });
     group.bench_function("sigmoid-fwd-128x256-lab", |bn| bn.iter(|| black_box(fast::sigmoid(&x).expect("sigmoid"))));
     // candle-nn's sigmoid backward formula, and lab's fused one.
     group.bench_function("sigmoid-bwd-128x256-candle", |bn| {
-        bn.iter(|| black_box(x.mul(&s.ones_like().expect("ones").sub(&s).expect("sub").mul(&s).expect("mul")).expect("mul")))
+        bn.iter(|| {
+            black_box(x.mul(&s.ones_like().expect("ones").sub(&s).expect("sub").mul(&s).expect("mul")).expect("mul"))
+        })
     });
-    group.bench_function("sigmoid-bwd-128x256-lab", |bn| bn.iter(|| black_box(fast::sigmoid_backward(&s, &x).expect("bwd"))));
+    group.bench_function("sigmoid-bwd-128x256-lab", |bn| {
+        bn.iter(|| black_box(fast::sigmoid_backward(&s, &x).expect("bwd")))
+    });
     group.bench_function("tanh-fwd-128x256-candle", |bn| bn.iter(|| black_box(x.tanh().expect("tanh"))));
     group.bench_function("tanh-fwd-128x256-lab", |bn| bn.iter(|| black_box(fast::tanh(&x).expect("tanh"))));
     group.bench_function("affine-128x256-candle", |bn| bn.iter(|| black_box(x.affine(0.5, 0.1).expect("affine"))));

@@ -57,9 +57,12 @@ struct Args {
     /// Number of distinct pre-generated minibatches the steps cycle through.
     #[arg(long, default_value_t = 8, value_parser = cli::positive_usize, allow_negative_numbers = true)]
     batches: usize,
-    /// Use candle's stock ops only (lab's fused kernels and thread-pool handling off): the baseline.
+    /// Use candle's stock ops only (every lab fast path off): the baseline.
     #[arg(long)]
     reference: bool,
+    /// Switch off some of lab's fast paths (comma-separated: linear, act, bn, sgd, split), for ablations.
+    #[arg(long, value_delimiter = ',')]
+    disable: Vec<lab::fast::Kernel>,
     #[command(flatten)]
     common: Common,
 }
@@ -87,8 +90,8 @@ fn run() -> Result<()> {
     if args.reference {
         lab::fast::set_enabled(false);
     }
-    if let (Ok(a), Ok(b)) = (std::env::var("LAB_SPLIT_MIN"), std::env::var("LAB_BLOCKS")) {
-        lab::fast::set_split(a.parse()?, b.parse()?);
+    for &kernel in &args.disable {
+        lab::fast::set_kernel_enabled(kernel, false);
     }
     let init = args.init.unwrap_or(if args.activation.saturates() { Init::XAVIER } else { Init::HE });
     let config = MlpConfig::new(args.width, args.width, args.depth, CLASSES, args.activation, init)
@@ -115,9 +118,24 @@ fn run() -> Result<()> {
     let threads = candle_core::utils::get_num_threads();
     println!(
         "workload: {} MLP, {} hidden x {}, input {}, batch {}, {} classes, norm {}, residual {}, optim {}, lr {}",
-        args.activation, args.depth, args.width, args.width, args.batch, CLASSES, args.norm, args.residual, args.optim, args.lr
+        args.activation,
+        args.depth,
+        args.width,
+        args.width,
+        args.batch,
+        CLASSES,
+        args.norm,
+        args.residual,
+        args.optim,
+        args.lr
     );
-    println!("kernels: {}", if lab::fast::enabled() { "lab fast paths" } else { "candle reference ops" });
+    if !lab::fast::enabled() {
+        println!("kernels: candle reference ops");
+    } else if args.disable.is_empty() {
+        println!("kernels: lab fast paths");
+    } else {
+        println!("kernels: lab fast paths except {:?}", args.disable);
+    }
     println!("threads: {threads}");
 
     // Wall time of the three phases, summed over the timed steps.
@@ -125,12 +143,9 @@ fn run() -> Result<()> {
     let mut step = |i: usize, phases: &mut [f64; 3]| -> Result<f32> {
         let (x, y) = &batches[i % batches.len()];
         let t0 = Instant::now();
-        let (loss, grads, t1) = lab::fast::run(|| -> Result<_> {
-            let loss = net.loss(x, y)?;
-            let t1 = Instant::now();
-            let grads = loss.backward()?;
-            Ok((loss, grads, t1))
-        })?;
+        let loss = net.loss(x, y)?;
+        let t1 = Instant::now();
+        let grads = loss.backward()?;
         let t2 = Instant::now();
         opt.step(&grads)?;
         let loss = loss.to_scalar::<f32>()?;
@@ -182,10 +197,6 @@ fn run() -> Result<()> {
     );
     println!("gflop/step: {gflop_per_step:.3} (forward+backward = 3 x 2·B·Σ in·out)");
     println!("gflop/s: {:.1}", gflop_per_step * steps_per_sec);
-    let d = |i: usize| lab::fast::DBG_NS[i].load(std::sync::atomic::Ordering::Relaxed);
-    if d(1) + d(3) > 0 {
-        println!("DBG split gemms inside: {} calls, {:.1} us avg; outside: {} calls", d(1), d(0) as f64 / d(1).max(1) as f64 / 1e3, d(3));
-    }
     println!("steps_per_sec: {steps_per_sec:.2}");
     Ok(())
 }

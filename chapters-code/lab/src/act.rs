@@ -110,7 +110,7 @@ impl Activation {
 
     /// Applies the activation to a tensor (differentiable through candle's autograd).
     pub fn forward(&self, z: &Tensor) -> Result<Tensor> {
-        if crate::fast::enabled() {
+        if crate::fast::kernel_enabled(crate::fast::Kernel::Activations) {
             // Fused single-pass kernels with analytic backward passes (see `crate::fast`).
             match *self {
                 Activation::Sigmoid => return Ok(crate::fast::sigmoid(z)?),

@@ -11,11 +11,19 @@
 //! - [`sigmoid`], [`tanh`], [`relu`]: one vectorised pass forward (a polynomial `exp`, evaluated with
 //!   AVX2/AVX-512 where the CPU has them) and one backward (σ' = σ(1−σ) from the saved output,
 //!   1 − tanh², and the z > 0 mask), instead of scalar libm calls and three to five passes;
-//! - [`sgd_update`]: w ← w − lr·g in place, one pass, instead of three tensors per parameter;
-//! - [`run`] and the gemm calls here decide how many threads a product gets (see [`parallelism`]).
+//! - [`sgd_update`]: w ← w − lr·g in place, one pass, instead of three tensors per parameter.
+//!
+//! Threads: a product of at least [`set_split`]'s size (default 2²⁰ multiply-adds) is cut into
+//! blocks of output columns, one per thread, each a single-threaded gemm, run on candle's spinning
+//! barrier pool (`CANDLE_NUM_THREADS` − 1 workers plus the caller; [`crate::cli::set_threads`] sizes
+//! it). gemm's own rayon splitting, called from outside a rayon pool as candle does, wakes sleeping
+//! threads for every product and gains nothing at 128×256×256 on 2 cores: that, and candle's
+//! elementwise pool spinning beside rayon's workers, is why stock candle is slower on 2 threads than
+//! on 1 (PERFORMANCE.md has the measurements).
 //!
 //! [`set_enabled`]`(false)` switches every caller in lab back to candle's stock ops (the reference
-//! the tests compare against, and the "before" of the benchmarks).
+//! the tests compare against, and the "before" of the benchmarks); [`with_enabled`] does so for one
+//! thread.
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, DType, InplaceOp2, Layout, Result, Shape, Storage, Tensor, bail};
@@ -37,6 +45,53 @@ thread_local! {
 /// Whether lab's fast paths are on (for ops built on this thread).
 pub fn enabled() -> bool {
     OVERRIDE.with(|o| o.get()).unwrap_or_else(|| ENABLED.load(Ordering::Relaxed))
+}
+
+/// One of lab's fast paths, for switching it off alone ([`set_kernel_enabled`]): the benchmarks'
+/// ablations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernel {
+    /// [`linear`] in place of matmul + transpose + broadcast-add.
+    Linear,
+    /// [`sigmoid`], [`tanh`], [`relu`] in place of candle's.
+    Activations,
+    /// [`batch_norm_train`] in place of candle's reductions.
+    BatchNorm,
+    /// [`sgd_update`] in place of candle-nn's `SGD`.
+    Sgd,
+    /// Splitting products across threads (off: every product of [`linear`] runs on one thread).
+    Split,
+}
+
+impl std::str::FromStr for Kernel {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Kernel, String> {
+        Ok(match s.trim().to_ascii_lowercase().as_str() {
+            "linear" => Kernel::Linear,
+            "act" | "activations" => Kernel::Activations,
+            "bn" | "batchnorm" | "batch_norm" => Kernel::BatchNorm,
+            "sgd" => Kernel::Sgd,
+            "split" | "threads" => Kernel::Split,
+            other => return Err(format!("unknown kernel `{other}` (expected linear, act, bn, sgd or split)")),
+        })
+    }
+}
+
+static DISABLED_KERNELS: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Switches one fast path off (or back on) for the whole process.
+pub fn set_kernel_enabled(kernel: Kernel, on: bool) {
+    let bit = 1u8 << kernel as u8;
+    if on {
+        DISABLED_KERNELS.fetch_and(!bit, Ordering::Relaxed);
+    } else {
+        DISABLED_KERNELS.fetch_or(bit, Ordering::Relaxed);
+    }
+}
+
+/// Whether a fast path is in use: lab's fast paths are [`enabled`] and this one is not switched off.
+pub fn kernel_enabled(kernel: Kernel) -> bool {
+    enabled() && DISABLED_KERNELS.load(Ordering::Relaxed) & (1u8 << kernel as u8) == 0
 }
 
 /// Runs `f` with the fast paths switched on or off for ops built on the current thread only (tests
@@ -66,11 +121,6 @@ static BLOCKS_PER_THREAD: AtomicUsize = AtomicUsize::new(1);
 pub fn set_split(min_macs: usize, blocks_per_thread: usize) {
     SPLIT_MIN_MACS.store(min_macs, Ordering::Relaxed);
     BLOCKS_PER_THREAD.store(blocks_per_thread.max(1), Ordering::Relaxed);
-}
-
-/// Runs `f` (a training step). Kept as the one place to hook thread handling into training loops.
-pub fn run<R: Send>(f: impl FnOnce() -> R + Send) -> R {
-    f()
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -190,6 +240,13 @@ struct SendPtr<T>(*mut T);
 unsafe impl<T> Send for SendPtr<T> {}
 unsafe impl<T> Sync for SendPtr<T> {}
 
+impl<T> SendPtr<T> {
+    /// The pointer (a method, so that closures capture the whole `SendPtr`).
+    fn get(self) -> *mut T {
+        self.0
+    }
+}
+
 /// `dst (m×n, row-major) = [dst +] a·b`, split by blocks of output columns across candle's worker
 /// threads when the product is large enough: each thread runs gemm single-threaded on its own
 /// block, packing only its own part of `b`. The threads are candle's spinning barrier pool (the one
@@ -205,33 +262,22 @@ unsafe fn gemm_into<T: Float>(dst: *mut T, accumulate: bool, a: Mat<T>, b: Mat<T
     let threads = pool.n_workers() + 1;
     // Blocks are multiples of 16 columns (whole microkernel tiles), at least 32 wide.
     let parts = (threads * BLOCKS_PER_THREAD.load(Ordering::Relaxed)).min(n / 32);
-    if threads <= 1 || parts <= 1 || macs < SPLIT_MIN_MACS.load(Ordering::Relaxed) {
+    let split = DISABLED_KERNELS.load(Ordering::Relaxed) & (1u8 << Kernel::Split as u8) == 0;
+    if !split || threads <= 1 || parts <= 1 || macs < SPLIT_MIN_MACS.load(Ordering::Relaxed) {
         // SAFETY: forwarded.
         return unsafe { gemm_serial(dst, n, accumulate, a, b) };
     }
     let block = n.div_ceil(parts).div_ceil(16) * 16;
     let dst = SendPtr(dst);
-    let _t = DebugTimer(std::time::Instant::now(), true);
     // Whichever thread is free takes the next block, so a late-waking worker costs no waiting.
     pool.execute_chunked(n.div_ceil(block), |range| {
         for i in range {
             let (j0, j1) = (i * block, ((i + 1) * block).min(n));
-            let dst = dst;
             // SAFETY: the blocks [j0, j1) are disjoint and inside dst's n columns; b's block is
             // inside b.
-            unsafe { gemm_serial(dst.0.add(j0), n, accumulate, a, b.columns(j0, j1)) }
+            unsafe { gemm_serial(dst.get().add(j0), n, accumulate, a, b.columns(j0, j1)) }
         }
     });
-}
-
-pub static DBG_NS: [AtomicUsize; 4] = [AtomicUsize::new(0), AtomicUsize::new(0), AtomicUsize::new(0), AtomicUsize::new(0)];
-struct DebugTimer(std::time::Instant, bool);
-impl Drop for DebugTimer {
-    fn drop(&mut self) {
-        let i = if self.1 { 0 } else { 2 };
-        DBG_NS[i].fetch_add(self.0.elapsed().as_nanos() as usize, Ordering::Relaxed);
-        DBG_NS[i + 1].fetch_add(1, Ordering::Relaxed);
-    }
 }
 
 /// The product `a·b` (m×k times k×n) as a fresh row-major m×n vector.
@@ -314,7 +360,12 @@ impl CustomOp3 for Linear {
         match (s1, s2, s3) {
             (CpuStorage::F32(x), CpuStorage::F32(w), CpuStorage::F32(b)) => go!(f32, x, w, b),
             (CpuStorage::F64(x), CpuStorage::F64(w), CpuStorage::F64(b)) => go!(f64, x, w, b),
-            _ => bail!("lab-linear: x, w and b must all be f32 or all f64, got {:?}, {:?}, {:?}", s1.dtype(), s2.dtype(), s3.dtype()),
+            _ => bail!(
+                "lab-linear: x, w and b must all be f32 or all f64, got {:?}, {:?}, {:?}",
+                s1.dtype(),
+                s2.dtype(),
+                s3.dtype()
+            ),
         }
     }
 
@@ -340,7 +391,8 @@ impl CustomOp3 for Linear {
         macro_rules! go {
             ($t:ty, $g:expr, $x:expr, $w:expr) => {{
                 let (g, xm, wm) = (Mat::<$t>::new($g, gl)?, Mat::<$t>::new($x, xl)?, Mat::<$t>::new($w, wl)?);
-                let db = need_b.then(|| column_sums(contiguous_slice::<$t>(gs, gl, "lab-linear")?, m, n)).transpose()?;
+                let db =
+                    need_b.then(|| column_sums(contiguous_slice::<$t>(gs, gl, "lab-linear")?, m, n)).transpose()?;
                 // g is m×n, w is n×k, x is m×k: ∂L/∂x = g·w (m×k), ∂L/∂W = gᵀ·x (n×k).
                 let (dx, dw) = (need_x.then(|| product(g, wm)), need_w.then(|| product(g.t(), xm)));
                 let to = |v: Option<Vec<$t>>, shape: Shape| v.map(|v| Tensor::from_vec(v, shape, device)).transpose();
@@ -424,10 +476,10 @@ fn tanh_f32(z: f32) -> f32 {
     let a = z.abs();
     let s = z * z;
     let p = -5.704_988_7e-3_f32;
-    let p = p * s + 2.063_908_9e-2;
+    let p = p * s + 2.063_909e-2;
     let p = p * s - 5.373_971_6e-2;
     let p = p * s + 0.133_314_42;
-    let p = p * s - 0.333_332_82;
+    let p = p * s - 0.333_332_8;
     let small = p * s * z + z;
     let t = exp_nonpos_f32(-2.0 * a);
     let big = (1.0 - t) / (1.0 + t);
@@ -606,7 +658,8 @@ impl Elementwise {
         let (Storage::Cpu(ss), Storage::Cpu(gs)) = (&*ss, &*gs) else { bail!("{}: CPU tensors only", self.name()) };
         let out = match (ss, gs) {
             (CpuStorage::F32(_), CpuStorage::F32(_)) => {
-                let (s, g) = (contiguous_slice::<f32>(ss, sl, self.name())?, contiguous_slice::<f32>(gs, gl, self.name())?);
+                let (s, g) =
+                    (contiguous_slice::<f32>(ss, sl, self.name())?, contiguous_slice::<f32>(gs, gl, self.name())?);
                 let mut dst = vec![0f32; s.len()];
                 match self.0 {
                     Act::Sigmoid => sigmoid_bwd_f32(s, g, &mut dst),
@@ -616,7 +669,8 @@ impl Elementwise {
                 Tensor::from_vec(dst, shape, &device)?
             }
             (CpuStorage::F64(_), CpuStorage::F64(_)) => {
-                let (s, g) = (contiguous_slice::<f64>(ss, sl, self.name())?, contiguous_slice::<f64>(gs, gl, self.name())?);
+                let (s, g) =
+                    (contiguous_slice::<f64>(ss, sl, self.name())?, contiguous_slice::<f64>(gs, gl, self.name())?);
                 // `v` is z for ReLU (whose derivative ignores y) and y for the others (which ignore z).
                 let d: Vec<f64> = s.iter().zip(g).map(|(&v, &g)| g * self.deriv_f64(v, v)).collect();
                 Tensor::from_vec(d, shape, &device)?
@@ -662,6 +716,233 @@ pub fn relu(z: &Tensor) -> Result<Tensor> {
 }
 
 // ---------------------------------------------------------------------------------------------------
+// BatchNorm (training mode)
+// ---------------------------------------------------------------------------------------------------
+
+/// Per-column batch statistics of a row-major B×N matrix: (mean, biased variance).
+fn column_stats<T: Float>(z: &[T], b: usize, n: usize) -> (Vec<T>, Vec<T>) {
+    let inv_b = T::from_f64(1.0 / b as f64);
+    let mut mean = vec![T::zero(); n];
+    for row in z.chunks_exact(n) {
+        for (m, &v) in mean.iter_mut().zip(row) {
+            *m += v;
+        }
+    }
+    mean.iter_mut().for_each(|m| *m *= inv_b);
+    let mut var = vec![T::zero(); n];
+    for row in z.chunks_exact(n) {
+        for ((s, &v), &m) in var.iter_mut().zip(row).zip(&mean) {
+            let d = v - m;
+            *s += d * d;
+        }
+    }
+    var.iter_mut().for_each(|s| *s *= inv_b);
+    (mean, var)
+}
+
+/// BatchNorm in training mode as one op over (z, γ, β): y = (z − μ)/√(σ² + ε)·γ + β with the batch's
+/// μ and biased σ², and the analytic backward pass. It keeps μ and 1/√(σ² + ε) for the backward pass
+/// (and μ, σ² for the caller's running averages).
+struct BatchNorm {
+    eps: f64,
+    /// (mean, variance, 1/√(var + ε)) in f64, written by the forward pass.
+    stats: std::sync::Mutex<Option<(Vec<f64>, Vec<f64>, Vec<f64>)>>,
+}
+
+impl BatchNorm {
+    fn fwd<T: Float>(&self, z: &[T], gamma: &[T], beta: &[T], b: usize, n: usize) -> Vec<T> {
+        let (mean, var) = column_stats(z, b, n);
+        let inv: Vec<T> = var.iter().map(|&v| T::from_f64(1.0 / (v.to_f64() + self.eps).sqrt())).collect();
+        // y = z·scale + shift with scale = γ·inv, shift = β − μ·scale.
+        let scale: Vec<T> = gamma.iter().zip(&inv).map(|(&g, &i)| g * i).collect();
+        let shift: Vec<T> = beta.iter().zip(&mean).zip(&scale).map(|((&be, &m), &sc)| be - m * sc).collect();
+        let mut y = Vec::with_capacity(z.len());
+        for row in z.chunks_exact(n) {
+            y.extend(row.iter().zip(&scale).zip(&shift).map(|((&v, &sc), &sh)| v * sc + sh));
+        }
+        let f64s = |v: &[T]| v.iter().map(|x| x.to_f64()).collect::<Vec<_>>();
+        *self.stats.lock().expect("stats lock") = Some((f64s(&mean), f64s(&var), f64s(&inv)));
+        y
+    }
+
+    /// (∂L/∂z, ∂L/∂γ, ∂L/∂β) from ∂L/∂y.
+    fn bwd_slices<T: Float>(
+        &self,
+        z: &[T],
+        gamma: &[T],
+        g: &[T],
+        b: usize,
+        n: usize,
+    ) -> Result<(Vec<T>, Vec<T>, Vec<T>)> {
+        let guard = self.stats.lock().expect("stats lock");
+        let Some((mean, _, inv)) = guard.as_ref() else { bail!("lab-batch-norm: backward before forward") };
+        let (mean, inv): (Vec<T>, Vec<T>) =
+            (mean.iter().map(|&v| T::from_f64(v)).collect(), inv.iter().map(|&v| T::from_f64(v)).collect());
+        // dβ = Σ g, dγ = Σ g·ẑ with ẑ = (z − μ)·inv (centred first: no cancellation when |μ| ≫ σ).
+        let mut dbeta = vec![T::zero(); n];
+        let mut dgc = vec![T::zero(); n]; // Σ g·(z − μ)
+        for (zr, gr) in z.chunks_exact(n).zip(g.chunks_exact(n)) {
+            for ((db, dg), ((&zv, &gv), &m)) in dbeta.iter_mut().zip(dgc.iter_mut()).zip(zr.iter().zip(gr).zip(&mean)) {
+                *db += gv;
+                *dg += gv * (zv - m);
+            }
+        }
+        let dgamma: Vec<T> = dgc.iter().zip(&inv).map(|(&d, &i)| d * i).collect();
+        // dz = γ·inv/B · (B·g − dβ − ẑ·dγ) = c1·g + c2·(z − μ) + c3 per column, with c1 = γ·inv,
+        // c2 = −γ·inv²·dγ/B and c3 = −γ·inv·dβ/B.
+        let bt = T::from_f64(b as f64);
+        let mut c1 = Vec::with_capacity(n);
+        let mut c2 = Vec::with_capacity(n);
+        let mut c3 = Vec::with_capacity(n);
+        for j in 0..n {
+            let a = gamma[j] * inv[j];
+            c1.push(a);
+            c2.push(T::zero() - a * inv[j] * dgamma[j] / bt);
+            c3.push(T::zero() - a * dbeta[j] / bt);
+        }
+        let mut dz = Vec::with_capacity(z.len());
+        for (zr, gr) in z.chunks_exact(n).zip(g.chunks_exact(n)) {
+            dz.extend(
+                zr.iter()
+                    .zip(gr)
+                    .zip(&mean)
+                    .zip(c1.iter().zip(&c2).zip(&c3))
+                    .map(|(((&zv, &gv), &m), ((&a, &b2), &c))| a * gv + b2 * (zv - m) + c),
+            );
+        }
+        Ok((dz, dgamma, dbeta))
+    }
+}
+
+impl CustomOp3 for BatchNorm {
+    fn name(&self) -> &'static str {
+        "lab-batch-norm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (zd, gd, bd) = (l1.dims(), l2.dims(), l3.dims());
+        if zd.len() != 2 || gd != [zd[1]] || bd != [zd[1]] {
+            bail!("lab-batch-norm: shapes z {zd:?}, γ {gd:?}, β {bd:?} do not fit");
+        }
+        let (b, n) = (zd[0], zd[1]);
+        let name = self.name();
+        macro_rules! go {
+            ($t:ty) => {{
+                let z = contiguous_slice::<$t>(s1, l1, name)?;
+                let (g, be) = (contiguous_slice::<$t>(s2, l2, name)?, contiguous_slice::<$t>(s3, l3, name)?);
+                <$t as Float>::storage(self.fwd(z, g, be, b, n))
+            }};
+        }
+        let out = match s1 {
+            CpuStorage::F32(_) => go!(f32),
+            CpuStorage::F64(_) => go!(f64),
+            s => bail!("{name}: unsupported dtype {:?}", s.dtype()),
+        };
+        Ok((out, Shape::from((b, n))))
+    }
+
+    fn bwd(
+        &self,
+        z: &Tensor,
+        gamma: &Tensor,
+        beta: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (b, n) = z.dims2()?;
+        let (zc, gc, grad) = (z.contiguous()?, gamma.contiguous()?, grad.contiguous()?);
+        let (zs, zl) = zc.storage_and_layout();
+        let (gs, gl) = gc.storage_and_layout();
+        let (ds, dl) = grad.storage_and_layout();
+        let (Storage::Cpu(zs), Storage::Cpu(gs), Storage::Cpu(ds)) = (&*zs, &*gs, &*ds) else {
+            bail!("lab-batch-norm: CPU tensors only")
+        };
+        let device = z.device();
+        let name = self.name();
+        macro_rules! go {
+            ($t:ty) => {{
+                let (dz, dg, db) = self.bwd_slices(
+                    contiguous_slice::<$t>(zs, zl, name)?,
+                    contiguous_slice::<$t>(gs, gl, name)?,
+                    contiguous_slice::<$t>(ds, dl, name)?,
+                    b,
+                    n,
+                )?;
+                (
+                    Tensor::from_vec(dz, (b, n), device)?,
+                    Tensor::from_vec(dg, n, device)?,
+                    Tensor::from_vec(db, n, device)?,
+                )
+            }};
+        }
+        let (dz, dg, db) = match zs {
+            CpuStorage::F32(_) => go!(f32),
+            CpuStorage::F64(_) => go!(f64),
+            s => bail!("{name}: unsupported dtype {:?}", s.dtype()),
+        };
+        Ok((z.track_op().then_some(dz), gamma.track_op().then_some(dg), beta.track_op().then_some(db)))
+    }
+}
+
+/// BatchNorm in training mode over the batch (rows) of `z` (B × N), differentiable in z, γ and β:
+/// returns `(y, mean, var)` with y = (z − mean)/√(var + ε)·γ + β, and the batch mean and biased
+/// variance (N each, not part of the graph) for the running averages. One pass for the statistics,
+/// one for y, two for the backward pass, instead of candle's reductions over the batch dimension,
+/// which stride through memory and dominated a BatchNorm step (PERFORMANCE.md).
+pub fn batch_norm_train(z: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f64) -> Result<(Tensor, Tensor, Tensor)> {
+    let same = z.dtype() == gamma.dtype() && z.dtype() == beta.dtype();
+    if z.rank() != 2 || !z.device().is_cpu() || !same || !matches!(z.dtype(), DType::F32 | DType::F64) {
+        bail!("lab-batch-norm: expects a 2-D f32 or f64 CPU tensor and γ, β of its dtype");
+    }
+    let op = std::sync::Arc::new(BatchNorm { eps, stats: std::sync::Mutex::new(None) });
+    let y = z.apply_op3_arc(gamma, beta, std::sync::Arc::new(Box::new(ArcOp(op.clone()))))?;
+    let (mean, var, _) = op.stats.lock().expect("stats lock").clone().expect("forward ran");
+    let n = mean.len();
+    let to = |v: Vec<f64>| Tensor::from_vec(v, n, z.device())?.to_dtype(z.dtype());
+    Ok((y, to(mean)?, to(var)?))
+}
+
+/// A shared handle to a custom op, so the caller can read what the forward pass stored.
+struct ArcOp<C>(std::sync::Arc<C>);
+
+impl<C: CustomOp3> CustomOp3 for ArcOp<C> {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        self.0.cpu_fwd(s1, l1, s2, l2, s3, l3)
+    }
+
+    fn bwd(
+        &self,
+        a1: &Tensor,
+        a2: &Tensor,
+        a3: &Tensor,
+        res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        self.0.bwd(a1, a2, a3, res, grad)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
 // In-place SGD
 // ---------------------------------------------------------------------------------------------------
 
@@ -703,7 +984,11 @@ pub fn sgd_update(var: &candle_core::Var, grad: &Tensor, lr: f64) -> Result<()> 
     if w.dims() != grad.dims() {
         bail!("lab-sgd: parameter {:?} and gradient {:?} differ in shape", w.dims(), grad.dims());
     }
-    if w.is_contiguous() && w.dtype() == grad.dtype() && matches!(w.dtype(), DType::F32 | DType::F64) && w.device().is_cpu() {
+    if w.is_contiguous()
+        && w.dtype() == grad.dtype()
+        && matches!(w.dtype(), DType::F32 | DType::F64)
+        && w.device().is_cpu()
+    {
         w.inplace_op2(&grad.contiguous()?, &SgdUpdate { lr })
     } else {
         var.set(&w.sub(&(grad * lr)?)?)
@@ -717,7 +1002,9 @@ mod tests {
     use candle_core::{D, Var};
 
     fn rand(rows: usize, cols: usize, std: f64, seed: u64) -> Result<Tensor> {
-        Init::Normal { std }.tensor(rows, cols, &mut init::rng(seed), &DEVICE).map_err(|e| candle_core::Error::Msg(e.to_string()))
+        Init::Normal { std }
+            .tensor(rows, cols, &mut init::rng(seed), &DEVICE)
+            .map_err(|e| candle_core::Error::Msg(e.to_string()))
     }
 
     fn max_abs_diff(a: &Tensor, b: &Tensor) -> Result<f64> {
@@ -757,9 +1044,30 @@ mod tests {
                 assert!(max_abs_diff(&fast, &reference)? < tol * scale, "{m}x{k}x{n} {dtype:?} forward");
                 for (name, (a, b)) in ["x", "w", "b"].iter().zip(gf.iter().zip(&gr)) {
                     let scale = 1.0 + max_abs(b)?;
-                    assert!(max_abs_diff(a, b)? < tol * scale, "{m}x{k}x{n} {dtype:?} grad {name}: {}", max_abs_diff(a, b)?);
+                    assert!(
+                        max_abs_diff(a, b)? < tol * scale,
+                        "{m}x{k}x{n} {dtype:?} grad {name}: {}",
+                        max_abs_diff(a, b)?
+                    );
                 }
             }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn split_products_match_the_serial_ones() -> Result<()> {
+        // Uneven column blocks (n = 100 → 48 + 48 + 4 with 4 blocks a thread), forward and backward.
+        let (x, w, b) = (rand(40, 70, 1.0, 1)?, rand(100, 70, 0.2, 2)?, rand(1, 100, 1.0, 3)?.squeeze(0)?);
+        let serial = value_and_grads(linear, &x, &w, &b)?;
+        set_split(0, 4);
+        let split = value_and_grads(linear, &x, &w, &b);
+        set_split(1 << 20, 1);
+        let split = split?;
+        // gemm may pick other tiles for a narrower block, so the sums may differ in the last bits.
+        assert!(max_abs_diff(&split.0, &serial.0)? < 1e-5 * (1.0 + max_abs(&serial.0)?));
+        for (a, b) in split.1.iter().zip(&serial.1) {
+            assert!(max_abs_diff(a, b)? < 1e-5 * (1.0 + max_abs(b)?));
         }
         Ok(())
     }
@@ -836,7 +1144,11 @@ mod tests {
                     let gr = (&reference * &r)?.sum_all()?.backward()?.get(&zv).unwrap().clone();
                     let tol = if dtype == DType::F32 { 1e-6 } else { 1e-14 };
                     assert!(max_abs_diff(&fast, &reference)? < tol, "{act:?} {dtype:?} n={n} forward");
-                    assert!(max_abs_diff(&gf, &gr)? < tol, "{act:?} {dtype:?} n={n} gradient {}", max_abs_diff(&gf, &gr)?);
+                    assert!(
+                        max_abs_diff(&gf, &gr)? < tol,
+                        "{act:?} {dtype:?} n={n} gradient {}",
+                        max_abs_diff(&gf, &gr)?
+                    );
                 }
             }
         }
@@ -845,6 +1157,45 @@ mod tests {
         assert!(max_abs_diff(&sigmoid(&z.t()?)?, &candle_nn::ops::sigmoid(&z.t()?)?)? < 1e-6);
         let z3 = z.reshape((2, 4, 5))?;
         assert!(max_abs_diff(&tanh(&z3)?, &z3.tanh()?)? < 1e-6);
+        Ok(())
+    }
+
+    #[test]
+    fn batch_norm_matches_candle_ops_with_gradients() -> Result<()> {
+        let reference = |z: &Tensor, g: &Tensor, b: &Tensor| -> Result<Tensor> {
+            let mean = z.mean_keepdim(0)?;
+            let centered = z.broadcast_sub(&mean)?;
+            let var = centered.sqr()?.mean_keepdim(0)?;
+            centered.broadcast_div(&(var + 1e-5)?.sqrt()?)?.broadcast_mul(g)?.broadcast_add(b)
+        };
+        for (rows, cols) in [(2, 1), (16, 7), (128, 256)] {
+            for dtype in [DType::F32, DType::F64] {
+                let z = (rand(rows, cols, 3.0, 1)? + 2.0)?.to_dtype(dtype)?;
+                let g = (rand(1, cols, 0.5, 2)?.squeeze(0)? + 1.0)?.to_dtype(dtype)?;
+                let b = rand(1, cols, 1.0, 3)?.squeeze(0)?.to_dtype(dtype)?;
+                let fast = |z: &Tensor, g: &Tensor, b: &Tensor| Ok(batch_norm_train(z, g, b, 1e-5)?.0);
+                let (yf, gf) = value_and_grads(fast, &z, &g, &b)?;
+                let (yr, gr) = value_and_grads(reference, &z, &g, &b)?;
+                let tol = if dtype == DType::F32 { 2e-5 } else { 1e-11 };
+                assert!(max_abs_diff(&yf, &yr)? < tol * (1.0 + max_abs(&yr)?), "{rows}x{cols} {dtype:?} forward");
+                for (name, (a, r)) in ["z", "gamma", "beta"].iter().zip(gf.iter().zip(&gr)) {
+                    let d = max_abs_diff(a, r)?;
+                    assert!(d < tol * (1.0 + max_abs(r)?), "{rows}x{cols} {dtype:?} grad {name}: {d}");
+                }
+                let (_, mean, var) = batch_norm_train(&z, &g, &b, 1e-5)?;
+                assert!(max_abs_diff(&mean, &z.mean(0)?)? < tol * 10.0);
+                assert!(max_abs_diff(&var, &z.broadcast_sub(&z.mean_keepdim(0)?)?.sqr()?.mean(0)?)? < tol * 100.0);
+            }
+        }
+        assert!(
+            batch_norm_train(
+                &rand(4, 3, 1.0, 1)?,
+                &rand(1, 2, 1.0, 1)?.squeeze(0)?,
+                &rand(1, 3, 1.0, 1)?.squeeze(0)?,
+                1e-5
+            )
+            .is_err()
+        );
         Ok(())
     }
 
@@ -897,7 +1248,11 @@ mod tests {
             assert!((lf - lr).abs() < 1e-5, "{config:?}: loss {lf} vs {lr}");
             for (i, (a, b)) in gf.iter().zip(&gr).enumerate() {
                 let scale = max_abs(b)?.max(1e-6);
-                assert!(max_abs_diff(a, b)? < 1e-4 * scale + 1e-7, "{config:?} var {i}: {}", max_abs_diff(a, b)? / scale);
+                assert!(
+                    max_abs_diff(a, b)? < 1e-4 * scale + 1e-7,
+                    "{config:?} var {i}: {}",
+                    max_abs_diff(a, b)? / scale
+                );
             }
         }
         Ok(())

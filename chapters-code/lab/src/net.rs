@@ -170,7 +170,7 @@ impl Layer {
     }
 
     fn affine(&self, h: &Tensor) -> Result<Tensor> {
-        if crate::fast::enabled() {
+        if crate::fast::kernel_enabled(crate::fast::Kernel::Linear) {
             // One fused op: gemm reads W transposed and adds b as it writes (see `crate::fast`).
             return Ok(crate::fast::linear(h, self.weight.as_tensor(), self.bias.as_tensor())?);
         }
@@ -300,6 +300,20 @@ impl Mlp {
     fn batch_norm(&self, layer: &Layer, z: &Tensor, train: bool) -> Result<Tensor> {
         let (gamma, beta) = (layer.gamma.as_ref().expect("γ"), layer.beta.as_ref().expect("β"));
         let (running_mean, running_var) = layer.running.as_ref().expect("running stats");
+        let fused = crate::fast::kernel_enabled(crate::fast::Kernel::BatchNorm)
+            && z.rank() == 2
+            && matches!(z.dtype(), DType::F32 | DType::F64);
+        if train && fused {
+            // One fused op with an analytic backward pass (see `crate::fast::batch_norm_train`).
+            let batch = z.dim(0)?;
+            ensure!(batch > 1, "BatchNorm in training mode needs a batch of at least 2 examples");
+            let (y, mean, var) = crate::fast::batch_norm_train(z, gamma.as_tensor(), beta.as_tensor(), BN_EPS)?;
+            let unbiased = (&var * (batch as f64 / (batch as f64 - 1.0)))?;
+            let m = BN_MOMENTUM;
+            running_mean.set(&((running_mean.as_tensor() * (1.0 - m))? + (mean * m)?)?)?;
+            running_var.set(&((running_var.as_tensor() * (1.0 - m))? + (unbiased * m)?)?)?;
+            return Ok(y);
+        }
         let (mean, var) = if train {
             let batch = z.dim(0)?;
             ensure!(batch > 1, "BatchNorm in training mode needs a batch of at least 2 examples");

@@ -35,7 +35,9 @@ impl Optim {
         let lr = self.lr();
         ensure!(lr.is_finite() && lr > 0.0, "learning rate must be a finite positive number, got {lr}");
         Ok(match *self {
-            Optim::Sgd { lr } if crate::fast::enabled() => Box::new(InPlaceSgd { vars, lr }),
+            Optim::Sgd { lr } if crate::fast::kernel_enabled(crate::fast::Kernel::Sgd) => {
+                Box::new(InPlaceSgd { vars, lr })
+            }
             Optim::Sgd { lr } => Box::new(SGD::new(vars, lr)?),
             Optim::Momentum { lr, momentum } => {
                 ensure!((0.0..1.0).contains(&momentum), "momentum must be in [0, 1), got {momentum}");
@@ -232,13 +234,10 @@ pub fn train(net: &Mlp, x: &Tensor, y: &Tensor, eval: Option<(&Tensor, &Tensor)>
         let idx = Tensor::new(&order[cursor..cursor + cfg.batch], x.device())?;
         cursor += cfg.batch;
         let (xb, yb) = (x.index_select(&idx, 0)?, y.index_select(&idx, 0)?);
-        let (trace, loss, mut grads) = crate::fast::run(|| -> Result<_> {
-            let trace = net.forward_trace(&xb, true)?;
-            let loss = cross_entropy(&trace.logits, &yb)?;
-            let grads = loss.backward()?;
-            Ok((trace, loss, grads))
-        })?;
+        let trace = net.forward_trace(&xb, true)?;
+        let loss = cross_entropy(&trace.logits, &yb)?;
         let loss_value = loss.to_scalar::<f32>()? as f64;
+        let mut grads = loss.backward()?;
         if cfg.probe_every > 0 && step % cfg.probe_every == 0 {
             history.probes.push((step, probe_from(net, &trace, &loss, &yb, &grads)?));
         }
