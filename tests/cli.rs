@@ -129,7 +129,11 @@ fn a_missing_or_truncated_npz_is_refused_and_no_gradient_file_is_written() {
     // A truncated zip: the first bytes of a real archive's signature and nothing else.
     let truncated = dir.join("W.npz");
     std::fs::write(&truncated, b"PK\x03\x04\x14\x00\x00\x00").unwrap();
-    refuses("gradients", &["--weights", truncated.to_str().unwrap(), "--activation", "tanh", "--save-grads", g], "W.npz");
+    refuses(
+        "gradients",
+        &["--weights", truncated.to_str().unwrap(), "--activation", "tanh", "--save-grads", g],
+        "W.npz",
+    );
     assert!(!grads.exists(), "a failed run left {}", grads.display());
     std::fs::remove_dir_all(&dir).unwrap();
 }

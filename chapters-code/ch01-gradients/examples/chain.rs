@@ -34,12 +34,25 @@ fn main() {
 
 fn run(args: Args) -> Result<()> {
     args.common.apply()?;
-    let fig = chain_figure(&ChainOptions { depth: args.depth, report_depth: args.report_depth }, &GenOptions { quick: args.common.quick, progress: true })?;
+    let fig = chain_figure(
+        &ChainOptions { depth: args.depth, report_depth: args.report_depth },
+        &GenOptions { quick: args.common.quick, progress: true },
+    )?;
     let at = args.report_depth - 1;
     for s in fig.data["series"].as_array().into_iter().flatten() {
-        println!("{:<16} depth {}: {:.3e}", s["label"].as_str().unwrap_or("?"), args.report_depth, s["values"][at].as_f64().unwrap_or(f64::NAN));
+        println!(
+            "{:<16} depth {}: {:.3e}",
+            s["label"].as_str().unwrap_or("?"),
+            args.report_depth,
+            s["values"][at].as_f64().unwrap_or(f64::NAN)
+        );
     }
-    println!("{:<16} depth {}: {:.3e}", "bound 4^-L", args.report_depth, fig.data["bound"][at].as_f64().unwrap_or(f64::NAN));
+    println!(
+        "{:<16} depth {}: {:.3e}",
+        "bound 4^-L",
+        args.report_depth,
+        fig.data["bound"][at].as_f64().unwrap_or(f64::NAN)
+    );
     save_from_example(&[fig], args.out.as_deref(), args.book)?;
     Ok(())
 }

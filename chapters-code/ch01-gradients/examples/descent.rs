@@ -40,7 +40,13 @@ fn main() {
 
 fn run(args: Args) -> Result<()> {
     args.common.apply()?;
-    let opts = DescentOptions { n: args.n, x_mean: args.x_mean, steps: args.steps, fractions: args.fractions, seed: args.common.seed };
+    let opts = DescentOptions {
+        n: args.n,
+        x_mean: args.x_mean,
+        steps: args.steps,
+        fractions: args.fractions,
+        seed: args.common.seed,
+    };
     let fig = descent_figure(&opts, &GenOptions { quick: args.common.quick, progress: true })?;
     let d = &fig.data;
     let num = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
@@ -52,7 +58,13 @@ fn run(args: Args) -> Result<()> {
     );
     for run in d["runs"].as_array().into_iter().flatten() {
         let losses = run["losses"].as_array().map_or(0, |l| l.len());
-        println!("η = {:>5} × limit: {} steps, loss {:.3e} → {:.3e}", run["fraction"], losses - 1, run["losses"][0].as_f64().unwrap_or(f64::NAN), run["losses"][losses - 1].as_f64().unwrap_or(f64::NAN));
+        println!(
+            "η = {:>5} × limit: {} steps, loss {:.3e} → {:.3e}",
+            run["fraction"],
+            losses - 1,
+            run["losses"][0].as_f64().unwrap_or(f64::NAN),
+            run["losses"][losses - 1].as_f64().unwrap_or(f64::NAN)
+        );
     }
     save_from_example(&[fig], args.out.as_deref(), args.book)?;
     Ok(())

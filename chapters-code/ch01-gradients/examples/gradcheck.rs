@@ -11,7 +11,9 @@ use lab::figure::{GenOptions, save_from_example};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(about = "Relative error of a finite-difference gradient check against the step h, in f32 and f64 (Figure 1-2)")]
+#[command(
+    about = "Relative error of a finite-difference gradient check against the step h, in f32 and f64 (Figure 1-2)"
+)]
 struct Args {
     /// Hidden activation.
     #[arg(long, default_value = "sigmoid", value_parser = cli::activation)]

@@ -76,7 +76,13 @@ pub struct StepError {
 }
 
 /// Max relative error of the gradient check against the step h, for the same network in f32 and f64.
-pub fn error_vs_step(config: &MlpConfig, x: &Tensor, y: &Tensor, steps: &[f64], per_var: usize) -> Result<Vec<StepError>> {
+pub fn error_vs_step(
+    config: &MlpConfig,
+    x: &Tensor,
+    y: &Tensor,
+    steps: &[f64],
+    per_var: usize,
+) -> Result<Vec<StepError>> {
     let (net32, net64) = (config.build(&lab::DEVICE)?, config.build_f64(&lab::DEVICE)?);
     let (x32, x64) = (x.to_dtype(DType::F32)?, x.to_dtype(DType::F64)?);
     steps

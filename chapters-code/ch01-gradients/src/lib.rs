@@ -17,7 +17,11 @@ use serde::Serialize;
 /// The chapter's figure generators, run by its examples and by `book figures`.
 pub const GENERATORS: &[Generator] = &[
     Generator { chapter: "ch01", name: "descent", run: |o| Ok(vec![descent_figure(&DescentOptions::default(), o)?]) },
-    Generator { chapter: "ch01", name: "gradcheck", run: |o| Ok(vec![gradcheck_figure(&GradcheckOptions::default(), o)?]) },
+    Generator {
+        chapter: "ch01",
+        name: "gradcheck",
+        run: |o| Ok(vec![gradcheck_figure(&GradcheckOptions::default(), o)?]),
+    },
     Generator { chapter: "ch01", name: "chain-product", run: |o| Ok(vec![chain_figure(&ChainOptions::default(), o)?]) },
 ];
 
@@ -63,19 +67,25 @@ pub fn descent_figure(opts: &DescentOptions, gen_opts: &GenOptions) -> Result<Fi
     }
     if gen_opts.quick {
         // Final values depend on the run length; only the curves' prefixes are comparable.
-        let curves: Vec<_> = runs.iter().map(|r| serde_json::json!({ "fraction": r.fraction, "losses": r.losses })).collect();
+        let curves: Vec<_> =
+            runs.iter().map(|r| serde_json::json!({ "fraction": r.fraction, "losses": r.losses })).collect();
         let data = serde_json::json!({ "n": opts.n, "lambda_max": lambda_max, "lambda_min": lambda_min, "limit": limit, "runs": curves });
         return Figure::new("ch01", "descent", "", String::new(), &data);
     }
     let series: Vec<(String, Vec<(f64, f64)>)> = runs
         .iter()
-        .map(|r| (format!("η = {}× limit", r.fraction), r.losses.iter().enumerate().map(|(i, &l)| (i as f64, l)).collect()))
+        .map(|r| {
+            (format!("η = {}× limit", r.fraction), r.losses.iter().enumerate().map(|(i, &l)| (i as f64, l)).collect())
+        })
         .collect();
     let alt = format!(
         "Loss against step on a log scale for learning rates {:?} times the stability limit 2/λmax = {limit:.4}; the runs below the limit fall, the one above diverges",
         opts.fractions
     );
-    let mut chart = LineChart::new("Gradient descent on least squares").x_label("step").y_label("loss (mean squared error)").log_y();
+    let mut chart = LineChart::new("Gradient descent on least squares")
+        .x_label("step")
+        .y_label("loss (mean squared error)")
+        .log_y();
     for (name, points) in series {
         chart = chart.series(name, points);
     }
@@ -113,7 +123,8 @@ pub fn gradcheck_steps() -> Vec<f64> {
 /// Figure 1-2: relative error of the gradient check against h, f32 and f64.
 pub fn gradcheck_figure(opts: &GradcheckOptions, gen_opts: &GenOptions) -> Result<Figure> {
     let (d_in, classes) = (8, 4);
-    let config = MlpConfig::new(d_in, opts.width, opts.depth, classes, opts.activation, Init::XAVIER).with_seed(opts.seed);
+    let config =
+        MlpConfig::new(d_in, opts.width, opts.depth, classes, opts.activation, Init::XAVIER).with_seed(opts.seed);
     let mut rng = lab::init::rng(opts.seed + 1);
     let x = Init::Normal { std: 1.0 }.tensor(opts.batch, d_in, &mut rng, &lab::DEVICE)?.to_dtype(DType::F64)?;
     let y = Tensor::from_vec((0..opts.batch as u32).map(|i| i % classes as u32).collect(), opts.batch, &lab::DEVICE)?;

@@ -2,8 +2,8 @@
 
 pub mod checks;
 pub mod cli;
-pub mod figures;
 pub mod exercises;
+pub mod figures;
 pub mod glorot;
 pub mod nielsen;
 pub mod solutions;

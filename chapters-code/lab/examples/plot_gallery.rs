@@ -38,10 +38,7 @@ fn parse_out_dir() -> Result<PathBuf> {
         match arg.as_str() {
             "--out" => out = args.next().context("--out needs a directory")?.into(),
             "-h" | "--help" => {
-                println!(
-                    "plot_gallery [--out DIR]   write one SVG per chart type (default {})",
-                    out.display()
-                );
+                println!("plot_gallery [--out DIR]   write one SVG per chart type (default {})", out.display());
                 std::process::exit(0);
             }
             other => bail!("unknown argument {other:?} (try --help)"),
@@ -59,17 +56,11 @@ fn jitter(i: usize, a: f64) -> f64 {
 fn depth_sweep() -> Result<String> {
     let depths: Vec<usize> = (1..=50).collect();
     let curve = |rate: f64, seed: usize| -> Vec<(f64, f64)> {
-        depths
-            .iter()
-            .map(|&d| (d as f64, rate.powi(d as i32) * jitter(d + seed, 0.3)))
-            .collect()
+        depths.iter().map(|&d| (d as f64, rate.powi(d as i32) * jitter(d + seed, 0.3))).collect()
     };
     let mut sigmoid = curve(0.25, 0);
     sigmoid[47].1 = 0.0; // float underflow: skipped on the log axis, the line breaks
-    let theory: Vec<(f64, f64)> = depths
-        .iter()
-        .map(|&d| (d as f64, 0.25f64.powi(d as i32)))
-        .collect();
+    let theory: Vec<(f64, f64)> = depths.iter().map(|&d| (d as f64, 0.25f64.powi(d as i32))).collect();
     LineChart::new("Gradient reaching the first layer, by depth")
         .x_label("depth L (hidden layers)")
         .y_label("‖δ¹‖")
@@ -81,8 +72,10 @@ fn depth_sweep() -> Result<String> {
         .series("ReLU + He", curve(1.15, 200))
         .hline(1.19e-7, "float32 ε")
         .vline(20.0, "W1 depth")
-        .render("On a log scale, ‖δ¹‖ falls in a straight line with depth for sigmoid (about 4× per layer, \
-                 matching ¼ᴸ), more slowly for tanh, and grows for ReLU with He initialisation.")
+        .render(
+            "On a log scale, ‖δ¹‖ falls in a straight line with depth for sigmoid (about 4× per layer, \
+                 matching ¼ᴸ), more slowly for tanh, and grows for ReLU with He initialisation.",
+        )
 }
 
 /// Training loss against step, log–log, for three learning rates.
@@ -91,10 +84,7 @@ fn loss_curves() -> Result<String> {
         (0..400)
             .map(|i| {
                 let step = 10f64.powf(i as f64 / 100.0);
-                (
-                    step,
-                    floor + 2.3 / (1.0 + lr * step).powf(0.8) * jitter(i, 0.05),
-                )
+                (step, floor + 2.3 / (1.0 + lr * step).powf(0.8) * jitter(i, 0.05))
             })
             .collect()
     };
@@ -116,9 +106,7 @@ fn layer_profile() -> Result<String> {
         .y_label("‖δˡ‖")
         .hline(1e-6, "10⁻⁶: no learning");
     for (k, depth) in [5usize, 10, 20, 30].into_iter().enumerate() {
-        let values = (1..=depth)
-            .map(|l| 0.22f64.powi((depth - l) as i32) * 0.5 * jitter(l + 50 * k, 0.4))
-            .collect();
+        let values = (1..=depth).map(|l| 0.22f64.powi((depth - l) as i32) * 0.5 * jitter(l + 50 * k, 0.4)).collect();
         chart = chart.series(format!("{depth} layers"), values);
     }
     chart.render(
@@ -138,15 +126,9 @@ fn histogram_grid() -> Result<String> {
         .shade(0.97, 1.0, "saturated: |tanh z| > 0.97");
     for layer in 1..=8 {
         let spread = 0.6 + 0.45 * layer as f64;
-        let values: Vec<f64> = (0..4000)
-            .map(|_| (spread * normal.sample(&mut rng)).tanh())
-            .collect();
-        let saturated =
-            values.iter().filter(|v| v.abs() > 0.97).count() as f64 / values.len() as f64;
-        grid = grid.panel(
-            format!("layer {layer} · saturated {:.0}%", 100.0 * saturated),
-            values,
-        );
+        let values: Vec<f64> = (0..4000).map(|_| (spread * normal.sample(&mut rng)).tanh()).collect();
+        let saturated = values.iter().filter(|v| v.abs() > 0.97).count() as f64 / values.len() as f64;
+        grid = grid.panel(format!("layer {layer} · saturated {:.0}%", 100.0 * saturated), values);
     }
     grid.render(
         "Eight histograms of tanh activations. In layer 1 they spread over (−1, 1); \
@@ -165,31 +147,24 @@ fn init_heatmap() -> Result<String> {
                     let sigma_b2 = 0.3 * r as f64 / (rows - 1) as f64;
                     let chi = sigma_w2 * (0.32 - 0.25 * sigma_b2);
                     let ratio = chi.powi(20);
-                    if r == rows - 1 && c == columns - 1 {
-                        f64::NAN
-                    } else {
-                        ratio
-                    }
+                    if r == rows - 1 && c == columns - 1 { f64::NAN } else { ratio }
                 })
                 .collect()
         })
         .collect();
-    Heatmap::new(
-        "Gradient ratio ‖δ¹‖/‖δᴸ‖ over the initialisation grid, 20 layers",
-        grid,
-    )
-    .x_label("σ_w²")
-    .x_centers(0.5, 4.0)
-    .y_label("σ_b²")
-    .y_centers(0.0, 0.3)
-    .colorbar_label("‖δ¹‖ / ‖δᴸ‖")
-    .log_color()
-    .diverging(1.0)
-    .render(
-        "A heatmap over σ_w² (0.5 to 4) and σ_b² (0 to 0.3). The ratio is below 1 (blue, \
+    Heatmap::new("Gradient ratio ‖δ¹‖/‖δᴸ‖ over the initialisation grid, 20 layers", grid)
+        .x_label("σ_w²")
+        .x_centers(0.5, 4.0)
+        .y_label("σ_b²")
+        .y_centers(0.0, 0.3)
+        .colorbar_label("‖δ¹‖ / ‖δᴸ‖")
+        .log_color()
+        .diverging(1.0)
+        .render(
+            "A heatmap over σ_w² (0.5 to 4) and σ_b² (0 to 0.3). The ratio is below 1 (blue, \
              vanishing) for small σ_w², near 1 (white) along a curve from σ_w² ≈ 3 to 4, above 1 \
              (red, exploding) beyond it, and one run diverged (grey).",
-    )
+        )
 }
 
 /// Saturated fraction per layer over training steps, with values written in the cells.
@@ -198,9 +173,7 @@ fn training_heatmap() -> Result<String> {
     let layers = 6;
     let grid: Vec<Vec<f64>> = (0..layers)
         .map(|l| {
-            (0..steps.len())
-                .map(|s| (0.9 - 0.12 * l as f64) * (-(s as f64) / (2.0 + l as f64)).exp() + 0.02)
-                .collect()
+            (0..steps.len()).map(|s| (0.9 - 0.12 * l as f64) * (-(s as f64) / (2.0 + l as f64)).exp() + 0.02).collect()
         })
         .collect();
     Heatmap::new("Saturated fraction per layer during training", grid)

@@ -177,7 +177,8 @@ pub fn json_agrees(quick: &Value, full: &Value, tol: Tolerance) -> Result<()> {
 /// Runs `gen` and writes its figures under `src_dir`, printing each path — what every chapter
 /// example's `main` does.
 pub fn run_and_write(generator: &Generator, opts: &GenOptions, src_dir: &Path) -> Result<Vec<PathBuf>> {
-    let figures = (generator.run)(opts).with_context(|| format!("generator {}/{}", generator.chapter, generator.name))?;
+    let figures =
+        (generator.run)(opts).with_context(|| format!("generator {}/{}", generator.chapter, generator.name))?;
     let mut written = Vec::new();
     for fig in &figures {
         for p in fig.write(src_dir)? {

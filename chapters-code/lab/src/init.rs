@@ -383,7 +383,9 @@ mod tests {
 
     #[test]
     fn parses_and_rejects() {
-        for init in [Init::Standard, Init::LecunNormal, Init::XAVIER, Init::HE, Init::Orthogonal { gain: 1.5 }, Init::Zeros] {
+        for init in
+            [Init::Standard, Init::LecunNormal, Init::XAVIER, Init::HE, Init::Orthogonal { gain: 1.5 }, Init::Zeros]
+        {
             assert_eq!(init.to_string().parse::<Init>().unwrap(), init);
         }
         assert_eq!("he_uniform:1,fan_out".parse::<Init>().unwrap(), Init::HeUniform { gain: 1.0, fan: Fan::Out });

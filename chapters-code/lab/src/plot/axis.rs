@@ -50,10 +50,7 @@ impl Axis {
     }
 
     pub fn widest_label(&self, font_px: f64) -> f64 {
-        self.major
-            .iter()
-            .map(|t| text_width(&t.label, font_px))
-            .fold(0.0, f64::max)
+        self.major.iter().map(|t| text_width(&t.label, font_px)).fold(0.0, f64::max)
     }
 }
 
@@ -82,14 +79,7 @@ pub(crate) fn pad_range(lo: f64, hi: f64, frac: f64, scale: Scale) -> (f64, f64)
 
 /// An axis over `[lo, hi]` (axis space) with as many ticks as fit in `length_px` without labels
 /// touching. `integer` restricts linear ticks to whole numbers (layer indices).
-pub(crate) fn fit_axis(
-    scale: Scale,
-    lo: f64,
-    hi: f64,
-    length_px: f64,
-    direction: Direction,
-    integer: bool,
-) -> Axis {
+pub(crate) fn fit_axis(scale: Scale, lo: f64, hi: f64, length_px: f64, direction: Direction, integer: bool) -> Axis {
     let spacing = match direction {
         Direction::Horizontal => 80.0,
         Direction::Vertical => 42.0,
@@ -101,23 +91,13 @@ pub(crate) fn fit_axis(
             Scale::Linear => linear_ticks(lo, hi, count, integer),
             Scale::Log10 => log_ticks(lo, hi, count),
         };
-        let axis = Axis {
-            lo,
-            hi,
-            major,
-            minor,
-        };
+        let axis = Axis { lo, hi, major, minor };
         if labels_fit(&axis, length_px, direction) {
             return axis;
         }
         fallback = Some(axis);
     }
-    fallback.unwrap_or(Axis {
-        lo,
-        hi,
-        major: Vec::new(),
-        minor: Vec::new(),
-    })
+    fallback.unwrap_or(Axis { lo, hi, major: Vec::new(), minor: Vec::new() })
 }
 
 pub(crate) fn labels_fit(axis: &Axis, length_px: f64, direction: Direction) -> bool {
@@ -125,8 +105,7 @@ pub(crate) fn labels_fit(axis: &Axis, length_px: f64, direction: Direction) -> b
         let gap = (axis.frac(pair[1].at) - axis.frac(pair[0].at)).abs() * length_px;
         let needed = match direction {
             Direction::Horizontal => {
-                (text_width(&pair[0].label, TICK_PX) + text_width(&pair[1].label, TICK_PX)) / 2.0
-                    + 12.0
+                (text_width(&pair[0].label, TICK_PX) + text_width(&pair[1].label, TICK_PX)) / 2.0 + 12.0
             }
             Direction::Vertical => TICK_PX * 1.5,
         };
@@ -165,13 +144,7 @@ pub(crate) fn linear_ticks(lo: f64, hi: f64, count: usize, integer: bool) -> (Ve
     let values: Vec<f64> = (first..=last).take(200).map(|i| i as f64 * step).collect();
     let largest = values.iter().fold(0.0f64, |m, v| m.max(v.abs()));
     let scientific = largest >= 1e5 || step < 1e-3;
-    let ticks = values
-        .iter()
-        .map(|&v| Tick {
-            at: v,
-            label: format_linear(v, step, scientific),
-        })
-        .collect();
+    let ticks = values.iter().map(|&v| Tick { at: v, label: format_linear(v, step, scientific) }).collect();
     (ticks, Vec::new())
 }
 
@@ -197,23 +170,14 @@ pub(crate) fn log_ticks(lo: f64, hi: f64, count: usize) -> (Vec<Tick>, Vec<f64>)
     let last_decade = (hi + EPS).floor() as i64;
     let decades = last_decade - first_decade + 1;
     if decades >= 2 {
-        let multiples = |step: i64| {
-            (first_decade..=last_decade)
-                .filter(|k| k.rem_euclid(step) == 0)
-                .collect::<Vec<_>>()
-        };
+        let multiples =
+            |step: i64| (first_decade..=last_decade).filter(|k| k.rem_euclid(step) == 0).collect::<Vec<_>>();
         let chosen = [1, 2, 3, 5, 10, 20, 25, 50, 100, 200, 500, 1000]
             .iter()
             .map(|&step| (step, multiples(step)))
             .find(|(_, ks)| ks.len() >= 2 && ks.len() <= count);
         let (step, majors) = chosen.unwrap_or((decades, vec![first_decade, last_decade]));
-        let ticks: Vec<Tick> = majors
-            .iter()
-            .map(|&k| Tick {
-                at: k as f64,
-                label: power_of_ten(k),
-            })
-            .collect();
+        let ticks: Vec<Tick> = majors.iter().map(|&k| Tick { at: k as f64, label: power_of_ten(k) }).collect();
         let minor = if step == 1 && hi - lo <= 10.0 {
             let mut m = Vec::new();
             for k in (lo.floor() as i64)..=(hi.ceil() as i64) {
@@ -226,20 +190,13 @@ pub(crate) fn log_ticks(lo: f64, hi: f64, count: usize) -> (Vec<Tick>, Vec<f64>)
             }
             m
         } else {
-            (first_decade..=last_decade)
-                .filter(|k| !majors.contains(k))
-                .take(500)
-                .map(|k| k as f64)
-                .collect()
+            (first_decade..=last_decade).filter(|k| !majors.contains(k)).take(500).map(|k| k as f64).collect()
         };
         return (ticks, minor);
     }
     // Within about a decade: 1–2–5 multiples, or more digits when those are too few.
-    let mantissa_sets: [&[f64]; 3] = [
-        &[1.0, 2.0, 5.0],
-        &[1.0, 2.0, 3.0, 5.0],
-        &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0],
-    ];
+    let mantissa_sets: [&[f64]; 3] =
+        [&[1.0, 2.0, 5.0], &[1.0, 2.0, 3.0, 5.0], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]];
     let candidates: Vec<(Vec<f64>, Vec<f64>)> = mantissa_sets
         .iter()
         .map(|mantissas| {
@@ -249,35 +206,21 @@ pub(crate) fn log_ticks(lo: f64, hi: f64, count: usize) -> (Vec<Tick>, Vec<f64>)
                     let v = digit as f64 * 10f64.powi(k as i32);
                     let at = v.log10();
                     if at >= lo - EPS && at <= hi + EPS {
-                        if mantissas.contains(&(digit as f64)) {
-                            major.push(v)
-                        } else {
-                            minor.push(at)
-                        }
+                        if mantissas.contains(&(digit as f64)) { major.push(v) } else { minor.push(at) }
                     }
                 }
             }
             (major, minor)
         })
         .collect();
-    let fits = |least: usize| {
-        candidates
-            .iter()
-            .find(|(major, _)| major.len() >= least && major.len() <= count)
-    };
+    let fits = |least: usize| candidates.iter().find(|(major, _)| major.len() >= least && major.len() <= count);
     if let Some((major, minor)) = fits(3).or_else(|| fits(2)) {
-        let ticks = major.iter().map(|&v| Tick {
-            at: v.log10(),
-            label: format_number(v),
-        });
+        let ticks = major.iter().map(|&v| Tick { at: v.log10(), label: format_number(v) });
         return (ticks.collect(), minor.clone());
     }
     // Less than a factor of ~3 in view: plain linear ticks on the values, placed logarithmically.
     let (ticks, _) = linear_ticks(10f64.powf(lo), 10f64.powf(hi), count, false);
-    let ticks = ticks.into_iter().filter(|t| t.at > 0.0).map(|t| Tick {
-        at: t.at.log10(),
-        ..t
-    });
+    let ticks = ticks.into_iter().filter(|t| t.at > 0.0).map(|t| Tick { at: t.at.log10(), ..t });
     (ticks.collect(), Vec::new())
 }
 
@@ -321,11 +264,7 @@ fn mantissa_times_power(v: f64, exponent: i32, decimals: usize) -> String {
 /// significant digits.
 pub(crate) fn format_number(v: f64) -> String {
     if v == 0.0 || !v.is_finite() {
-        return if v.is_nan() {
-            "NaN".into()
-        } else {
-            with_minus(&format!("{v}"))
-        };
+        return if v.is_nan() { "NaN".into() } else { with_minus(&format!("{v}")) };
     }
     let exponent = (v.abs().log10() + EPS).floor() as i32;
     if (-3..5).contains(&exponent) {
@@ -337,11 +276,7 @@ pub(crate) fn format_number(v: f64) -> String {
 }
 
 fn trim_zeros(s: &str) -> String {
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s.into()
-    }
+    if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s.into() }
 }
 
 /// Typographic minus sign instead of a hyphen.
@@ -398,29 +333,14 @@ pub(crate) fn draw_grid(c: &Canvas, f: &Frame, x: Option<&Axis>, y: Option<&Axis
 
 /// The bottom spine with its ticks, and the tick labels when `labels`.
 pub(crate) fn draw_x_axis(c: &Canvas, f: &Frame, axis: &Axis, labels: bool) -> Result<()> {
-    c.line(
-        &[(f.left, f.bottom), (f.right, f.bottom)],
-        AXIS,
-        1.0,
-        Dash::Solid,
-    )?;
+    c.line(&[(f.left, f.bottom), (f.right, f.bottom)], AXIS, 1.0, Dash::Solid)?;
     for &m in &axis.minor {
         let px = f.x(axis, m);
-        c.line(
-            &[(px, f.bottom), (px, f.bottom + TICK_LEN / 2.0)],
-            AXIS,
-            0.75,
-            Dash::Solid,
-        )?;
+        c.line(&[(px, f.bottom), (px, f.bottom + TICK_LEN / 2.0)], AXIS, 0.75, Dash::Solid)?;
     }
     for t in &axis.major {
         let px = f.x(axis, t.at);
-        c.line(
-            &[(px, f.bottom), (px, f.bottom + TICK_LEN)],
-            AXIS,
-            1.0,
-            Dash::Solid,
-        )?;
+        c.line(&[(px, f.bottom), (px, f.bottom + TICK_LEN)], AXIS, 1.0, Dash::Solid)?;
         if labels {
             let opts = TextOpts::new(TICK_PX, TICK_TEXT).anchor(HPos::Center, VPos::Top);
             c.text(&t.label, (px, f.bottom + TICK_LEN + TICK_GAP), opts)?;
@@ -431,29 +351,14 @@ pub(crate) fn draw_x_axis(c: &Canvas, f: &Frame, axis: &Axis, labels: bool) -> R
 
 /// The left spine with its ticks, and the tick labels when `labels`.
 pub(crate) fn draw_y_axis(c: &Canvas, f: &Frame, axis: &Axis, labels: bool) -> Result<()> {
-    c.line(
-        &[(f.left, f.top), (f.left, f.bottom)],
-        AXIS,
-        1.0,
-        Dash::Solid,
-    )?;
+    c.line(&[(f.left, f.top), (f.left, f.bottom)], AXIS, 1.0, Dash::Solid)?;
     for &m in &axis.minor {
         let py = f.y(axis, m);
-        c.line(
-            &[(f.left - TICK_LEN / 2.0, py), (f.left, py)],
-            AXIS,
-            0.75,
-            Dash::Solid,
-        )?;
+        c.line(&[(f.left - TICK_LEN / 2.0, py), (f.left, py)], AXIS, 0.75, Dash::Solid)?;
     }
     for t in &axis.major {
         let py = f.y(axis, t.at);
-        c.line(
-            &[(f.left - TICK_LEN, py), (f.left, py)],
-            AXIS,
-            1.0,
-            Dash::Solid,
-        )?;
+        c.line(&[(f.left - TICK_LEN, py), (f.left, py)], AXIS, 1.0, Dash::Solid)?;
         if labels {
             let opts = TextOpts::new(TICK_PX, TICK_TEXT).anchor(HPos::Right, VPos::Center);
             c.text(&t.label, (f.left - TICK_LEN - TICK_GAP, py), opts)?;
@@ -488,10 +393,7 @@ mod tests {
     #[test]
     fn log_ticks_use_decades_and_thin_out_over_many() {
         let (t, minor) = log_ticks(-6.2, 0.3, 8);
-        assert_eq!(
-            labels(&t),
-            ["10⁻⁶", "10⁻⁵", "10⁻⁴", "10⁻³", "10⁻²", "10⁻¹", "10⁰"]
-        );
+        assert_eq!(labels(&t), ["10⁻⁶", "10⁻⁵", "10⁻⁴", "10⁻³", "10⁻²", "10⁻¹", "10⁰"]);
         assert!(minor.len() > 40, "2×…9× minor ticks within few decades");
         let (t, minor) = log_ticks(-31.0, 4.0, 8);
         assert!(t.len() <= 8 && t.len() >= 4, "{:?}", labels(&t));
@@ -500,23 +402,12 @@ mod tests {
         let (t, _) = log_ticks((0.2f64).log10(), (5.0f64).log10(), 8);
         assert_eq!(labels(&t), ["0.2", "0.5", "1", "2", "5"]);
         let (t, _) = log_ticks((0.41f64).log10(), (0.6f64).log10(), 6);
-        assert!(
-            t.len() >= 2,
-            "a narrow log range still gets ticks: {:?}",
-            labels(&t)
-        );
+        assert!(t.len() >= 2, "a narrow log range still gets ticks: {:?}", labels(&t));
     }
 
     #[test]
     fn fitted_axes_keep_labels_apart() {
-        let axis = fit_axis(
-            Scale::Log10,
-            -30.0,
-            3.0,
-            200.0,
-            Direction::Horizontal,
-            false,
-        );
+        let axis = fit_axis(Scale::Log10, -30.0, 3.0, 200.0, Direction::Horizontal, false);
         assert!(labels_fit(&axis, 200.0, Direction::Horizontal));
         assert!(axis.major.len() >= 2);
         let axis = fit_axis(Scale::Linear, 0.5, 50.5, 600.0, Direction::Horizontal, true);

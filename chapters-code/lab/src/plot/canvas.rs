@@ -4,13 +4,9 @@
 use super::style::{FONT_STACK, WHITE};
 use anyhow::{Result, anyhow, ensure};
 use plotters::coord::Shift;
-use plotters::prelude::{
-    Circle, DrawingArea, IntoDrawingArea, PathElement, Polygon, Rectangle, SVGBackend,
-};
+use plotters::prelude::{Circle, DrawingArea, IntoDrawingArea, PathElement, Polygon, Rectangle, SVGBackend};
 use plotters::style::text_anchor::{HPos, Pos, VPos};
-use plotters::style::{
-    Color, FontDesc, FontFamily, FontStyle, FontTransform, RGBColor, ShapeStyle, TextStyle,
-};
+use plotters::style::{Color, FontDesc, FontFamily, FontStyle, FontTransform, RGBColor, ShapeStyle, TextStyle};
 
 /// Internal units per CSS px. plotters' backend works in integer coordinates; drawing at 4× and
 /// declaring the document's size in px gives quarter-pixel precision to curves and text.
@@ -31,19 +27,11 @@ fn point(p: Px) -> (i32, i32) {
 }
 
 fn stroke(color: RGBColor, alpha: f64, width_px: f64) -> ShapeStyle {
-    ShapeStyle {
-        color: color.mix(alpha),
-        filled: false,
-        stroke_width: (width_px * SCALE).round().max(1.0) as u32,
-    }
+    ShapeStyle { color: color.mix(alpha), filled: false, stroke_width: (width_px * SCALE).round().max(1.0) as u32 }
 }
 
 fn fill(color: RGBColor, alpha: f64) -> ShapeStyle {
-    ShapeStyle {
-        color: color.mix(alpha),
-        filled: true,
-        stroke_width: 0,
-    }
+    ShapeStyle { color: color.mix(alpha), filled: true, stroke_width: 0 }
 }
 
 /// How a text is placed relative to its anchor point.
@@ -61,14 +49,7 @@ pub(crate) struct TextOpts {
 
 impl TextOpts {
     pub fn new(px: f64, color: RGBColor) -> Self {
-        TextOpts {
-            px,
-            color,
-            h: HPos::Left,
-            v: VPos::Top,
-            bold: false,
-            vertical: false,
-        }
+        TextOpts { px, color, h: HPos::Left, v: VPos::Top, bold: false, vertical: false }
     }
     pub fn anchor(mut self, h: HPos, v: VPos) -> Self {
         self.h = h;
@@ -106,14 +87,7 @@ impl Canvas<'_> {
         self.line_alpha(points, color, 1.0, width_px, dash)
     }
 
-    pub fn line_alpha(
-        &self,
-        points: &[Px],
-        color: RGBColor,
-        alpha: f64,
-        width_px: f64,
-        dash: Dash,
-    ) -> Result<()> {
+    pub fn line_alpha(&self, points: &[Px], color: RGBColor, alpha: f64, width_px: f64, dash: Dash) -> Result<()> {
         let style = stroke(color, alpha, width_px);
         match dash {
             Dash::Solid => self.polyline(points, style),
@@ -133,27 +107,15 @@ impl Canvas<'_> {
         if pts.len() < 2 {
             return Ok(());
         }
-        self.area
-            .draw(&PathElement::new(pts, style))
-            .map_err(drawing_error)
+        self.area.draw(&PathElement::new(pts, style)).map_err(drawing_error)
     }
 
     pub fn rect(&self, from: Px, to: Px, color: RGBColor, alpha: f64) -> Result<()> {
-        self.area
-            .draw(&Rectangle::new(
-                [point(from), point(to)],
-                fill(color, alpha),
-            ))
-            .map_err(drawing_error)
+        self.area.draw(&Rectangle::new([point(from), point(to)], fill(color, alpha))).map_err(drawing_error)
     }
 
     pub fn rect_outline(&self, from: Px, to: Px, color: RGBColor, width_px: f64) -> Result<()> {
-        self.area
-            .draw(&Rectangle::new(
-                [point(from), point(to)],
-                stroke(color, 1.0, width_px),
-            ))
-            .map_err(drawing_error)
+        self.area.draw(&Rectangle::new([point(from), point(to)], stroke(color, 1.0, width_px))).map_err(drawing_error)
     }
 
     pub fn polygon(&self, points: &[Px], color: RGBColor) -> Result<()> {
@@ -162,43 +124,25 @@ impl Canvas<'_> {
 
     pub fn polygon_alpha(&self, points: &[Px], color: RGBColor, alpha: f64) -> Result<()> {
         let pts: Vec<(i32, i32)> = points.iter().map(|&p| point(p)).collect();
-        self.area
-            .draw(&Polygon::new(pts, fill(color, alpha)))
-            .map_err(drawing_error)
+        self.area.draw(&Polygon::new(pts, fill(color, alpha))).map_err(drawing_error)
     }
 
     pub fn circle(&self, center: Px, radius_px: f64, color: RGBColor) -> Result<()> {
         let r = (radius_px * SCALE).round() as u32;
-        self.area
-            .draw(&Circle::new(point(center), r, fill(color, 1.0)))
-            .map_err(drawing_error)
+        self.area.draw(&Circle::new(point(center), r, fill(color, 1.0))).map_err(drawing_error)
     }
 
     pub fn text(&self, text: &str, at: Px, opts: TextOpts) -> Result<()> {
         if text.is_empty() {
             return Ok(());
         }
-        let weight = if opts.bold {
-            FontStyle::Bold
-        } else {
-            FontStyle::Normal
-        };
-        let mut font = FontDesc::new(
-            FontFamily::Name(FONT_STACK),
-            opts.px * SCALE * PLOTTERS_FONT_FACTOR,
-            weight,
-        );
+        let weight = if opts.bold { FontStyle::Bold } else { FontStyle::Normal };
+        let mut font = FontDesc::new(FontFamily::Name(FONT_STACK), opts.px * SCALE * PLOTTERS_FONT_FACTOR, weight);
         if opts.vertical {
             font = font.transform(FontTransform::Rotate270);
         }
-        let style = TextStyle {
-            font,
-            color: opts.color.to_backend_color(),
-            pos: Pos::new(opts.h, opts.v),
-        };
-        self.area
-            .draw_text(text, &style, point(at))
-            .map_err(drawing_error)
+        let style = TextStyle { font, color: opts.color.to_backend_color(), pos: Pos::new(opts.h, opts.v) };
+        self.area.draw_text(text, &style, point(at)).map_err(drawing_error)
     }
 }
 
@@ -253,14 +197,8 @@ pub(crate) fn render_svg(
     alt: &str,
     draw: impl FnOnce(&Canvas) -> Result<()>,
 ) -> Result<String> {
-    ensure!(
-        !title.trim().is_empty(),
-        "every figure needs a title: got an empty one"
-    );
-    ensure!(
-        !alt.trim().is_empty(),
-        "every figure needs alt text describing it for screen readers: got an empty one"
-    );
+    ensure!(!title.trim().is_empty(), "every figure needs a title: got an empty one");
+    ensure!(!alt.trim().is_empty(), "every figure needs alt text describing it for screen readers: got an empty one");
     ensure!(
         (120..=4000).contains(&width) && (80..=4000).contains(&height),
         "figure size {width}×{height} px is outside 120..=4000 × 80..=4000"
@@ -330,26 +268,18 @@ pub(crate) fn xml_escape(text: &str) -> String {
 /// Quick structural check of an SVG document: it starts with `<svg`, every tag is closed in order,
 /// and nothing follows the root. Not a full XML parser: enough to catch broken output in tests.
 pub fn check_svg(svg: &str) -> Result<()> {
-    ensure!(
-        svg.starts_with("<svg"),
-        "an SVG document must start with `<svg`"
-    );
+    ensure!(svg.starts_with("<svg"), "an SVG document must start with `<svg`");
     let mut open: Vec<&str> = Vec::new();
     let mut rest = svg;
     let mut closed_root = false;
     while let Some(start) = rest.find('<') {
         ensure!(!closed_root, "content after the closing </svg>");
-        let end = rest[start..]
-            .find('>')
-            .ok_or_else(|| anyhow!("unterminated tag"))?
-            + start;
+        let end = rest[start..].find('>').ok_or_else(|| anyhow!("unterminated tag"))? + start;
         let tag = &rest[start + 1..end];
         rest = &rest[end + 1..];
         if let Some(name) = tag.strip_prefix('/') {
             let name = name.trim();
-            let expected = open
-                .pop()
-                .ok_or_else(|| anyhow!("</{name}> closes nothing"))?;
+            let expected = open.pop().ok_or_else(|| anyhow!("</{name}> closes nothing"))?;
             ensure!(expected == name, "</{name}> closes <{expected}>");
             closed_root = open.is_empty();
         } else if tag.starts_with('?') || tag.starts_with('!') || tag.ends_with('/') {
@@ -357,10 +287,7 @@ pub fn check_svg(svg: &str) -> Result<()> {
         } else {
             let name = tag.split_whitespace().next().unwrap_or("");
             ensure!(!name.is_empty(), "a tag without a name");
-            ensure!(
-                tag.matches('"').count().is_multiple_of(2),
-                "unbalanced quotes in <{name}>"
-            );
+            ensure!(tag.matches('"').count().is_multiple_of(2), "unbalanced quotes in <{name}>");
             open.push(name);
         }
     }
@@ -396,20 +323,13 @@ mod tests {
     #[test]
     fn document_is_accessible_and_escaped() -> Result<()> {
         let svg = render_svg(300, 200, "A <b> & c", "alt \"quoted\"", |c| {
-            c.text(
-                "hello",
-                (10.0, 10.0),
-                TextOpts::new(13.0, RGBColor(0, 0, 0)),
-            )
+            c.text("hello", (10.0, 10.0), TextOpts::new(13.0, RGBColor(0, 0, 0)))
         })?;
         check_svg(&svg)?;
         assert!(svg.contains("<title>A &lt;b&gt; &amp; c</title>"));
         assert!(svg.contains("role=\"img\" aria-label=\"alt &quot;quoted&quot;\""));
         assert!(svg.contains("width=\"300\" height=\"200\" viewBox=\"0 0 1200 800\""));
-        assert!(
-            svg.contains("font-size=\"52\""),
-            "font sizes are tidied: {svg}"
-        );
+        assert!(svg.contains("font-size=\"52\""), "font sizes are tidied: {svg}");
         assert!(render_svg(300, 200, "t", " ", |_| Ok(())).is_err());
         assert!(render_svg(300, 200, "", "alt", |_| Ok(())).is_err());
         assert!(render_svg(10, 200, "t", "alt", |_| Ok(())).is_err());

@@ -3,8 +3,7 @@
 use super::canvas::{Canvas, Dash, Px, TextOpts};
 use super::line::{LineKind, Marker};
 use super::style::{
-    AXIS_LABEL_PX, LEGEND_BORDER, LEGEND_PX, LINE_HEIGHT, MARGIN, TEXT, TITLE_PX, WHITE,
-    text_width, truncate, wrap,
+    AXIS_LABEL_PX, LEGEND_BORDER, LEGEND_PX, LINE_HEIGHT, MARGIN, TEXT, TITLE_PX, WHITE, text_width, truncate, wrap,
 };
 use anyhow::Result;
 use plotters::style::RGBColor;
@@ -25,14 +24,8 @@ pub(crate) fn title_bottom(lines: usize) -> f64 {
 
 pub(crate) fn draw_title(c: &Canvas, lines: &[String]) -> Result<()> {
     for (i, line) in lines.iter().enumerate() {
-        let opts = TextOpts::new(TITLE_PX, TEXT)
-            .anchor(HPos::Left, VPos::Top)
-            .bold();
-        c.text(
-            line,
-            (MARGIN, MARGIN + i as f64 * TITLE_PX * LINE_HEIGHT),
-            opts,
-        )?;
+        let opts = TextOpts::new(TITLE_PX, TEXT).anchor(HPos::Left, VPos::Top).bold();
+        c.text(line, (MARGIN, MARGIN + i as f64 * TITLE_PX * LINE_HEIGHT), opts)?;
     }
     Ok(())
 }
@@ -53,14 +46,8 @@ pub(crate) fn draw_axis_labels(
     figure_height: f64,
 ) -> Result<()> {
     let x_opts = TextOpts::new(AXIS_LABEL_PX, TEXT).anchor(HPos::Center, VPos::Bottom);
-    c.text(
-        x_label,
-        ((left + right) / 2.0, figure_height - MARGIN),
-        x_opts,
-    )?;
-    let y_opts = TextOpts::new(AXIS_LABEL_PX, TEXT)
-        .anchor(HPos::Center, VPos::Top)
-        .vertical();
+    c.text(x_label, ((left + right) / 2.0, figure_height - MARGIN), x_opts)?;
+    let y_opts = TextOpts::new(AXIS_LABEL_PX, TEXT).anchor(HPos::Center, VPos::Top).vertical();
     c.text(y_label, (MARGIN, (top + bottom) / 2.0), y_opts)
 }
 
@@ -70,19 +57,10 @@ fn marker_outline(marker: Marker, (x, y): Px, r: f64) -> Vec<Px> {
         Marker::Circle => Vec::new(),
         Marker::Square => {
             let s = r * 0.88;
-            vec![
-                (x - s, y - s),
-                (x + s, y - s),
-                (x + s, y + s),
-                (x - s, y + s),
-            ]
+            vec![(x - s, y - s), (x + s, y - s), (x + s, y + s), (x - s, y + s)]
         }
         Marker::Triangle => {
-            vec![
-                (x, y - r * 1.2),
-                (x + r * 1.1, y + r * 0.8),
-                (x - r * 1.1, y + r * 0.8),
-            ]
+            vec![(x, y - r * 1.2), (x + r * 1.1, y + r * 0.8), (x - r * 1.1, y + r * 0.8)]
         }
         Marker::Diamond => vec![(x, y - r * 1.3), (x + r, y), (x, y + r * 1.3), (x - r, y)],
     }
@@ -100,10 +78,7 @@ pub(crate) fn draw_marker(c: &Canvas, marker: Marker, at: Px, color: RGBColor) -
             c.circle(at, MARKER_RADIUS, color)
         }
         _ => {
-            c.polygon(
-                &marker_outline(marker, at, MARKER_RADIUS + halo * 1.4),
-                WHITE,
-            )?;
+            c.polygon(&marker_outline(marker, at, MARKER_RADIUS + halo * 1.4), WHITE)?;
             c.polygon(&marker_outline(marker, at, MARKER_RADIUS), color)
         }
     }
@@ -118,7 +93,9 @@ pub(crate) enum Swatch {
         marker: Option<Marker>,
     },
     /// A filled square, for shaded regions; `alpha` is the fill's opacity.
-    Area { alpha: f64 },
+    Area {
+        alpha: f64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -135,15 +112,10 @@ const LEGEND_ROW: f64 = LEGEND_PX * 1.55;
 
 /// Width and height of a boxed legend whose names are cut to `max_text_px`.
 pub(crate) fn legend_size(entries: &[LegendEntry], max_text_px: f64) -> (f64, f64) {
-    let text = entries
-        .iter()
-        .map(|e| text_width(&truncate(&e.name, LEGEND_PX, max_text_px), LEGEND_PX))
-        .fold(0.0, f64::max);
+    let text =
+        entries.iter().map(|e| text_width(&truncate(&e.name, LEGEND_PX, max_text_px), LEGEND_PX)).fold(0.0, f64::max);
     let width = 2.0 * LEGEND_PAD + LEGEND_SAMPLE + LEGEND_GAP + text;
-    (
-        width,
-        2.0 * LEGEND_PAD + entries.len() as f64 * LEGEND_ROW - 4.0,
-    )
+    (width, 2.0 * LEGEND_PAD + entries.len() as f64 * LEGEND_ROW - 4.0)
 }
 
 /// A boxed, vertical legend with its top-left corner at `origin`.
@@ -169,18 +141,9 @@ pub(crate) fn draw_legend(
 }
 
 /// The swatch of one legend row, `LEGEND_SAMPLE` px wide, starting at `x0` and centred on `cy`.
-pub(crate) fn draw_swatch(
-    c: &Canvas,
-    swatch: &Swatch,
-    color: RGBColor,
-    (x0, cy): Px,
-) -> Result<()> {
+pub(crate) fn draw_swatch(c: &Canvas, swatch: &Swatch, color: RGBColor, (x0, cy): Px) -> Result<()> {
     match *swatch {
-        Swatch::Line {
-            line,
-            width,
-            marker,
-        } => {
+        Swatch::Line { line, width, marker } => {
             let sample = [(x0, cy), (x0 + LEGEND_SAMPLE, cy)];
             if let Some(dash) = dash_for(line, width) {
                 c.line(&sample, color, width, dash)?;

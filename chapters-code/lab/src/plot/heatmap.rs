@@ -1,16 +1,13 @@
 //! Heatmaps: a matrix of values as coloured cells, with a colour bar.
 
 use super::axis::{
-    Axis, Direction, Frame, Scale, Tick, X_TICK_BAND, draw_x_axis, draw_y_axis, fit_axis,
-    format_number, labels_fit,
+    Axis, Direction, Frame, Scale, Tick, X_TICK_BAND, draw_x_axis, draw_y_axis, fit_axis, format_number, labels_fit,
 };
 use super::canvas::{Canvas, TextOpts, render_svg};
-use super::chrome::{
-    X_LABEL_BAND, Y_LABEL_BAND, draw_axis_labels, draw_title, title_bottom, title_lines,
-};
+use super::chrome::{X_LABEL_BAND, Y_LABEL_BAND, draw_axis_labels, draw_title, title_bottom, title_lines};
 use super::style::{
-    AXIS, AXIS_LABEL_PX, ColorMap, LINE_HEIGHT, MARGIN, MISSING, NOTE_PX, TEXT, TICK_GAP, TICK_LEN,
-    TICK_PX, TICK_TEXT, luminance,
+    AXIS, AXIS_LABEL_PX, ColorMap, LINE_HEIGHT, MARGIN, MISSING, NOTE_PX, TEXT, TICK_GAP, TICK_LEN, TICK_PX, TICK_TEXT,
+    luminance,
 };
 use super::{DEFAULT_HEIGHT, DEFAULT_WIDTH};
 use anyhow::{Result, ensure};
@@ -162,62 +159,36 @@ impl Heatmap {
 
     /// The colour-space value of `v` (its log₁₀ on a log scale), or `None` if it has no colour.
     fn color_value(&self, v: f64) -> Option<f64> {
-        let scale = if self.log_color {
-            Scale::Log10
-        } else {
-            Scale::Linear
-        };
+        let scale = if self.log_color { Scale::Log10 } else { Scale::Linear };
         scale.to_axis(v)
     }
 
     /// The colour range in colour space.
     fn resolved_color_range(&self) -> Result<(f64, f64)> {
-        let what = if self.log_color {
-            "finite and positive (log colour scale)"
-        } else {
-            "finite"
-        };
+        let what = if self.log_color { "finite and positive (log colour scale)" } else { "finite" };
         let (mut lo, mut hi) = match self.color_range {
             Some((lo, hi)) => match (self.color_value(lo), self.color_value(hi)) {
                 (Some(a), Some(b)) if a < b => (a, b),
                 _ => anyhow::bail!("colour range {lo}..{hi} must be increasing and {what}"),
             },
             None => {
-                let cells = self
-                    .values
-                    .iter()
-                    .flatten()
-                    .filter_map(|&v| self.color_value(v));
-                let (lo, hi) = cells.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-                    (lo.min(v), hi.max(v))
-                });
-                ensure!(
-                    lo.is_finite(),
-                    "heatmap {:?} has no value that is {what}",
-                    self.title
-                );
+                let cells = self.values.iter().flatten().filter_map(|&v| self.color_value(v));
+                let (lo, hi) = cells.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+                ensure!(lo.is_finite(), "heatmap {:?} has no value that is {what}", self.title);
                 (lo, hi)
             }
         };
         if let Some(center) = self.diverging_center {
-            let c = self
-                .color_value(center)
-                .ok_or_else(|| anyhow::anyhow!("diverging centre {center} must be {what}"))?;
+            let c =
+                self.color_value(center).ok_or_else(|| anyhow::anyhow!("diverging centre {center} must be {what}"))?;
             let half = (hi - c).abs().max((c - lo).abs());
             (lo, hi) = (c - half, c + half);
         }
         if hi - lo <= 0.0 {
-            let half = if self.log_color {
-                0.5
-            } else {
-                (lo.abs() * 0.1).max(0.5)
-            };
+            let half = if self.log_color { 0.5 } else { (lo.abs() * 0.1).max(0.5) };
             (lo, hi) = (lo - half, hi + half);
         }
-        ensure!(
-            (hi - lo).is_finite(),
-            "heatmap values span more than a float can measure"
-        );
+        ensure!((hi - lo).is_finite(), "heatmap values span more than a float can measure");
         Ok((lo, hi))
     }
 
@@ -243,9 +214,7 @@ impl Heatmap {
                     labels.len()
                 ),
                 Some(CellAxis::Centers(first, last)) => ensure!(
-                    first.is_finite()
-                        && last.is_finite()
-                        && (first < last || (n == 1 && first == last)),
+                    first.is_finite() && last.is_finite() && (first < last || (n == 1 && first == last)),
                     "heatmap {:?}: {name} centres {first}..{last} must be finite and increasing",
                     self.title
                 ),
@@ -265,30 +234,14 @@ impl Heatmap {
         if !self.x_label.is_empty() {
             bottom -= X_LABEL_BAND;
         }
-        let scale = if self.log_color {
-            Scale::Log10
-        } else {
-            Scale::Linear
-        };
-        let any_missing = self
-            .values
-            .iter()
-            .flatten()
-            .any(|&v| self.color_value(v).is_none());
+        let scale = if self.log_color { Scale::Log10 } else { Scale::Linear };
+        let any_missing = self.values.iter().flatten().any(|&v| self.color_value(v).is_none());
         let bar_bottom = if any_missing { bottom - 26.0 } else { bottom };
         ensure!(bar_bottom - top >= 40.0, "heatmap figure is too short");
-        let bar_axis = fit_axis(
-            scale,
-            c_lo,
-            c_hi,
-            bar_bottom - top,
-            Direction::Vertical,
-            false,
-        );
+        let bar_axis = fit_axis(scale, c_lo, c_hi, bar_bottom - top, Direction::Vertical, false);
         let mut bar_band = 18.0 + BAR_WIDTH + TICK_LEN + TICK_GAP + bar_axis.widest_label(TICK_PX);
         if any_missing {
-            bar_band =
-                bar_band.max(18.0 + BAR_WIDTH + 6.0 + super::style::text_width("no data", NOTE_PX));
+            bar_band = bar_band.max(18.0 + BAR_WIDTH + 6.0 + super::style::text_width("no data", NOTE_PX));
         }
         if !self.colorbar_label.is_empty() {
             bar_band += AXIS_LABEL_PX * LINE_HEIGHT + 6.0;
@@ -301,18 +254,8 @@ impl Heatmap {
         }
         ensure!(right - left >= 40.0, "heatmap figure is too narrow");
         let x_axis = cell_axis(&self.x_axis, columns, right - left, Direction::Horizontal);
-        let frame = Frame {
-            left,
-            top,
-            right,
-            bottom,
-        };
-        let bar = Frame {
-            left: right + 18.0,
-            top,
-            right: right + 18.0 + BAR_WIDTH,
-            bottom: bar_bottom,
-        };
+        let frame = Frame { left, top, right, bottom };
+        let bar = Frame { left: right + 18.0, top, right: right + 18.0 + BAR_WIDTH, bottom: bar_bottom };
 
         render_svg(self.size.0, self.size.1, &self.title, alt, |c| {
             draw_title(c, &lines)?;
@@ -325,13 +268,7 @@ impl Heatmap {
         })
     }
 
-    fn draw_cells(
-        &self,
-        c: &Canvas,
-        f: &Frame,
-        (rows, columns): (usize, usize),
-        (lo, hi): (f64, f64),
-    ) -> Result<()> {
+    fn draw_cells(&self, c: &Canvas, f: &Frame, (rows, columns): (usize, usize), (lo, hi): (f64, f64)) -> Result<()> {
         let (cell_w, cell_h) = (f.width() / columns as f64, f.height() / rows as f64);
         let annotate = self.annotate && cell_w >= 34.0 && cell_h >= NOTE_PX * 1.4;
         for (r, row) in self.values.iter().enumerate() {
@@ -339,27 +276,15 @@ impl Heatmap {
                 let x0 = f.left + col as f64 * cell_w;
                 let y1 = f.bottom - r as f64 * cell_h;
                 // Overlap neighbours slightly so no hairline seams show when the SVG is scaled.
-                let x1 = if col + 1 < columns {
-                    x0 + cell_w + 0.5
-                } else {
-                    f.right
-                };
-                let y0 = if r + 1 < rows {
-                    y1 - cell_h - 0.5
-                } else {
-                    f.top
-                };
+                let x1 = if col + 1 < columns { x0 + cell_w + 0.5 } else { f.right };
+                let y0 = if r + 1 < rows { y1 - cell_h - 0.5 } else { f.top };
                 let color = match self.color_value(v) {
                     Some(cv) => self.colormap.at((cv - lo) / (hi - lo)),
                     None => MISSING,
                 };
                 c.rect((x0, y0), (x1, y1), color, 1.0)?;
                 if annotate {
-                    let ink = if luminance(color) > 0.35 {
-                        TEXT
-                    } else {
-                        RGBColor(255, 255, 255)
-                    };
+                    let ink = if luminance(color) > 0.35 { TEXT } else { RGBColor(255, 255, 255) };
                     let opts = TextOpts::new(NOTE_PX, ink).anchor(HPos::Center, VPos::Center);
                     let centre = (x0 + cell_w / 2.0, y1 - cell_h / 2.0);
                     c.text(&format_number(round_significant(v, 2)), centre, opts)?;
@@ -369,44 +294,23 @@ impl Heatmap {
         Ok(())
     }
 
-    fn draw_color_bar(
-        &self,
-        c: &Canvas,
-        bar: &Frame,
-        axis: &Axis,
-        missing: bool,
-        width: f64,
-    ) -> Result<()> {
+    fn draw_color_bar(&self, c: &Canvas, bar: &Frame, axis: &Axis, missing: bool, width: f64) -> Result<()> {
         const STEPS: usize = 96;
         let step_h = bar.height() / STEPS as f64;
         for i in 0..STEPS {
             let t = (i as f64 + 0.5) / STEPS as f64;
             let y1 = bar.bottom - i as f64 * step_h;
-            let y0 = if i + 1 < STEPS {
-                y1 - step_h - 0.5
-            } else {
-                bar.top
-            };
+            let y0 = if i + 1 < STEPS { y1 - step_h - 0.5 } else { bar.top };
             c.rect((bar.left, y0), (bar.right, y1), self.colormap.at(t), 1.0)?;
         }
         c.rect_outline((bar.left, bar.top), (bar.right, bar.bottom), AXIS, 0.75)?;
         for &m in &axis.minor {
             let y = bar.y(axis, m);
-            c.line(
-                &[(bar.right, y), (bar.right + TICK_LEN / 2.0, y)],
-                AXIS,
-                0.75,
-                super::canvas::Dash::Solid,
-            )?;
+            c.line(&[(bar.right, y), (bar.right + TICK_LEN / 2.0, y)], AXIS, 0.75, super::canvas::Dash::Solid)?;
         }
         for t in &axis.major {
             let y = bar.y(axis, t.at);
-            c.line(
-                &[(bar.right, y), (bar.right + TICK_LEN, y)],
-                AXIS,
-                1.0,
-                super::canvas::Dash::Solid,
-            )?;
+            c.line(&[(bar.right, y), (bar.right + TICK_LEN, y)], AXIS, 1.0, super::canvas::Dash::Solid)?;
             let opts = TextOpts::new(TICK_PX, TICK_TEXT).anchor(HPos::Left, VPos::Center);
             c.text(&t.label, (bar.right + TICK_LEN + TICK_GAP, y), opts)?;
         }
@@ -416,14 +320,8 @@ impl Heatmap {
             let opts = TextOpts::new(NOTE_PX, TICK_TEXT).anchor(HPos::Left, VPos::Center);
             c.text("no data", (bar.right + 6.0, (y0 + y1) / 2.0), opts)?;
         }
-        let opts = TextOpts::new(AXIS_LABEL_PX, TEXT)
-            .anchor(HPos::Center, VPos::Bottom)
-            .vertical();
-        c.text(
-            &self.colorbar_label,
-            (width - MARGIN, (bar.top + bar.bottom) / 2.0),
-            opts,
-        )
+        let opts = TextOpts::new(AXIS_LABEL_PX, TEXT).anchor(HPos::Center, VPos::Bottom).vertical();
+        c.text(&self.colorbar_label, (width - MARGIN, (bar.top + bar.bottom) / 2.0), opts)
     }
 }
 
@@ -436,21 +334,13 @@ fn cell_axis(spec: &Option<CellAxis>, n: usize, length_px: f64, direction: Direc
     let (first, last) = match spec {
         Some(CellAxis::Categories(labels)) => {
             let (lo, hi) = (-0.5, n as f64 - 0.5);
-            let mut axis = Axis {
-                lo,
-                hi,
-                major: Vec::new(),
-                minor: Vec::new(),
-            };
+            let mut axis = Axis { lo, hi, major: Vec::new(), minor: Vec::new() };
             for every in 1..=n {
                 axis.major = labels
                     .iter()
                     .enumerate()
                     .filter(|(i, _)| i % every == 0)
-                    .map(|(i, label)| Tick {
-                        at: i as f64,
-                        label: label.clone(),
-                    })
+                    .map(|(i, label)| Tick { at: i as f64, label: label.clone() })
                     .collect();
                 if labels_fit(&axis, length_px, direction) {
                     break;
@@ -461,20 +351,9 @@ fn cell_axis(spec: &Option<CellAxis>, n: usize, length_px: f64, direction: Direc
         Some(CellAxis::Centers(first, last)) => (*first, *last),
         None => (0.0, n as f64 - 1.0),
     };
-    let half_cell = if n > 1 {
-        (last - first) / (n - 1) as f64 / 2.0
-    } else {
-        0.5
-    };
+    let half_cell = if n > 1 { (last - first) / (n - 1) as f64 / 2.0 } else { 0.5 };
     let integer = spec.is_none();
-    fit_axis(
-        Scale::Linear,
-        first - half_cell,
-        last + half_cell,
-        length_px,
-        direction,
-        integer,
-    )
+    fit_axis(Scale::Linear, first - half_cell, last + half_cell, length_px, direction, integer)
 }
 
 fn round_significant(v: f64, digits: i32) -> f64 {
@@ -491,13 +370,7 @@ mod tests {
     use crate::plot::check_svg;
 
     fn grid(rows: usize, columns: usize) -> Vec<Vec<f64>> {
-        (0..rows)
-            .map(|r| {
-                (0..columns)
-                    .map(|c| 10f64.powi(-(c as i32)) * (r + 1) as f64)
-                    .collect()
-            })
-            .collect()
+        (0..rows).map(|r| (0..columns).map(|c| 10f64.powi(-(c as i32)) * (r + 1) as f64).collect()).collect()
     }
 
     #[test]
@@ -514,19 +387,14 @@ mod tests {
         check_svg(&svg)?;
         assert!(svg.contains("<title>Gradient ratio</title>"));
         assert!(svg.contains("aria-label=\"A heatmap whose values fall to the right.\""));
-        assert_eq!(
-            svg,
-            map.render("A heatmap whose values fall to the right.")?
-        );
+        assert_eq!(svg, map.render("A heatmap whose values fall to the right.")?);
         Ok(())
     }
 
     #[test]
     fn missing_cells_are_grey_and_noted() -> Result<()> {
         let values = vec![vec![1.0, 0.0, f64::NAN], vec![-1.0, 10.0, 100.0]];
-        let svg = Heatmap::new("t", values.clone())
-            .log_color()
-            .render("alt")?;
+        let svg = Heatmap::new("t", values.clone()).log_color().render("alt")?;
         check_svg(&svg)?;
         assert!(svg.contains("no data") && svg.contains("#D4D4D4"));
         let svg = Heatmap::new("t", values).diverging(0.0).render("alt")?;
@@ -538,22 +406,9 @@ mod tests {
     fn bad_input_is_an_error_not_a_panic() {
         assert!(Heatmap::new("t", vec![]).render("alt").is_err());
         assert!(Heatmap::new("t", vec![vec![]]).render("alt").is_err());
-        assert!(
-            Heatmap::new("t", vec![vec![1.0, 2.0], vec![3.0]])
-                .render("alt")
-                .is_err()
-        );
-        assert!(
-            Heatmap::new("t", vec![vec![f64::NAN]])
-                .render("alt")
-                .is_err()
-        );
-        assert!(
-            Heatmap::new("t", vec![vec![-1.0]])
-                .log_color()
-                .render("alt")
-                .is_err()
-        );
+        assert!(Heatmap::new("t", vec![vec![1.0, 2.0], vec![3.0]]).render("alt").is_err());
+        assert!(Heatmap::new("t", vec![vec![f64::NAN]]).render("alt").is_err());
+        assert!(Heatmap::new("t", vec![vec![-1.0]]).log_color().render("alt").is_err());
         let ok = || Heatmap::new("t", grid(2, 3));
         assert!(ok().x_categories(vec!["a".into()]).render("alt").is_err());
         assert!(ok().x_centers(1.0, 0.0).render("alt").is_err());
@@ -561,10 +416,7 @@ mod tests {
         assert!(ok().log_color().diverging(0.0).render("alt").is_err());
         assert!(ok().size(130, 90).render("alt").is_err());
         assert!(ok().render("alt").is_ok());
-        assert!(
-            Heatmap::new("t", vec![vec![3.0]]).render("alt").is_ok(),
-            "a constant map still renders"
-        );
+        assert!(Heatmap::new("t", vec![vec![3.0]]).render("alt").is_ok(), "a constant map still renders");
     }
 
     #[test]

@@ -1,17 +1,15 @@
 //! A grid of small histograms on a shared x range: one panel per layer, in reading order.
 
 use super::DEFAULT_WIDTH;
-use super::axis::{
-    Axis, Direction, Frame, Scale, X_TICK_BAND, draw_grid, draw_x_axis, draw_y_axis, fit_axis,
-};
+use super::axis::{Axis, Direction, Frame, Scale, X_TICK_BAND, draw_grid, draw_x_axis, draw_y_axis, fit_axis};
 use super::canvas::{Canvas, Dash, TextOpts, render_svg};
 use super::chrome::{
-    LegendEntry, SWATCH_WIDTH, Swatch, X_LABEL_BAND, Y_LABEL_BAND, draw_axis_labels, draw_swatch,
-    draw_title, title_bottom, title_lines,
+    LegendEntry, SWATCH_WIDTH, Swatch, X_LABEL_BAND, Y_LABEL_BAND, draw_axis_labels, draw_swatch, draw_title,
+    title_bottom, title_lines,
 };
 use super::style::{
-    LEGEND_PX, MARGIN, NOTE_PX, PANEL_TITLE_PX, TEXT, TICK_GAP, TICK_LEN, TICK_PX, TICK_TEXT,
-    palette_color, text_width, truncate, wrap,
+    LEGEND_PX, MARGIN, NOTE_PX, PANEL_TITLE_PX, TEXT, TICK_GAP, TICK_LEN, TICK_PX, TICK_TEXT, palette_color,
+    text_width, truncate, wrap,
 };
 use anyhow::{Result, bail, ensure};
 use plotters::style::text_anchor::{HPos, VPos};
@@ -109,31 +107,21 @@ impl HistogramGrid {
 
     /// A panel of raw values (binned into [`bins`](Self::bins) bins).
     pub fn panel(mut self, title: impl Into<String>, values: Vec<f64>) -> Self {
-        self.panels.push(Panel {
-            title: title.into(),
-            data: PanelData::Samples(values),
-        });
+        self.panels.push(Panel { title: title.into(), data: PanelData::Samples(values) });
         self
     }
 
     /// A panel of counts already binned into equal bins over the [`x_range`](Self::x_range)
     /// (which must then be set).
     pub fn panel_counts(mut self, title: impl Into<String>, counts: Vec<f64>) -> Self {
-        self.panels.push(Panel {
-            title: title.into(),
-            data: PanelData::Counts(counts),
-        });
+        self.panels.push(Panel { title: title.into(), data: PanelData::Counts(counts) });
         self
     }
 
     /// Shades `[lo, hi]` on every panel (±∞ reach the edge). Regions with the same label share a
     /// colour and one legend entry.
     pub fn shade(mut self, lo: f64, hi: f64, label: impl Into<String>) -> Self {
-        self.shades.push(Shade {
-            lo,
-            hi,
-            label: label.into(),
-        });
+        self.shades.push(Shade { lo, hi, label: label.into() });
         self
     }
 
@@ -186,10 +174,7 @@ impl HistogramGrid {
             9..=15 => 5,
             _ => 6,
         });
-        ensure!(
-            (1..=12).contains(&columns),
-            "histogram grid columns must be 1..=12, got {columns}"
-        );
+        ensure!((1..=12).contains(&columns), "histogram grid columns must be 1..=12, got {columns}");
         let rows = n.div_ceil(columns);
         let width = self.size.map_or(DEFAULT_WIDTH, |s| s.0);
         let lines = title_lines(&self.title, width as f64);
@@ -198,83 +183,42 @@ impl HistogramGrid {
         if !self.x_label.is_empty() {
             bottom_band += X_LABEL_BAND;
         }
-        let grid_height =
-            rows as f64 * (PANEL_TITLE_BAND + PANEL_HEIGHT) + (rows - 1) as f64 * ROW_GAP;
-        let height = self
-            .size
-            .map_or((top + grid_height + bottom_band).ceil() as u32, |s| s.1);
-        let panel_height = (height as f64 - top - bottom_band - (rows - 1) as f64 * ROW_GAP)
-            / rows as f64
-            - PANEL_TITLE_BAND;
-        ensure!(
-            panel_height >= 30.0,
-            "figure is too short for {rows} rows of histograms"
-        );
+        let grid_height = rows as f64 * (PANEL_TITLE_BAND + PANEL_HEIGHT) + (rows - 1) as f64 * ROW_GAP;
+        let height = self.size.map_or((top + grid_height + bottom_band).ceil() as u32, |s| s.1);
+        let panel_height =
+            (height as f64 - top - bottom_band - (rows - 1) as f64 * ROW_GAP) / rows as f64 - PANEL_TITLE_BAND;
+        ensure!(panel_height >= 30.0, "figure is too short for {rows} rows of histograms");
 
         let y_max = |share: &[f64]| share.iter().fold(0.0f64, |m, &v| m.max(v));
         let shared_max = shares.iter().map(|s| y_max(s)).fold(0.0f64, f64::max);
         let y_axis = |max: f64| {
             let hi = if max > 0.0 { max * 100.0 * 1.08 } else { 1.0 };
-            let mut axis = fit_axis(
-                Scale::Linear,
-                0.0,
-                hi,
-                panel_height,
-                Direction::Vertical,
-                false,
-            );
+            let mut axis = fit_axis(Scale::Linear, 0.0, hi, panel_height, Direction::Vertical, false);
             axis.major.iter_mut().for_each(|t| t.label.push('%'));
             axis
         };
-        let y_axes: Vec<Axis> = shares
-            .iter()
-            .map(|s| y_axis(if self.shared_y { shared_max } else { y_max(s) }))
-            .collect();
-        let y_label_width = y_axes
-            .iter()
-            .map(|a| a.widest_label(TICK_PX))
-            .fold(0.0, f64::max)
-            + TICK_LEN
-            + TICK_GAP;
+        let y_axes: Vec<Axis> =
+            shares.iter().map(|s| y_axis(if self.shared_y { shared_max } else { y_max(s) })).collect();
+        let y_label_width = y_axes.iter().map(|a| a.widest_label(TICK_PX)).fold(0.0, f64::max) + TICK_LEN + TICK_GAP;
         let mut left = MARGIN + y_label_width;
         if !self.y_label.is_empty() {
             left += Y_LABEL_BAND;
         }
         let right = width as f64 - MARGIN - 8.0;
-        let mut gap = if self.shared_y {
-            COLUMN_GAP
-        } else {
-            COLUMN_GAP + y_label_width
-        };
+        let mut gap = if self.shared_y { COLUMN_GAP } else { COLUMN_GAP + y_label_width };
         let mut panel_width = 0.0;
-        let mut x_axis = Axis {
-            lo,
-            hi,
-            major: Vec::new(),
-            minor: Vec::new(),
-        };
+        let mut x_axis = Axis { lo, hi, major: Vec::new(), minor: Vec::new() };
         // Neighbouring panels' end labels ("1" and "−1") must not run together: widen the gap
         // to fit them and refit the ticks to the narrower panels.
         for _ in 0..3 {
             panel_width = (right - left - (columns - 1) as f64 * gap) / columns as f64;
-            ensure!(
-                panel_width >= 40.0,
-                "figure is too narrow for {columns} columns of histograms"
-            );
-            x_axis = fit_axis(
-                Scale::Linear,
-                lo,
-                hi,
-                panel_width,
-                Direction::Horizontal,
-                false,
-            );
+            ensure!(panel_width >= 40.0, "figure is too narrow for {columns} columns of histograms");
+            x_axis = fit_axis(Scale::Linear, lo, hi, panel_width, Direction::Horizontal, false);
             let edge_label = |t: Option<&super::axis::Tick>, edge: f64| {
                 t.filter(|t| (x_axis.frac(t.at) - edge).abs() * panel_width < 20.0)
                     .map_or(0.0, |t| text_width(&t.label, TICK_PX) / 2.0)
             };
-            let needed =
-                edge_label(x_axis.major.first(), 0.0) + edge_label(x_axis.major.last(), 1.0) + 12.0;
+            let needed = edge_label(x_axis.major.first(), 0.0) + edge_label(x_axis.major.last(), 1.0) + 12.0;
             if columns == 1 || gap >= needed {
                 break;
             }
@@ -285,14 +229,8 @@ impl HistogramGrid {
             .map(|i| {
                 let (row, col) = ((i / columns) as f64, (i % columns) as f64);
                 let left = left + col * (panel_width + gap);
-                let top =
-                    top + row * (PANEL_TITLE_BAND + panel_height + ROW_GAP) + PANEL_TITLE_BAND;
-                Frame {
-                    left,
-                    top,
-                    right: left + panel_width,
-                    bottom: top + panel_height,
-                }
+                let top = top + row * (PANEL_TITLE_BAND + panel_height + ROW_GAP) + PANEL_TITLE_BAND;
+                Frame { left, top, right: left + panel_width, bottom: top + panel_height }
             })
             .collect();
         let shade_labels = self.shade_labels();
@@ -316,27 +254,11 @@ impl HistogramGrid {
                 let below_is_empty = i + columns >= n;
                 let first_column = i % columns == 0;
                 let y_labels = first_column || !self.shared_y;
-                self.draw_panel(
-                    c,
-                    panel,
-                    frame,
-                    &x_axis,
-                    &y_axes[i],
-                    &shares[i],
-                    below_is_empty,
-                    y_labels,
-                )?;
+                self.draw_panel(c, panel, frame, &x_axis, &y_axes[i], &shares[i], below_is_empty, y_labels)?;
             }
             let grid_top = frames[0].top;
             let grid_bottom = frames[n - 1].bottom.max(frames[0].bottom);
-            draw_axis_labels(
-                c,
-                (left, right),
-                (grid_top, grid_bottom),
-                &self.x_label,
-                &self.y_label,
-                height as f64,
-            )
+            draw_axis_labels(c, (left, right), (grid_top, grid_bottom), &self.x_label, &self.y_label, height as f64)
         })
     }
 
@@ -361,12 +283,7 @@ impl HistogramGrid {
             let from = f.x(x, s.lo.max(x.lo)).clamp(f.left, f.right);
             let to = f.x(x, s.hi.min(x.hi)).clamp(f.left, f.right);
             if to > from {
-                c.rect(
-                    (from, f.top),
-                    (to, f.bottom),
-                    palette_color(slot),
-                    SHADE_ALPHA,
-                )?;
+                c.rect((from, f.top), (to, f.bottom), palette_color(slot), SHADE_ALPHA)?;
             }
         }
         draw_grid(c, f, None, Some(y))?;
@@ -409,11 +326,7 @@ impl HistogramGrid {
     }
 
     fn resolved_x_range(&self) -> Result<(f64, f64)> {
-        ensure!(
-            !self.panels.is_empty(),
-            "histogram grid {:?} has no panels",
-            self.title
-        );
+        ensure!(!self.panels.is_empty(), "histogram grid {:?} has no panels", self.title);
         if let Some((lo, hi)) = self.x_range {
             ensure!(
                 lo.is_finite() && hi.is_finite() && lo < hi,
@@ -426,10 +339,7 @@ impl HistogramGrid {
         for panel in &self.panels {
             match &panel.data {
                 PanelData::Counts(_) => {
-                    bail!(
-                        "panel {:?} holds pre-binned counts: set the grid's x_range",
-                        panel.title
-                    )
+                    bail!("panel {:?} holds pre-binned counts: set the grid's x_range", panel.title)
                 }
                 PanelData::Samples(values) => {
                     for &v in values.iter().filter(|v| v.is_finite()) {
@@ -439,25 +349,13 @@ impl HistogramGrid {
                 }
             }
         }
-        ensure!(
-            lo.is_finite(),
-            "no panel of {:?} holds a finite value",
-            self.title
-        );
-        Ok(if lo < hi {
-            (lo, hi)
-        } else {
-            (lo - 0.5, hi + 0.5)
-        })
+        ensure!(lo.is_finite(), "no panel of {:?} holds a finite value", self.title);
+        Ok(if lo < hi { (lo, hi) } else { (lo - 0.5, hi + 0.5) })
     }
 
     /// Each panel's share of values per bin.
     fn shares(&self, lo: f64, hi: f64) -> Result<Vec<Vec<f64>>> {
-        ensure!(
-            (1..=1000).contains(&self.bins),
-            "bins must be 1..=1000, got {}",
-            self.bins
-        );
+        ensure!((1..=1000).contains(&self.bins), "bins must be 1..=1000, got {}", self.bins);
         let mut all = Vec::with_capacity(self.panels.len());
         for panel in &self.panels {
             let counts = match &panel.data {
@@ -466,9 +364,7 @@ impl HistogramGrid {
                     let mut counts = vec![0.0; self.bins];
                     let scale = self.bins as f64 / (hi - lo);
                     for &v in values.iter().filter(|v| v.is_finite()) {
-                        let bin = ((v - lo) * scale)
-                            .floor()
-                            .clamp(0.0, (self.bins - 1) as f64);
+                        let bin = ((v - lo) * scale).floor().clamp(0.0, (self.bins - 1) as f64);
                         counts[bin as usize] += 1.0;
                     }
                     counts
@@ -484,12 +380,7 @@ impl HistogramGrid {
                 }
             };
             let total: f64 = counts.iter().sum();
-            all.push(
-                counts
-                    .iter()
-                    .map(|c| if total > 0.0 { c / total } else { 0.0 })
-                    .collect(),
-            );
+            all.push(counts.iter().map(|c| if total > 0.0 { c / total } else { 0.0 }).collect());
         }
         Ok(all)
     }
@@ -503,9 +394,7 @@ mod tests {
     use crate::plot::check_svg;
 
     fn spread(n: usize, scale: f64) -> Vec<f64> {
-        (0..n)
-            .map(|i| ((i as f64 * 0.37).sin() * scale).tanh())
-            .collect()
+        (0..n).map(|i| ((i as f64 * 0.37).sin() * scale).tanh()).collect()
     }
 
     #[test]
@@ -516,25 +405,15 @@ mod tests {
             .shade(f64::NEG_INFINITY, -0.97, "saturated")
             .shade(0.97, f64::INFINITY, "saturated");
         for layer in 1..=7 {
-            grid = grid.panel(
-                format!("layer {layer} · saturated 5%"),
-                spread(300, layer as f64),
-            );
+            grid = grid.panel(format!("layer {layer} · saturated 5%"), spread(300, layer as f64));
         }
         let svg = grid.render("Seven histograms that pile up at ±1 with depth.")?;
         check_svg(&svg)?;
         assert!(svg.contains("<title>Activations per layer</title>"));
         assert!(svg.contains("aria-label=\"Seven histograms that pile up at ±1 with depth.\""));
         assert!(svg.contains("layer 7 · saturated 5%"));
-        assert_eq!(
-            svg.matches(">\nsaturated\n<").count(),
-            1,
-            "one legend entry per shade label"
-        );
-        assert_eq!(
-            svg,
-            grid.render("Seven histograms that pile up at ±1 with depth.")?
-        );
+        assert_eq!(svg.matches(">\nsaturated\n<").count(), 1, "one legend entry per shade label");
+        assert_eq!(svg, grid.render("Seven histograms that pile up at ±1 with depth.")?);
         Ok(())
     }
 
@@ -549,9 +428,7 @@ mod tests {
         assert_eq!(shares[0], vec![2.0 / 6.0, 1.0 / 6.0, 0.0, 3.0 / 6.0]);
         assert_eq!(shares[1], vec![0.25, 0.0, 0.0, 0.75]);
         check_svg(&grid.render("alt")?)?;
-        let nan_panel = HistogramGrid::new("t")
-            .x_range(0.0, 1.0)
-            .panel("nan", vec![f64::NAN]);
+        let nan_panel = HistogramGrid::new("t").x_range(0.0, 1.0).panel("nan", vec![f64::NAN]);
         assert!(nan_panel.render("alt")?.contains("no finite values"));
         Ok(())
     }
@@ -559,24 +436,9 @@ mod tests {
     #[test]
     fn bad_input_is_an_error_not_a_panic() {
         assert!(HistogramGrid::new("t").render("alt").is_err());
-        assert!(
-            HistogramGrid::new("t")
-                .panel("a", vec![])
-                .render("alt")
-                .is_err()
-        );
-        assert!(
-            HistogramGrid::new("t")
-                .panel_counts("a", vec![1.0])
-                .render("alt")
-                .is_err()
-        );
-        assert!(
-            HistogramGrid::new("t")
-                .panel("a", vec![f64::NAN])
-                .render("alt")
-                .is_err()
-        );
+        assert!(HistogramGrid::new("t").panel("a", vec![]).render("alt").is_err());
+        assert!(HistogramGrid::new("t").panel_counts("a", vec![1.0]).render("alt").is_err());
+        assert!(HistogramGrid::new("t").panel("a", vec![f64::NAN]).render("alt").is_err());
         let ok = || HistogramGrid::new("t").panel("a", vec![1.0, 2.0]);
         assert!(ok().bins(0).render("alt").is_err());
         assert!(ok().x_range(1.0, 1.0).render("alt").is_err());

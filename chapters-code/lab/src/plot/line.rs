@@ -2,17 +2,15 @@
 //! profiles built on them.
 
 use super::axis::{
-    Axis, Direction, Frame, Scale, X_TICK_BAND, draw_grid, draw_x_axis, draw_y_axis, fit_axis,
-    pad_range,
+    Axis, Direction, Frame, Scale, X_TICK_BAND, draw_grid, draw_x_axis, draw_y_axis, fit_axis, pad_range,
 };
 use super::canvas::{Canvas, Dash, Px, TextOpts, render_svg};
 use super::chrome::{
-    LegendEntry, MARKER_RADIUS, Swatch, X_LABEL_BAND, Y_LABEL_BAND, dash_for, draw_axis_labels,
-    draw_legend, draw_marker, draw_title, legend_size, title_bottom, title_lines,
+    LegendEntry, MARKER_RADIUS, Swatch, X_LABEL_BAND, Y_LABEL_BAND, dash_for, draw_axis_labels, draw_legend,
+    draw_marker, draw_title, legend_size, title_bottom, title_lines,
 };
 use super::style::{
-    MARGIN, NOTE_PX, PALETTE, REFERENCE, TICK_GAP, TICK_LEN, TICK_PX, WHITE, palette_color,
-    text_width,
+    MARGIN, NOTE_PX, PALETTE, REFERENCE, TICK_GAP, TICK_LEN, TICK_PX, WHITE, palette_color, text_width,
 };
 use super::{DEFAULT_HEIGHT, DEFAULT_WIDTH};
 use anyhow::{Context, Result, bail, ensure};
@@ -42,12 +40,7 @@ pub enum Marker {
 }
 
 impl Marker {
-    pub const ALL: [Marker; 4] = [
-        Marker::Circle,
-        Marker::Square,
-        Marker::Triangle,
-        Marker::Diamond,
-    ];
+    pub const ALL: [Marker; 4] = [Marker::Circle, Marker::Square, Marker::Triangle, Marker::Diamond];
 }
 
 /// How one series is drawn. The default is a solid 2 px line in the next palette colour.
@@ -64,12 +57,7 @@ pub struct SeriesStyle {
 
 impl Default for SeriesStyle {
     fn default() -> Self {
-        SeriesStyle {
-            line: LineKind::Solid,
-            marker: None,
-            color: None,
-            width: 2.0,
-        }
+        SeriesStyle { line: LineKind::Solid, marker: None, color: None, width: 2.0 }
     }
 }
 
@@ -79,37 +67,21 @@ impl SeriesStyle {
     }
     /// A dashed line, the book's convention for theory curves.
     pub fn dashed() -> Self {
-        SeriesStyle {
-            line: LineKind::Dashed,
-            ..SeriesStyle::default()
-        }
+        SeriesStyle { line: LineKind::Dashed, ..SeriesStyle::default() }
     }
     pub fn dotted() -> Self {
-        SeriesStyle {
-            line: LineKind::Dotted,
-            ..SeriesStyle::default()
-        }
+        SeriesStyle { line: LineKind::Dotted, ..SeriesStyle::default() }
     }
     /// Markers without a line.
     pub fn points() -> Self {
-        SeriesStyle {
-            line: LineKind::None,
-            marker: Some(Marker::Circle),
-            ..SeriesStyle::default()
-        }
+        SeriesStyle { line: LineKind::None, marker: Some(Marker::Circle), ..SeriesStyle::default() }
     }
     pub fn marker(self, marker: Marker) -> Self {
-        SeriesStyle {
-            marker: Some(marker),
-            ..self
-        }
+        SeriesStyle { marker: Some(marker), ..self }
     }
     /// Use palette slot `slot` (0 = blue, 1 = vermillion, …).
     pub fn color(self, slot: usize) -> Self {
-        SeriesStyle {
-            color: Some(slot),
-            ..self
-        }
+        SeriesStyle { color: Some(slot), ..self }
     }
     pub fn width(self, px: f64) -> Self {
         SeriesStyle { width: px, ..self }
@@ -250,39 +222,22 @@ impl LineChart {
         self.series_with(name, points, SeriesStyle::default())
     }
 
-    pub fn series_with(
-        mut self,
-        name: impl Into<String>,
-        points: Vec<(f64, f64)>,
-        style: SeriesStyle,
-    ) -> Self {
-        self.series.push(Series {
-            name: name.into(),
-            points,
-            style,
-        });
+    pub fn series_with(mut self, name: impl Into<String>, points: Vec<(f64, f64)>, style: SeriesStyle) -> Self {
+        self.series.push(Series { name: name.into(), points, style });
         self
     }
 
     /// A labelled horizontal reference line at `y` (e.g. "‖δ‖ = 1").
     pub fn hline(mut self, y: f64, label: impl Into<String>) -> Self {
         let label = label.into();
-        self.references.push(Reference {
-            orientation: Orientation::Horizontal,
-            value: y,
-            label,
-        });
+        self.references.push(Reference { orientation: Orientation::Horizontal, value: y, label });
         self
     }
 
     /// A labelled vertical reference line at `x`.
     pub fn vline(mut self, x: f64, label: impl Into<String>) -> Self {
         let label = label.into();
-        self.references.push(Reference {
-            orientation: Orientation::Vertical,
-            value: x,
-            label,
-        });
+        self.references.push(Reference { orientation: Orientation::Vertical, value: x, label });
         self
     }
 
@@ -313,27 +268,16 @@ impl LineChart {
     pub fn render(&self, alt: &str) -> Result<String> {
         let prepared = self.prepare()?;
         let (width, height) = self.size;
-        render_svg(width, height, &self.title, alt, |canvas| {
-            self.draw(canvas, &prepared)
-        })
+        render_svg(width, height, &self.title, alt, |canvas| self.draw(canvas, &prepared))
     }
 
     /// Checks the data and converts it to axis space.
     fn prepare(&self) -> Result<Prepared> {
-        ensure!(
-            !self.series.is_empty(),
-            "line chart {:?} has no series",
-            self.title
-        );
+        ensure!(!self.series.is_empty(), "line chart {:?} has no series", self.title);
         let mut next_color = 0;
         let mut series = Vec::with_capacity(self.series.len());
         for (i, s) in self.series.iter().enumerate() {
-            ensure!(
-                !s.points.is_empty(),
-                "series {:?} of chart {:?} has no points",
-                s.name,
-                self.title
-            );
+            ensure!(!s.points.is_empty(), "series {:?} of chart {:?} has no points", s.name, self.title);
             ensure!(
                 s.style.width.is_finite() && s.style.width > 0.0 && s.style.width <= 20.0,
                 "series {:?} has line width {}: it must be in (0, 20] px",
@@ -353,24 +297,10 @@ impl LineChart {
                 }
             };
             let wants_marker = self.auto_markers || s.style.line == LineKind::None;
-            let marker = s
-                .style
-                .marker
-                .or(wants_marker.then_some(Marker::ALL[i % 4]));
+            let marker = s.style.marker.or(wants_marker.then_some(Marker::ALL[i % 4]));
             let runs = split_runs(&s.points, self.x_scale, self.y_scale);
-            let legend_name = if runs.is_empty() {
-                format!("{} (none shown)", s.name)
-            } else {
-                s.name.clone()
-            };
-            series.push(PreparedSeries {
-                legend_name,
-                runs,
-                color,
-                marker,
-                line,
-                width: s.style.width,
-            });
+            let legend_name = if runs.is_empty() { format!("{} (none shown)", s.name) } else { s.name.clone() };
+            series.push(PreparedSeries { legend_name, runs, color, marker, line, width: s.style.width });
         }
         if series.iter().all(|s| s.runs.is_empty()) {
             let why = if self.x_scale == Scale::Log10 || self.y_scale == Scale::Log10 {
@@ -378,10 +308,7 @@ impl LineChart {
             } else {
                 "non-finite"
             };
-            bail!(
-                "nothing to plot in {:?}: every point of every series is {why}",
-                self.title
-            );
+            bail!("nothing to plot in {:?}: every point of every series is {why}", self.title);
         }
         let mut references = Vec::new();
         for r in &self.references {
@@ -389,36 +316,18 @@ impl LineChart {
                 Orientation::Horizontal => self.y_scale,
                 Orientation::Vertical => self.x_scale,
             };
-            let at = scale.to_axis(r.value).with_context(|| {
-                format!(
-                    "reference line {:?} at {} cannot be shown on its axis",
-                    r.label, r.value
-                )
-            })?;
+            let at = scale
+                .to_axis(r.value)
+                .with_context(|| format!("reference line {:?} at {} cannot be shown on its axis", r.label, r.value))?;
             references.push((r.orientation, at, r.label.clone()));
         }
         let points = || series.iter().flat_map(|s| s.runs.iter().flatten());
         let refs_at = |o: Orientation| references.iter().filter(move |r| r.0 == o).map(|r| r.1);
-        let x_range = axis_range(
-            "x",
-            self.x_scale,
-            self.x_range,
-            points().map(|p| p.0).chain(refs_at(Orientation::Vertical)),
-        )?;
-        let y_range = axis_range(
-            "y",
-            self.y_scale,
-            self.y_range,
-            points()
-                .map(|p| p.1)
-                .chain(refs_at(Orientation::Horizontal)),
-        )?;
-        Ok(Prepared {
-            series,
-            references,
-            x_range,
-            y_range,
-        })
+        let x_range =
+            axis_range("x", self.x_scale, self.x_range, points().map(|p| p.0).chain(refs_at(Orientation::Vertical)))?;
+        let y_range =
+            axis_range("y", self.y_scale, self.y_range, points().map(|p| p.1).chain(refs_at(Orientation::Horizontal)))?;
+        Ok(Prepared { series, references, x_range, y_range })
     }
 
     fn layout(&self, p: &Prepared, legend_outside_width: Option<f64>) -> Layout {
@@ -430,70 +339,35 @@ impl LineChart {
             bottom -= X_LABEL_BAND;
         }
         let (ylo, yhi) = p.y_range;
-        let y = fit_axis(
-            self.y_scale,
-            ylo,
-            yhi,
-            bottom - top,
-            Direction::Vertical,
-            false,
-        );
+        let y = fit_axis(self.y_scale, ylo, yhi, bottom - top, Direction::Vertical, false);
         let mut left = MARGIN + y.widest_label(TICK_PX) + TICK_LEN + TICK_GAP;
         if !self.y_label.is_empty() {
             left += Y_LABEL_BAND;
         }
         let mut right = width - MARGIN - legend_outside_width.map_or(0.0, |w| w + 14.0);
         let (xlo, xhi) = p.x_range;
-        let fit_x = |right: f64| {
-            fit_axis(
-                self.x_scale,
-                xlo,
-                xhi,
-                right - left,
-                Direction::Horizontal,
-                self.integer_x,
-            )
-        };
+        let fit_x = |right: f64| fit_axis(self.x_scale, xlo, xhi, right - left, Direction::Horizontal, self.integer_x);
         let mut x = fit_x(right);
         // The last tick label is centred on its tick: keep it inside the figure.
         for _ in 0..3 {
-            let frame = Frame {
-                left,
-                top,
-                right,
-                bottom,
-            };
-            let overhang = x.major.last().map_or(0.0, |t| {
-                frame.x(&x, t.at) + text_width(&t.label, TICK_PX) / 2.0 - (width - MARGIN / 2.0)
-            });
+            let frame = Frame { left, top, right, bottom };
+            let overhang = x
+                .major
+                .last()
+                .map_or(0.0, |t| frame.x(&x, t.at) + text_width(&t.label, TICK_PX) / 2.0 - (width - MARGIN / 2.0));
             if overhang <= 0.0 {
                 break;
             }
             right -= overhang;
             x = fit_x(right);
         }
-        Layout {
-            frame: Frame {
-                left,
-                top,
-                right,
-                bottom,
-            },
-            x,
-            y,
-            title_lines,
-        }
+        Layout { frame: Frame { left, top, right, bottom }, x, y, title_lines }
     }
 
     /// The legend's place: inside the frame in the first corner free of data (or the corner
     /// asked for), else to the right of the frame (`outside`, origin decided once the frame
     /// has shrunk to make room).
-    fn place_legend(
-        &self,
-        p: &Prepared,
-        entries: &[LegendEntry],
-        inside: &Layout,
-    ) -> Option<LegendPlacement> {
+    fn place_legend(&self, p: &Prepared, entries: &[LegendEntry], inside: &Layout) -> Option<LegendPlacement> {
         let show = match self.legend {
             Legend::Hidden => false,
             Legend::Auto => p.series.len() >= 2,
@@ -506,12 +380,7 @@ impl LineChart {
         let (inside_text, outside_text) = (width * 0.45, width * 0.28);
         let size = legend_size(entries, inside_text);
         let corners = match self.legend {
-            Legend::Auto => vec![
-                Legend::TopRight,
-                Legend::TopLeft,
-                Legend::BottomRight,
-                Legend::BottomLeft,
-            ],
+            Legend::Auto => vec![Legend::TopRight, Legend::TopLeft, Legend::BottomRight, Legend::BottomLeft],
             Legend::Outside => Vec::new(),
             fixed => vec![fixed],
         };
@@ -522,12 +391,7 @@ impl LineChart {
             (!covered || self.legend != Legend::Auto).then_some(origin)
         });
         Some(match free_corner {
-            Some(origin) => LegendPlacement {
-                origin,
-                size,
-                max_text: inside_text,
-                outside: false,
-            },
+            Some(origin) => LegendPlacement { origin, size, max_text: inside_text, outside: false },
             None => LegendPlacement {
                 origin: (0.0, 0.0),
                 size: legend_size(entries, outside_text),
@@ -595,18 +459,10 @@ impl LineChart {
             let corner = (label.origin.0 + label.size.0, label.origin.1 + label.size.1);
             c.rect(label.origin, corner, WHITE, 0.85)?;
             let opts = TextOpts::new(NOTE_PX, REFERENCE).anchor(HPos::Left, VPos::Top);
-            c.text(
-                &label.text,
-                (label.origin.0 + 2.0, label.origin.1 + 2.0),
-                opts,
-            )?;
+            c.text(&label.text, (label.origin.0 + 2.0, label.origin.1 + 2.0), opts)?;
         }
         if let Some(l) = legend {
-            let origin = if l.outside {
-                (f.right + 14.0, f.top)
-            } else {
-                l.origin
-            };
+            let origin = if l.outside { (f.right + 14.0, f.top) } else { l.origin };
             draw_legend(c, &entries, origin, l.size, l.max_text)?;
         }
         Ok(())
@@ -640,11 +496,7 @@ pub struct LayerProfile {
 
 impl LayerProfile {
     pub fn new(title: impl Into<String>) -> Self {
-        LayerProfile {
-            chart: LineChart::new(title).x_label("layer ℓ"),
-            log_y: true,
-            layers: 0,
-        }
+        LayerProfile { chart: LineChart::new(title).x_label("layer ℓ"), log_y: true, layers: 0 }
     }
 
     /// Defaults to "layer ℓ".
@@ -663,18 +515,9 @@ impl LayerProfile {
         self.series_with(name, values, SeriesStyle::default())
     }
 
-    pub fn series_with(
-        mut self,
-        name: impl Into<String>,
-        values: Vec<f64>,
-        style: SeriesStyle,
-    ) -> Self {
+    pub fn series_with(mut self, name: impl Into<String>, values: Vec<f64>, style: SeriesStyle) -> Self {
         self.layers = self.layers.max(values.len());
-        let points = values
-            .into_iter()
-            .enumerate()
-            .map(|(i, v)| ((i + 1) as f64, v))
-            .collect();
+        let points = values.into_iter().enumerate().map(|(i, v)| ((i + 1) as f64, v)).collect();
         self.chart = self.chart.series_with(name, points, style);
         self
     }
@@ -766,11 +609,7 @@ fn legend_entries(p: &Prepared) -> Vec<LegendEntry> {
         .map(|s| LegendEntry {
             name: s.legend_name.clone(),
             color: s.color,
-            swatch: Swatch::Line {
-                line: s.line,
-                width: s.width,
-                marker: s.marker,
-            },
+            swatch: Swatch::Line { line: s.line, width: s.width, marker: s.marker },
         })
         .collect()
 }
@@ -800,11 +639,7 @@ fn axis_range(
     values: impl Iterator<Item = f64>,
 ) -> Result<(f64, f64)> {
     if let Some((lo, hi)) = explicit {
-        let log_note = if scale == Scale::Log10 {
-            ", and positive on a log axis"
-        } else {
-            ""
-        };
+        let log_note = if scale == Scale::Log10 { ", and positive on a log axis" } else { "" };
         return match (scale.to_axis(lo), scale.to_axis(hi)) {
             (Some(a), Some(b)) if a < b => Ok((a, b)),
             _ => {
@@ -812,18 +647,10 @@ fn axis_range(
             }
         };
     }
-    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-        (lo.min(v), hi.max(v))
-    });
-    ensure!(
-        lo.is_finite() && hi.is_finite(),
-        "no {name} values to fit the axis to"
-    );
+    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    ensure!(lo.is_finite() && hi.is_finite(), "no {name} values to fit the axis to");
     let (lo, hi) = pad_range(lo, hi, 0.04, scale);
-    ensure!(
-        (hi - lo).is_finite(),
-        "{name} values span more than a float can measure"
-    );
+    ensure!((hi - lo).is_finite(), "{name} values span more than a float can measure");
     Ok((lo, hi))
 }
 
@@ -861,26 +688,14 @@ fn reference_labels(p: &Prepared, layout: &Layout) -> Vec<PlacedLabel> {
             Orientation::Horizontal => {
                 let y = f.y(&layout.y, *at);
                 let x = f.right - 4.0 - size.0;
-                if y - 2.0 - size.1 < f.top {
-                    (x, y + 2.0)
-                } else {
-                    (x, y - 2.0 - size.1)
-                }
+                if y - 2.0 - size.1 < f.top { (x, y + 2.0) } else { (x, y - 2.0 - size.1) }
             }
             Orientation::Vertical => {
                 let x = f.x(&layout.x, *at);
-                if x + 3.0 + size.0 > f.right {
-                    (x - 3.0 - size.0, f.top + 3.0)
-                } else {
-                    (x + 3.0, f.top + 3.0)
-                }
+                if x + 3.0 + size.0 > f.right { (x - 3.0 - size.0, f.top + 3.0) } else { (x + 3.0, f.top + 3.0) }
             }
         };
-        placed.push(PlacedLabel {
-            text: text.clone(),
-            origin,
-            size,
-        });
+        placed.push(PlacedLabel { text: text.clone(), origin, size });
     }
     placed
 }
@@ -941,10 +756,7 @@ fn corner_origin(corner: Legend, f: &Frame, (w, h): (f64, f64)) -> Px {
 }
 
 fn in_box(q: Px, origin: Px, (w, h): (f64, f64), margin: f64) -> bool {
-    q.0 >= origin.0 - margin
-        && q.0 <= origin.0 + w + margin
-        && q.1 >= origin.1 - margin
-        && q.1 <= origin.1 + h + margin
+    q.0 >= origin.0 - margin && q.0 <= origin.0 + w + margin && q.1 >= origin.1 - margin && q.1 <= origin.1 + h + margin
 }
 
 fn in_frame(q: Px, f: &Frame) -> bool {
@@ -960,14 +772,7 @@ fn clip_polyline(points: &[Px], f: &Frame) -> Vec<Vec<Px>> {
         let (a, b) = (pair[0], pair[1]);
         let (dx, dy) = (b.0 - a.0, b.1 - a.1);
         let (mut t0, mut t1) = (0.0f64, 1.0f64);
-        let visible = [
-            (-dx, a.0 - x0),
-            (dx, x1 - a.0),
-            (-dy, a.1 - y0),
-            (dy, y1 - a.1),
-        ]
-        .iter()
-        .all(|&(p, q)| {
+        let visible = [(-dx, a.0 - x0), (dx, x1 - a.0), (-dy, a.1 - y0), (dy, y1 - a.1)].iter().all(|&(p, q)| {
             if p == 0.0 {
                 return q >= 0.0;
             }
@@ -1008,9 +813,7 @@ mod tests {
     use crate::plot::check_svg;
 
     fn decay(depth: usize, rate: f64) -> Vec<(f64, f64)> {
-        (1..=depth)
-            .map(|l| (l as f64, rate.powi(l as i32)))
-            .collect()
+        (1..=depth).map(|l| (l as f64, rate.powi(l as i32))).collect()
     }
 
     #[test]
@@ -1033,20 +836,9 @@ mod tests {
 
     #[test]
     fn log_axes_skip_unshowable_points_without_panicking() -> Result<()> {
-        let points = vec![
-            (1.0, 1e-30),
-            (2.0, 0.0),
-            (3.0, -1.0),
-            (4.0, f64::NAN),
-            (5.0, f64::INFINITY),
-            (6.0, 1e3),
-            (-1.0, 5.0),
-        ];
-        let svg = LineChart::new("wide")
-            .log_x()
-            .log_y()
-            .series("s", points.clone())
-            .render("alt")?;
+        let points =
+            vec![(1.0, 1e-30), (2.0, 0.0), (3.0, -1.0), (4.0, f64::NAN), (5.0, f64::INFINITY), (6.0, 1e3), (-1.0, 5.0)];
+        let svg = LineChart::new("wide").log_x().log_y().series("s", points.clone()).render("alt")?;
         check_svg(&svg)?;
         let runs = split_runs(&points, Scale::Log10, Scale::Log10);
         assert_eq!(runs, vec![vec![(0.0, -30.0)], vec![(6f64.log10(), 3.0)]]);
@@ -1057,10 +849,7 @@ mod tests {
             .series("zeros", vec![(1.0, 0.0), (2.0, 0.0)])
             .render("alt")?;
         assert!(svg.contains("zeros (none shown)"));
-        let err = LineChart::new("empty")
-            .log_y()
-            .series("zeros", vec![(1.0, 0.0)])
-            .render("alt");
+        let err = LineChart::new("empty").log_y().series("zeros", vec![(1.0, 0.0)]).render("alt");
         assert!(err.unwrap_err().to_string().contains("nothing to plot"));
         Ok(())
     }
@@ -1068,87 +857,39 @@ mod tests {
     #[test]
     fn bad_input_is_an_error_not_a_panic() {
         assert!(LineChart::new("t").render("alt").is_err());
-        assert!(
-            LineChart::new("t")
-                .series("s", vec![])
-                .render("alt")
-                .is_err()
-        );
+        assert!(LineChart::new("t").series("s", vec![]).render("alt").is_err());
         let ok = || LineChart::new("t").series("s", decay(3, 0.5));
         assert!(ok().render("").is_err());
         assert!(ok().log_y().y_range(0.0, 1.0).render("alt").is_err());
         assert!(ok().x_range(2.0, 1.0).render("alt").is_err());
         assert!(ok().log_y().hline(-1.0, "neg").render("alt").is_err());
         assert!(ok().size(5, 5).render("alt").is_err());
-        assert!(
-            ok().size(130, 90)
-                .y_label("y")
-                .x_label("x")
-                .render("alt")
-                .is_err()
-        );
-        assert!(
-            ok().series("huge", vec![(0.0, f64::MAX), (1.0, -f64::MAX)])
-                .render("alt")
-                .is_err()
-        );
+        assert!(ok().size(130, 90).y_label("y").x_label("x").render("alt").is_err());
+        assert!(ok().series("huge", vec![(0.0, f64::MAX), (1.0, -f64::MAX)]).render("alt").is_err());
         assert!(LayerProfile::new("t").render("alt").is_err());
     }
 
     #[test]
     fn renders_are_deterministic() -> Result<()> {
-        let chart = || {
-            LayerProfile::new("profile")
-                .series("a", vec![1.0, 0.1, 0.01])
-                .series("b", vec![1.0, 0.5, 0.25])
-        };
+        let chart = || LayerProfile::new("profile").series("a", vec![1.0, 0.1, 0.01]).series("b", vec![1.0, 0.5, 0.25]);
         assert_eq!(chart().render("alt")?, chart().render("alt")?);
         Ok(())
     }
 
     #[test]
     fn explicit_ranges_clip_lines_to_the_frame() -> Result<()> {
-        let f = Frame {
-            left: 0.0,
-            top: 0.0,
-            right: 10.0,
-            bottom: 10.0,
-        };
-        let pieces = clip_polyline(
-            &[
-                (-5.0, 5.0),
-                (5.0, 5.0),
-                (5.0, 20.0),
-                (8.0, 20.0),
-                (8.0, 5.0),
-            ],
-            &f,
-        );
-        assert_eq!(
-            pieces,
-            vec![
-                vec![(-0.5, 5.0), (5.0, 5.0), (5.0, 10.5)],
-                vec![(8.0, 10.5), (8.0, 5.0)]
-            ]
-        );
-        let svg = LineChart::new("clipped")
-            .y_range(0.0, 1.0)
-            .series("s", decay(5, 3.0))
-            .render("alt")?;
+        let f = Frame { left: 0.0, top: 0.0, right: 10.0, bottom: 10.0 };
+        let pieces = clip_polyline(&[(-5.0, 5.0), (5.0, 5.0), (5.0, 20.0), (8.0, 20.0), (8.0, 5.0)], &f);
+        assert_eq!(pieces, vec![vec![(-0.5, 5.0), (5.0, 5.0), (5.0, 10.5)], vec![(8.0, 10.5), (8.0, 5.0)]]);
+        let svg = LineChart::new("clipped").y_range(0.0, 1.0).series("s", decay(5, 3.0)).render("alt")?;
         check_svg(&svg)
     }
 
     #[test]
     fn legend_avoids_data_and_falls_back_outside() -> Result<()> {
         // Rising lines leave the top-left corner free.
-        let rising = |k: f64| {
-            (0..=10)
-                .map(|i| (i as f64, k * i as f64))
-                .collect::<Vec<_>>()
-        };
-        let chart = LineChart::new("t")
-            .series("a", rising(1.0))
-            .series("b", rising(0.5));
+        let rising = |k: f64| (0..=10).map(|i| (i as f64, k * i as f64)).collect::<Vec<_>>();
+        let chart = LineChart::new("t").series("a", rising(1.0)).series("b", rising(0.5));
         let p = chart.prepare()?;
         let layout = chart.layout(&p, None);
         let obstacles = obstacles(&p, &layout);
@@ -1157,31 +898,22 @@ mod tests {
         let top_left = corner_origin(Legend::TopLeft, &layout.frame, size);
         assert!(obstacles.iter().any(|&o| in_box(o, top_right, size, 4.0)));
         assert!(!obstacles.iter().any(|&o| in_box(o, top_left, size, 4.0)));
-        let placed = chart
-            .place_legend(&p, &legend_entries(&p), &layout)
-            .expect("two series");
+        let placed = chart.place_legend(&p, &legend_entries(&p), &layout).expect("two series");
         assert!(!placed.outside);
         assert_eq!(placed.origin, top_left);
 
         // Lines through every corner: the legend moves outside and the frame shrinks for it.
-        let crossing = LineChart::new("t").series("up", rising(1.0)).series(
-            "down",
-            (0..=10).map(|i| (i as f64, 10.0 - i as f64)).collect(),
-        );
+        let crossing = LineChart::new("t")
+            .series("up", rising(1.0))
+            .series("down", (0..=10).map(|i| (i as f64, 10.0 - i as f64)).collect());
         let p = crossing.prepare()?;
         let layout = crossing.layout(&p, None);
-        let placed = crossing
-            .place_legend(&p, &legend_entries(&p), &layout)
-            .expect("shown");
+        let placed = crossing.place_legend(&p, &legend_entries(&p), &layout).expect("shown");
         assert!(placed.outside);
         assert!(crossing.layout(&p, Some(placed.size.0)).frame.right < layout.frame.right);
         let single = LineChart::new("t").series("only", rising(1.0));
         let p = single.prepare()?;
-        assert!(
-            single
-                .place_legend(&p, &[], &single.layout(&p, None))
-                .is_none()
-        );
+        assert!(single.place_legend(&p, &[], &single.layout(&p, None)).is_none());
         Ok(())
     }
 }

@@ -16,16 +16,8 @@ pub const PALETTE: [RGBColor; 8] = [
 ];
 
 /// Names of the [`PALETTE`] colours, in the same order (for alt text and legends in prose).
-pub const PALETTE_NAMES: [&str; 8] = [
-    "blue",
-    "vermillion",
-    "bluish green",
-    "reddish purple",
-    "orange",
-    "sky blue",
-    "black",
-    "yellow",
-];
+pub const PALETTE_NAMES: [&str; 8] =
+    ["blue", "vermillion", "bluish green", "reddish purple", "orange", "sky blue", "black", "yellow"];
 
 /// The palette colour of slot `index` (cycling past the end).
 pub fn palette_color(index: usize) -> RGBColor {
@@ -35,7 +27,8 @@ pub fn palette_color(index: usize) -> RGBColor {
 /// The CSS font stack written into every `<text>`: the reader's own UI font, so no font is embedded
 /// or loaded when the SVG is made. Layout assumes widths close to DejaVu Sans, the widest common
 /// member, so labels never collide in a narrower font.
-pub(crate) const FONT_STACK: &str = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, 'DejaVu Sans', sans-serif";
+pub(crate) const FONT_STACK: &str =
+    "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, 'DejaVu Sans', sans-serif";
 
 // Font sizes in CSS px.
 pub(crate) const TITLE_PX: f64 = 16.0;
@@ -90,9 +83,7 @@ fn char_em(c: char) -> f64 {
         'a'..='z' => 0.64,
         'A'..='Z' => 0.76,
         // Superscript digits and signs, modifier letters (ˡ ᴸ ⁿ) and combining marks.
-        '⁰' | '¹' | '²' | '³' | '⁴' | '⁵' | '⁶' | '⁷' | '⁸' | '⁹' | '⁻' | '⁺' => {
-            0.42
-        }
+        '⁰' | '¹' | '²' | '³' | '⁴' | '⁵' | '⁶' | '⁷' | '⁸' | '⁹' | '⁻' | '⁺' => 0.42,
         '\u{02B0}'..='\u{02FF}' | '\u{1D2C}'..='\u{1D6A}' | '\u{2070}'..='\u{209F}' => 0.42,
         '\u{0300}'..='\u{036F}' => 0.0,
         '‖' => 0.5,
@@ -106,11 +97,7 @@ pub(crate) fn wrap(text: &str, font_px: f64, max_px: f64) -> Vec<String> {
     let mut lines: Vec<String> = Vec::new();
     let mut current = String::new();
     for word in text.split_whitespace() {
-        let candidate = if current.is_empty() {
-            word.to_string()
-        } else {
-            format!("{current} {word}")
-        };
+        let candidate = if current.is_empty() { word.to_string() } else { format!("{current} {word}") };
         if !current.is_empty() && text_width(&candidate, font_px) > max_px {
             lines.push(std::mem::take(&mut current));
             current = word.to_string();
@@ -201,11 +188,7 @@ impl ColorMap {
 pub(crate) fn luminance(c: RGBColor) -> f64 {
     let channel = |v: u8| {
         let s = v as f64 / 255.0;
-        if s <= 0.03928 {
-            s / 12.92
-        } else {
-            ((s + 0.055) / 1.055).powf(2.4)
-        }
+        if s <= 0.03928 { s / 12.92 } else { ((s + 0.055) / 1.055).powf(2.4) }
     };
     0.2126 * channel(c.0) + 0.7152 * channel(c.1) + 0.0722 * channel(c.2)
 }
@@ -218,28 +201,16 @@ mod tests {
     fn lab(c: RGBColor) -> (f64, f64, f64) {
         let lin = |v: u8| {
             let s = v as f64 / 255.0;
-            if s <= 0.04045 {
-                s / 12.92
-            } else {
-                ((s + 0.055) / 1.055).powf(2.4)
-            }
+            if s <= 0.04045 { s / 12.92 } else { ((s + 0.055) / 1.055).powf(2.4) }
         };
         let (r, g, b) = (lin(c.0), lin(c.1), lin(c.2));
         let x = (0.4124 * r + 0.3576 * g + 0.1805 * b) / 0.95047;
         let y = 0.2126 * r + 0.7152 * g + 0.0722 * b;
         let z = (0.0193 * r + 0.1192 * g + 0.9505 * b) / 1.08883;
         let f = |t: f64| {
-            if t > 0.008856 {
-                t.cbrt()
-            } else {
-                7.787 * t + 16.0 / 116.0
-            }
+            if t > 0.008856 { t.cbrt() } else { 7.787 * t + 16.0 / 116.0 }
         };
-        (
-            116.0 * f(y) - 16.0,
-            500.0 * (f(x) - f(y)),
-            200.0 * (f(y) - f(z)),
-        )
+        (116.0 * f(y) - 16.0, 500.0 * (f(x) - f(y)), 200.0 * (f(y) - f(z)))
     }
 
     #[test]
@@ -248,10 +219,7 @@ mod tests {
             for &b in &PALETTE[i + 1..] {
                 let ((l1, a1, b1), (l2, a2, b2)) = (lab(a), lab(b));
                 let delta_e = ((l1 - l2).powi(2) + (a1 - a2).powi(2) + (b1 - b2).powi(2)).sqrt();
-                assert!(
-                    delta_e > 20.0,
-                    "{a:?} and {b:?} are too close: ΔE = {delta_e:.1}"
-                );
+                assert!(delta_e > 20.0, "{a:?} and {b:?} are too close: ΔE = {delta_e:.1}");
             }
         }
         // The colours series use first must stand out against the white background.
@@ -264,10 +232,7 @@ mod tests {
     fn text_width_counts_characters_not_bytes() {
         let ascii = text_width("dddd", 10.0);
         let greek = text_width("δδδδ", 10.0);
-        assert!(
-            greek < ascii * 1.3,
-            "non-ASCII text must not be measured by its UTF-8 length"
-        );
+        assert!(greek < ascii * 1.3, "non-ASCII text must not be measured by its UTF-8 length");
         assert!(text_width("10⁻⁶", 12.0) < text_width("10-6", 12.0) + 1.0);
     }
 
