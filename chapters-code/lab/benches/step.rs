@@ -55,7 +55,8 @@ fn bench_steps(c: &mut Criterion) {
         ("W1-depth50", MlpConfig::new(256, 256, 50, 10, Activation::Sigmoid, Init::XAVIER).with_seed(1)),
         ("W1-relu", w1(Activation::Relu)),
         ("W1-batchnorm", w1(Activation::Sigmoid).with_norm(Norm::Batch)),
-        ("W1-residual", w1(Activation::Relu).with_residual(true)),
+        // Small weights keep 20 residual ReLU blocks finite (He-normal doubles the variance per block).
+        ("W1-residual", MlpConfig { init: Init::Normal { std: 0.01 }, ..w1(Activation::Relu) }.with_residual(true)),
     ];
     for (name, config) in cases {
         let mut w = Workload::new(config, 128);

@@ -138,7 +138,8 @@ impl Common {
 /// run on candle's own barrier pool, sized once, on its first use, from `CANDLE_NUM_THREADS` or else
 /// `RAYON_NUM_THREADS`; rayon's global pool is also sized from `RAYON_NUM_THREADS` when first used.
 /// So setting both variables before the first tensor op sizes all three consistently. Afterwards the
-/// two pools are fixed, which is why this must run first.
+/// two pools are fixed, which is why this must run first. lab's own products ([`crate::fast`]) split
+/// across the barrier pool's threads, so `--threads` sizes them too.
 pub fn set_threads(n: usize) -> Result<()> {
     if n == 0 {
         bail!("--threads must be at least 1");

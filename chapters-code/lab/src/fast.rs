@@ -740,13 +740,16 @@ fn column_stats<T: Float>(z: &[T], b: usize, n: usize) -> (Vec<T>, Vec<T>) {
     (mean, var)
 }
 
+/// Per-column (mean, biased variance, 1/√(variance + ε)), in f64.
+type BatchStats = (Vec<f64>, Vec<f64>, Vec<f64>);
+
 /// BatchNorm in training mode as one op over (z, γ, β): y = (z − μ)/√(σ² + ε)·γ + β with the batch's
 /// μ and biased σ², and the analytic backward pass. It keeps μ and 1/√(σ² + ε) for the backward pass
 /// (and μ, σ² for the caller's running averages).
 struct BatchNorm {
     eps: f64,
-    /// (mean, variance, 1/√(var + ε)) in f64, written by the forward pass.
-    stats: std::sync::Mutex<Option<(Vec<f64>, Vec<f64>, Vec<f64>)>>,
+    /// Written by the forward pass.
+    stats: std::sync::Mutex<Option<BatchStats>>,
 }
 
 impl BatchNorm {

@@ -211,7 +211,8 @@ impl Mlp {
             let mut data = varmap.data().lock().expect("varmap lock");
             for (i, pair) in sizes.windows(2).enumerate() {
                 let (fan_in, fan_out) = (pair[0], pair[1]);
-                let weight = Var::from_tensor(&config.init.tensor(fan_out, fan_in, &mut rng, device)?.to_dtype(dtype)?)?;
+                let weight =
+                    Var::from_tensor(&config.init.tensor(fan_out, fan_in, &mut rng, device)?.to_dtype(dtype)?)?;
                 let bias = Var::from_tensor(&Tensor::full(config.bias_init as f32, fan_out, device)?.to_dtype(dtype)?)?;
                 data.insert(format!("l{i}.weight"), weight.clone());
                 data.insert(format!("l{i}.bias"), bias.clone());
@@ -363,7 +364,8 @@ pub fn cross_entropy(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
 /// Fraction of rows whose arg-max logit equals the label.
 pub fn accuracy(logits: &Tensor, labels: &Tensor) -> Result<f64> {
     let predicted = logits.argmax(D::Minus1)?;
-    let correct = predicted.eq(&labels.to_dtype(predicted.dtype())?)?.to_dtype(DType::F64)?.sum_all()?.to_scalar::<f64>()?;
+    let correct =
+        predicted.eq(&labels.to_dtype(predicted.dtype())?)?.to_dtype(DType::F64)?.sum_all()?.to_scalar::<f64>()?;
     Ok(correct / labels.dim(0)? as f64)
 }
 
@@ -408,7 +410,11 @@ mod tests {
                 layer.weight.set(&Tensor::from_vec(w0.clone(), shape.as_slice(), &DEVICE)?)?;
                 let fd = (lp - lm) / (2.0 * h);
                 let rel = (fd - gw[idx]).abs() / (fd.abs() + gw[idx].abs()).max(1e-8);
-                assert!(rel < 1e-5 || (fd - gw[idx]).abs() < 1e-9, "layer {li} w[{idx}]: fd {fd} vs autograd {}", gw[idx]);
+                assert!(
+                    rel < 1e-5 || (fd - gw[idx]).abs() < 1e-9,
+                    "layer {li} w[{idx}]: fd {fd} vs autograd {}",
+                    gw[idx]
+                );
             }
         }
         Ok(())
@@ -435,7 +441,9 @@ mod tests {
         let probs = candle_nn::ops::softmax(&trace.logits, D::Minus1)?;
         let onehot = candle_nn::encoding::one_hot(y.clone(), 3, 1f32, 0f32)?;
         let dlogits = ((probs - onehot)? / 8.0)?;
-        let delta = dlogits.matmul(net.head().weight.as_tensor())?.mul(&Activation::Sigmoid.derivative_tensor(&trace.pre[1])?)?;
+        let delta = dlogits
+            .matmul(net.head().weight.as_tensor())?
+            .mul(&Activation::Sigmoid.derivative_tensor(&trace.pre[1])?)?;
         let by_hand = delta.sum(0)?.to_vec1::<f32>()?;
         let autograd = grads.get(net.hidden()[1].delta_var()).unwrap().to_vec1::<f32>()?;
         for (a, b) in by_hand.iter().zip(&autograd) {
@@ -478,7 +486,13 @@ mod tests {
     #[test]
     fn bad_configs_are_refused() {
         assert!(MlpConfig::new(0, 4, 2, 3, Activation::Relu, Init::HE).validate().is_err());
-        assert!(MlpConfig::new(3, 0, 2, 3, Activation::Relu, Init::HE).validate().unwrap_err().to_string().contains("hidden width"));
+        assert!(
+            MlpConfig::new(3, 0, 2, 3, Activation::Relu, Init::HE)
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("hidden width")
+        );
         assert!(MlpConfig::new(3, 4, 2, 3, Activation::Relu, Init::Normal { std: f64::NAN }).validate().is_err());
         assert!("foo".parse::<Norm>().is_err());
     }

@@ -44,7 +44,10 @@ impl Optim {
                 Box::new(MomentumSgd::new(vars, lr, momentum)?)
             }
             Optim::AdamW { lr, weight_decay } => {
-                ensure!(weight_decay.is_finite() && weight_decay >= 0.0, "weight decay must be ≥ 0, got {weight_decay}");
+                ensure!(
+                    weight_decay.is_finite() && weight_decay >= 0.0,
+                    "weight decay must be ≥ 0, got {weight_decay}"
+                );
                 Box::new(AdamW::new(vars, ParamsAdamW { lr, weight_decay, ..Default::default() })?)
             }
         })
@@ -214,7 +217,13 @@ impl History {
 }
 
 /// Trains `net` on `(x, y)` (rows are examples; labels u32), evaluating on `eval` if given.
-pub fn train(net: &Mlp, x: &Tensor, y: &Tensor, eval: Option<(&Tensor, &Tensor)>, cfg: &TrainConfig) -> Result<History> {
+pub fn train(
+    net: &Mlp,
+    x: &Tensor,
+    y: &Tensor,
+    eval: Option<(&Tensor, &Tensor)>,
+    cfg: &TrainConfig,
+) -> Result<History> {
     cfg.validate()?;
     let n = x.dim(0)?;
     ensure!(n == y.dim(0)?, "{n} inputs but {} labels", y.dim(0)?);
@@ -274,7 +283,11 @@ pub fn train(net: &Mlp, x: &Tensor, y: &Tensor, eval: Option<(&Tensor, &Tensor)>
 pub fn evaluate(net: &Mlp, x: &Tensor, y: &Tensor, step: usize) -> Result<EvalRecord> {
     use candle_core::ModuleT;
     let logits = net.forward_t(x, false)?;
-    Ok(EvalRecord { step, loss: cross_entropy(&logits, y)?.to_scalar::<f32>()? as f64, accuracy: accuracy(&logits, y)? })
+    Ok(EvalRecord {
+        step,
+        loss: cross_entropy(&logits, y)?.to_scalar::<f32>()? as f64,
+        accuracy: accuracy(&logits, y)?,
+    })
 }
 
 /// √(Σ ‖g‖²) over the given variables' gradients.
@@ -328,7 +341,11 @@ mod tests {
     fn every_optimiser_learns_a_separable_task() -> Result<()> {
         let (x, y) = toy(512, 1)?;
         let (ex, ey) = toy(256, 2)?;
-        for optim in [Optim::Sgd { lr: 0.5 }, Optim::Momentum { lr: 0.1, momentum: 0.9 }, Optim::AdamW { lr: 0.01, weight_decay: 0.0 }] {
+        for optim in [
+            Optim::Sgd { lr: 0.5 },
+            Optim::Momentum { lr: 0.1, momentum: 0.9 },
+            Optim::AdamW { lr: 0.01, weight_decay: 0.0 },
+        ] {
             let net = MlpConfig::new(4, 16, 2, 2, Activation::Tanh, Init::XAVIER).with_seed(3).build(&DEVICE)?;
             let mut cfg = TrainConfig::new(optim, 300, 32);
             cfg.progress = false;
@@ -363,8 +380,10 @@ mod tests {
     #[test]
     fn clipping_bounds_the_update() -> Result<()> {
         let (x, y) = toy(64, 7)?;
-        let net = MlpConfig::new(4, 8, 1, 2, Activation::Relu, Init::Normal { std: 5.0 }).with_seed(2).build(&DEVICE)?;
-        let before: Vec<Tensor> = net.vars().iter().map(|v| v.as_tensor().copy()).collect::<candle_core::Result<_>>()?;
+        let net =
+            MlpConfig::new(4, 8, 1, 2, Activation::Relu, Init::Normal { std: 5.0 }).with_seed(2).build(&DEVICE)?;
+        let before: Vec<Tensor> =
+            net.vars().iter().map(|v| v.as_tensor().copy()).collect::<candle_core::Result<_>>()?;
         let mut cfg = TrainConfig::new(Optim::Sgd { lr: 1.0 }, 1, 64);
         cfg.clip = Some(0.01);
         cfg.progress = false;
