@@ -16,7 +16,7 @@
 use anyhow::{Context, Result, bail};
 use lab::exercise::Exercise;
 use mdbook_preprocessor::PreprocessorContext;
-use mdbook_preprocessor::book::{Book, BookItem};
+use mdbook_preprocessor::book::Book;
 use std::path::Path;
 
 const OPEN: &str = "{{#exercise";
@@ -146,26 +146,12 @@ impl mdbook_preprocessor::Preprocessor for ExercisePreprocessor {
 
     fn run(&self, ctx: &PreprocessorContext, mut book: Book) -> Result<Book> {
         let exercises = crate::all_exercises();
-        let mut problems = Vec::new();
-        book.for_each_mut(|item| {
-            let BookItem::Chapter(chapter) = item else {
-                return;
-            };
+        crate::markdown::rewrite_chapters(&mut book, "exercise directives that do not expand", |chapter| {
             if !chapter.content.contains(OPEN) {
-                return;
+                return Ok(None);
             }
-            match expand(&chapter.content, &ctx.root, &exercises) {
-                Ok(expanded) => chapter.content = expanded,
-                Err(e) => problems.push(format!(
-                    "chapter \"{}\" ({}):\n{e}",
-                    chapter.name,
-                    crate::values::chapter_file(chapter)
-                )),
-            }
-        });
-        if !problems.is_empty() {
-            bail!("exercise directives that do not expand:\n{}", problems.join("\n"));
-        }
+            expand(&chapter.content, &ctx.root, &exercises).map(Some)
+        })?;
         Ok(book)
     }
 }

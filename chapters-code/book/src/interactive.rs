@@ -37,7 +37,7 @@ use crate::markdown::{
 };
 use anyhow::{Context, Result, bail};
 use mdbook_preprocessor::PreprocessorContext;
-use mdbook_preprocessor::book::{Book, BookItem};
+use mdbook_preprocessor::book::Book;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -384,13 +384,9 @@ impl mdbook_preprocessor::Preprocessor for InteractivePreprocessor {
 
     fn run(&self, ctx: &PreprocessorContext, mut book: Book) -> Result<Book> {
         let figures_dir = ctx.root.join(&ctx.config.book.src).join("figures");
-        let mut problems = Vec::new();
-        book.for_each_mut(|item| {
-            let BookItem::Chapter(chapter) = item else {
-                return;
-            };
+        crate::markdown::rewrite_chapters(&mut book, "interactive figures that do not resolve", |chapter| {
             if !chapter.content.contains(LANGUAGE) {
-                return;
+                return Ok(None);
             }
             let stem =
                 chapter.source_path.as_ref().and_then(|p| p.file_stem()).map(|s| s.to_string_lossy().into_owned());
@@ -399,18 +395,8 @@ impl mdbook_preprocessor::Preprocessor for InteractivePreprocessor {
                 .chars()
                 .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
                 .collect();
-            match expand(&chapter.content, &figures_dir, &id) {
-                Ok(expanded) => chapter.content = expanded,
-                Err(e) => problems.push(format!(
-                    "chapter \"{}\" ({}):\n{e}",
-                    chapter.name,
-                    crate::values::chapter_file(chapter)
-                )),
-            }
-        });
-        if !problems.is_empty() {
-            bail!("interactive figures that do not resolve:\n{}", problems.join("\n"));
-        }
+            expand(&chapter.content, &figures_dir, &id).map(Some)
+        })?;
         Ok(book)
     }
 }

@@ -71,6 +71,35 @@ pub fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
+/// The loop every preprocessor of the driver shares: `rewrite` returns a chapter's new content (or
+/// `None` to leave it), and every chapter's error is collected into one error headed by `what`, so a
+/// build reports all the broken chapters at once.
+pub fn rewrite_chapters(
+    book: &mut mdbook_preprocessor::book::Book,
+    what: &str,
+    mut rewrite: impl FnMut(&mdbook_preprocessor::book::Chapter) -> anyhow::Result<Option<String>>,
+) -> anyhow::Result<()> {
+    let mut problems = Vec::new();
+    book.for_each_mut(|item| {
+        let mdbook_preprocessor::book::BookItem::Chapter(chapter) = item else {
+            return;
+        };
+        match rewrite(chapter) {
+            Ok(Some(content)) => chapter.content = content,
+            Ok(None) => {}
+            Err(e) => problems.push(format!(
+                "chapter \"{}\" ({}):\n{e:#}",
+                chapter.name,
+                crate::values::chapter_file(chapter)
+            )),
+        }
+    });
+    if !problems.is_empty() {
+        anyhow::bail!("{what}:\n{}", problems.join("\n"));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

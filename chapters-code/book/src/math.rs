@@ -8,7 +8,7 @@ use crate::markdown::{
 };
 use anyhow::{Context, Result, bail};
 use mdbook_preprocessor::PreprocessorContext;
-use mdbook_preprocessor::book::{Book, BookItem};
+use mdbook_preprocessor::book::Book;
 use pulldown_latex::config::{DisplayMode, RenderConfig};
 use pulldown_latex::{Parser, Storage};
 use std::fmt::Write as _;
@@ -137,23 +137,9 @@ impl mdbook_preprocessor::Preprocessor for MathPreprocessor {
     }
 
     fn run(&self, _ctx: &PreprocessorContext, mut book: Book) -> Result<Book> {
-        let mut problems = Vec::new();
-        book.for_each_mut(|item| {
-            let BookItem::Chapter(chapter) = item else {
-                return;
-            };
-            match render_math(&chapter.content) {
-                Ok(rendered) => chapter.content = rendered,
-                Err(e) => problems.push(format!(
-                    "chapter \"{}\" ({}): {e:#}",
-                    chapter.name,
-                    crate::values::chapter_file(chapter)
-                )),
-            }
-        });
-        if !problems.is_empty() {
-            bail!("math that does not render:\n{}", problems.join("\n"));
-        }
+        crate::markdown::rewrite_chapters(&mut book, "math that does not render", |chapter| {
+            render_math(&chapter.content).map(Some)
+        })?;
         Ok(book)
     }
 }

@@ -36,7 +36,7 @@
 use crate::values::{FigureData, NumberFormat, ValueRef};
 use anyhow::{Context, Result, bail, ensure};
 use mdbook_preprocessor::PreprocessorContext;
-use mdbook_preprocessor::book::{Book, BookItem};
+use mdbook_preprocessor::book::Book;
 use serde::Deserialize;
 use std::fmt::Write as _;
 use std::path::{Component, Path};
@@ -303,26 +303,12 @@ impl mdbook_preprocessor::Preprocessor for QuizPreprocessor {
     fn run(&self, ctx: &PreprocessorContext, mut book: Book) -> Result<Book> {
         let src_dir = ctx.root.join(&ctx.config.book.src);
         let mut data = FigureData::default();
-        let mut problems = Vec::new();
-        book.for_each_mut(|item| {
-            let BookItem::Chapter(chapter) = item else {
-                return;
-            };
+        crate::markdown::rewrite_chapters(&mut book, "quizzes that do not render", |chapter| {
             if !chapter.content.contains(OPEN) {
-                return;
+                return Ok(None);
             }
-            match expand(&chapter.content, &src_dir, &mut data) {
-                Ok(expanded) => chapter.content = expanded,
-                Err(e) => problems.push(format!(
-                    "chapter \"{}\" ({}):\n{e}",
-                    chapter.name,
-                    crate::values::chapter_file(chapter)
-                )),
-            }
-        });
-        if !problems.is_empty() {
-            bail!("quizzes that do not render:\n{}", problems.join("\n"));
-        }
+            expand(&chapter.content, &src_dir, &mut data).map(Some)
+        })?;
         Ok(book)
     }
 }

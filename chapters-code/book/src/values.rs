@@ -11,7 +11,7 @@
 
 use anyhow::{Context, Result, bail};
 use mdbook_preprocessor::PreprocessorContext;
-use mdbook_preprocessor::book::{Book, BookItem};
+use mdbook_preprocessor::book::Book;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -225,19 +225,9 @@ impl mdbook_preprocessor::Preprocessor for ValuesPreprocessor {
     fn run(&self, ctx: &PreprocessorContext, mut book: Book) -> Result<Book> {
         let figures_dir = ctx.root.join(&ctx.config.book.src).join("figures");
         let mut data = FigureData::default();
-        let mut problems = Vec::new();
-        book.for_each_mut(|item| {
-            let BookItem::Chapter(chapter) = item else {
-                return;
-            };
-            match expand_values(&chapter.content, &figures_dir, &mut data) {
-                Ok(expanded) => chapter.content = expanded,
-                Err(e) => problems.push(format!("chapter \"{}\" ({}):\n{e}", chapter.name, chapter_file(chapter))),
-            }
-        });
-        if !problems.is_empty() {
-            bail!("{{{{#value}}}} placeholders that do not resolve:\n{}", problems.join("\n"));
-        }
+        crate::markdown::rewrite_chapters(&mut book, "{{#value}} placeholders that do not resolve", |chapter| {
+            expand_values(&chapter.content, &figures_dir, &mut data).map(Some)
+        })?;
         Ok(book)
     }
 }
