@@ -89,51 +89,18 @@ pub fn render(workspace: &Path, exercise: &Exercise) -> Result<String> {
 
 /// The ids of the exercise directives in `text`, with their byte ranges; a malformed directive or
 /// one that does not stand on its own line is an error.
-pub fn directives(text: &str) -> Vec<(std::ops::Range<usize>, Result<String>)> {
-    let mut found = Vec::new();
-    let mut from = 0;
-    while let Some(start) = text[from..].find(OPEN).map(|i| from + i) {
-        let inner = start + OPEN.len();
-        let Some(end) = text[inner..].find(CLOSE).map(|i| inner + i + CLOSE.len()) else {
-            found.push((start..text.len(), Err(anyhow::anyhow!("`{OPEN}` without a closing `{CLOSE}`"))));
-            break;
-        };
-        let id = text[inner..end - CLOSE.len()].trim().to_string();
-        let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
-        let line_end = text[end..].find('\n').map_or(text.len(), |i| end + i);
-        let alone = text[line_start..start].trim().is_empty() && text[end..line_end].trim().is_empty();
-        let valid_id = id
+pub fn directives(text: &str) -> Vec<crate::markdown::Directive> {
+    crate::markdown::line_directives(text, OPEN, CLOSE, |id| {
+        let valid = id
             .split_once('.')
             .is_some_and(|(c, n)| [c, n].iter().all(|p| !p.is_empty() && p.chars().all(|ch| ch.is_ascii_digit())));
-        let parsed = if !alone {
-            Err(anyhow::anyhow!("`{}` must stand on a line of its own", &text[start..end]))
-        } else if !valid_id {
-            Err(anyhow::anyhow!("`{}`: expected an exercise id such as `1.2`", &text[start..end]))
-        } else {
-            Ok(id)
-        };
-        found.push((start..end, parsed));
-        from = end;
-    }
-    found
+        if valid { Ok(()) } else { Err("expected an exercise id such as `1.2`".into()) }
+    })
 }
 
 /// Replaces every exercise directive in `text`.
 pub fn expand(text: &str, workspace: &Path, exercises: &[Exercise]) -> Result<String> {
-    let mut out = String::with_capacity(text.len());
-    let mut problems = Vec::new();
-    let mut copied_to = 0;
-    for (range, parsed) in directives(text) {
-        out.push_str(&text[copied_to..range.start]);
-        copied_to = range.end;
-        let line = crate::markdown::line_of(text, range.start);
-        match parsed.and_then(|id| render(workspace, find(exercises, &id)?)) {
-            Ok(markdown) => out.push_str(&markdown),
-            Err(e) => problems.push(format!("line {line}: {e:#}")),
-        }
-    }
-    out.push_str(&text[copied_to..]);
-    if problems.is_empty() { Ok(out) } else { bail!("{}", problems.join("\n")) }
+    crate::markdown::expand_directives(text, directives(text), |id| render(workspace, find(exercises, &id)?))
 }
 
 /// The mdBook preprocessor; runs before `values` and `math`.

@@ -71,6 +71,63 @@ pub fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
+/// A directive found by [`line_directives`]: its byte range and its argument (or what is wrong with it).
+pub type Directive = (std::ops::Range<usize>, anyhow::Result<String>);
+
+/// Every `open … close` directive in `text` (e.g. `{{#quiz path}}`), with its byte range and its
+/// trimmed argument checked by `check` (which gets the argument and returns why it is malformed). A
+/// directive must stand on a line of its own; an unclosed one ends the scan.
+pub fn line_directives(
+    text: &str,
+    open: &str,
+    close: &str,
+    check: impl Fn(&str) -> Result<(), String>,
+) -> Vec<Directive> {
+    let mut found = Vec::new();
+    let mut from = 0;
+    while let Some(start) = text[from..].find(open).map(|i| from + i) {
+        let inner = start + open.len();
+        let Some(end) = text[inner..].find(close).map(|i| inner + i + close.len()) else {
+            found.push((start..text.len(), Err(anyhow::anyhow!("`{open}` without a closing `{close}`"))));
+            break;
+        };
+        let argument = text[inner..end - close.len()].trim().to_string();
+        let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = text[end..].find('\n').map_or(text.len(), |i| end + i);
+        let alone = text[line_start..start].trim().is_empty() && text[end..line_end].trim().is_empty();
+        let parsed = if !alone {
+            Err(anyhow::anyhow!("`{}` must stand on a line of its own", &text[start..end]))
+        } else {
+            check(&argument).map(|()| argument).map_err(|why| anyhow::anyhow!("`{}`: {why}", &text[start..end]))
+        };
+        found.push((start..end, parsed));
+        from = end;
+    }
+    found
+}
+
+/// Replaces each directive in `text` by what `render` makes of its argument; every failure is
+/// reported, with its line, in one error.
+pub fn expand_directives(
+    text: &str,
+    directives: Vec<Directive>,
+    mut render: impl FnMut(String) -> anyhow::Result<String>,
+) -> anyhow::Result<String> {
+    let mut out = String::with_capacity(text.len());
+    let mut problems = Vec::new();
+    let mut copied_to = 0;
+    for (range, parsed) in directives {
+        out.push_str(&text[copied_to..range.start]);
+        copied_to = range.end;
+        match parsed.and_then(&mut render) {
+            Ok(markdown) => out.push_str(&markdown),
+            Err(e) => problems.push(format!("line {}: {e:#}", line_of(text, range.start))),
+        }
+    }
+    out.push_str(&text[copied_to..]);
+    if problems.is_empty() { Ok(out) } else { anyhow::bail!("{}", problems.join("\n")) }
+}
+
 /// The loop every preprocessor of the driver shares: `rewrite` returns a chapter's new content (or
 /// `None` to leave it), and every chapter's error is collected into one error headed by `what`, so a
 /// build reports all the broken chapters at once.

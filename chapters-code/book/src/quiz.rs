@@ -232,34 +232,15 @@ pub fn render(id: &str, questions: &[Question]) -> String {
 
 /// The quiz files referenced in `text`, with their byte ranges; a malformed directive (or one that
 /// does not stand on its own line) is an error.
-pub fn directives(text: &str) -> Vec<(std::ops::Range<usize>, Result<String>)> {
-    let mut found = Vec::new();
-    let mut from = 0;
-    while let Some(start) = text[from..].find(OPEN).map(|i| from + i) {
-        let inner = start + OPEN.len();
-        let Some(end) = text[inner..].find(CLOSE).map(|i| inner + i + CLOSE.len()) else {
-            found.push((start..text.len(), Err(anyhow::anyhow!("`{OPEN}` without a closing `{CLOSE}`"))));
-            break;
-        };
-        let path = text[inner..end - CLOSE.len()].trim().to_string();
-        let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
-        let line_end = text[end..].find('\n').map_or(text.len(), |i| end + i);
-        let alone = text[line_start..start].trim().is_empty() && text[end..line_end].trim().is_empty();
-        let inside = Path::new(&path).components().all(|c| matches!(c, Component::Normal(_)));
-        let parsed = if !alone {
-            Err(anyhow::anyhow!("`{}` must stand on a line of its own", &text[start..end]))
-        } else if path.is_empty() || !inside || !path.ends_with(".toml") {
-            Err(anyhow::anyhow!(
-                "`{}`: expected a .toml file inside src/, e.g. `quizzes/01-gradients.toml`",
-                &text[start..end]
-            ))
+pub fn directives(text: &str) -> Vec<crate::markdown::Directive> {
+    crate::markdown::line_directives(text, OPEN, CLOSE, |path| {
+        let inside = Path::new(path).components().all(|c| matches!(c, Component::Normal(_)));
+        if !path.is_empty() && inside && path.ends_with(".toml") {
+            Ok(())
         } else {
-            Ok(path)
-        };
-        found.push((start..end, parsed));
-        from = end;
-    }
-    found
+            Err("expected a .toml file inside src/, e.g. `quizzes/01-gradients.toml`".into())
+        }
+    })
 }
 
 /// Loads and validates the quiz at `src_dir/path`.
@@ -271,25 +252,11 @@ pub fn load(src_dir: &Path, path: &str, data: &mut FigureData) -> Result<Vec<Que
 
 /// Replaces every quiz directive in `text`.
 pub fn expand(text: &str, src_dir: &Path, data: &mut FigureData) -> Result<String> {
-    let mut out = String::with_capacity(text.len());
-    let mut problems = Vec::new();
-    let mut copied_to = 0;
-    for (range, parsed) in directives(text) {
-        out.push_str(&text[copied_to..range.start]);
-        copied_to = range.end;
-        let line = crate::markdown::line_of(text, range.start);
-        let rendered = parsed.and_then(|path| {
-            let questions = load(src_dir, &path, data)?;
-            let stem = Path::new(&path).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-            Ok(render(&stem, &questions))
-        });
-        match rendered {
-            Ok(html) => out.push_str(&html),
-            Err(e) => problems.push(format!("line {line}: {e:#}")),
-        }
-    }
-    out.push_str(&text[copied_to..]);
-    if problems.is_empty() { Ok(out) } else { bail!("{}", problems.join("\n")) }
+    crate::markdown::expand_directives(text, directives(text), |path| {
+        let questions = load(src_dir, &path, data)?;
+        let stem = Path::new(&path).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        Ok(render(&stem, &questions))
+    })
 }
 
 /// The mdBook preprocessor; runs before `values` and `math`.
