@@ -24,7 +24,15 @@ use std::path::PathBuf;
 /// Every chapter's figure generators. Adding a chapter is one line here (and its crate in
 /// Cargo.toml).
 pub fn all_generators() -> Vec<Generator> {
-    [ch01_gradients::GENERATORS, ch02_saturation::GENERATORS, ch03_relu::GENERATORS, ch04_init::GENERATORS].concat()
+    [
+        ch01_gradients::GENERATORS,
+        ch02_saturation::GENERATORS,
+        ch03_relu::GENERATORS,
+        ch04_init::GENERATORS,
+        ch05_batchnorm::GENERATORS,
+        ch06_residual::GENERATORS,
+    ]
+    .concat()
 }
 
 /// Every chapter's checked exercises (`checks::EXERCISES` of each chapter crate). Adding a chapter's
@@ -35,6 +43,8 @@ pub fn all_exercises() -> Vec<Exercise> {
         ch02_saturation::checks::EXERCISES,
         ch03_relu::checks::EXERCISES,
         ch04_init::checks::EXERCISES,
+        ch05_batchnorm::checks::EXERCISES,
+        ch06_residual::checks::EXERCISES,
     ]
     .concat()
 }

@@ -12,6 +12,8 @@
 //! - [`jacobian`]: layer and input–output Jacobians, their singular values, per-example δ;
 //! - [`linalg`]: symmetric eigenvalues and singular values (Householder + implicit QL);
 //! - [`net`]: an MLP built from a config, with bias `Var`s so per-layer δ = ∂L/∂b is observable;
+//! - [`norm`]: normalisation layers and probes (chapter 5);
+//! - [`resnet`]: residual MLPs with two-layer branches, branch scaling and zero-init (chapter 6);
 //! - [`probe`]: per-layer gradient and activation statistics;
 //! - [`train`]: a training loop with SGD / momentum / AdamW and a serde history;
 //! - [`data`]: deterministic synthetic tasks and an MNIST IDX reader;
@@ -34,9 +36,11 @@ pub mod jacobian;
 pub mod linalg;
 pub mod meanfield;
 pub mod net;
+pub mod norm;
 pub mod npz;
 pub mod plot;
 pub mod probe;
+pub mod resnet;
 pub mod train;
 
 pub use act::Activation;

@@ -1,0 +1,326 @@
+//! Figures 5-2 to 5-5: Ioffe & Szegedy's (2015, §4.1) MNIST experiment at small scale — a deep sigmoid
+//! MLP trained with and without BatchNorm: held-out accuracy and the 15th/50th/85th percentiles of one
+//! last-hidden-layer unit's input to its sigmoid over training, the per-layer gradient profile at
+//! initialisation and after training, and what evaluating in training mode does to the trained network.
+
+use anyhow::{Result, ensure};
+use candle_core::Tensor;
+use lab::data::Dataset;
+use lab::experiments::{Phase, delta_norms, train_phases};
+use lab::figure::{Figure, GenOptions};
+use lab::plot::{LayerProfile, LineChart, SeriesStyle};
+use lab::train::Optim;
+use lab::{Activation, DEVICE, Init, Mlp, MlpConfig, Norm};
+use serde::Serialize;
+
+/// Settings of Figures 5-2 to 5-5.
+#[derive(Debug, Clone, Serialize)]
+pub struct IoffeOptions {
+    pub depth: usize,
+    pub width: usize,
+    pub steps: usize,
+    pub batch: usize,
+    pub lr: f64,
+    /// Evaluate (accuracy, percentiles) every this many steps.
+    pub eval_every: usize,
+    pub train_examples: usize,
+    pub test_examples: usize,
+    /// The last hidden layer's unit whose sigmoid input is tracked.
+    pub unit: usize,
+    pub seed: u64,
+}
+
+impl Default for IoffeOptions {
+    fn default() -> Self {
+        IoffeOptions {
+            depth: 4,
+            width: 100,
+            steps: 3000,
+            batch: 60,
+            lr: 0.5,
+            eval_every: 100,
+            train_examples: 6000,
+            test_examples: 1000,
+            unit: 0,
+            seed: 0,
+        }
+    }
+}
+
+/// The percentiles Ioffe & Szegedy plot (their Figure 1(b, c)).
+pub const PERCENTILES: [f64; 3] = [0.15, 0.5, 0.85];
+/// Evaluations the quick run makes (it trains `QUICK_EVALS · eval_every` steps).
+const QUICK_EVALS: usize = 1;
+/// Batch sizes at which the trained network is (wrongly) evaluated in training mode.
+pub const TRAIN_MODE_BATCHES: [usize; 7] = [1, 2, 4, 8, 16, 64, 1000];
+
+/// What one training run recorded.
+#[derive(Debug, Clone, Serialize)]
+pub struct IoffeRun {
+    pub name: &'static str,
+    pub norm: Norm,
+    /// Steps of the evaluations (0 = at initialisation).
+    pub steps: Vec<usize>,
+    /// Held-out accuracy, in evaluation mode.
+    pub accuracy: Vec<f64>,
+    /// The tracked unit's input to its sigmoid over the held-out set: 15th, 50th, 85th percentiles, at
+    /// every evaluation but the first (at step 0 the running statistics have not seen a batch yet, so
+    /// evaluation mode would show the raw pre-activation).
+    pub percentiles: Vec<[f64; 3]>,
+    /// ‖δˡ‖ per hidden layer on a fixed batch at initialisation.
+    pub delta_init: Vec<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delta_trained: Option<Vec<f64>>,
+    /// Accuracy of the trained network evaluated in training mode, batch by batch, per [`TRAIN_MODE_BATCHES`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub train_mode_accuracy: Option<Vec<f64>>,
+}
+
+/// Lab's digits, standardised with the training set's pixel mean and std.
+pub fn digit_split(train: usize, test: usize, seed: u64) -> Result<(Dataset, Dataset)> {
+    let all = lab::data::digits(train + test, seed)?;
+    let (mean, std) = lab::probe::mean_std(&all.x.narrow(0, 0, train)?)?;
+    let x = all.x.affine(1.0 / std, -mean / std)?;
+    Dataset::from_tensors(x, all.y, 10)?.split(train)
+}
+
+/// Accuracy on `test` when the network is run in *training* mode on consecutive batches of `batch`
+/// examples — the "forgot to switch to evaluation" mistake.
+pub fn train_mode_accuracy(net: &Mlp, test: &Dataset, batch: usize) -> Result<f64> {
+    let mut correct = 0.0;
+    let mut seen = 0;
+    let mut start = 0;
+    while start + batch <= test.len() {
+        let idx: Vec<usize> = (start..start + batch).collect();
+        let (x, y) = test.batch(&idx)?;
+        // Training mode also moves the running statistics: call this after the last evaluation.
+        let logits = if batch == 1 { train_mode_single(net, &x)? } else { net.forward_trace(&x, true)?.logits };
+        correct += lab::net::accuracy(&logits, &y)? * batch as f64;
+        seen += batch;
+        start += batch;
+    }
+    Ok(correct / seen as f64)
+}
+
+/// A batch of one in training mode: every normalised unit is x − mean(x) = 0, so the output is the
+/// network's response to β alone, whatever the input (BatchNorm refuses B = 1; this is what it would compute).
+fn train_mode_single(net: &Mlp, x: &Tensor) -> Result<Tensor> {
+    let mut h = x.clone();
+    for layer in net.hidden() {
+        let beta = layer.beta.as_ref().expect("BatchNorm has β").as_tensor().unsqueeze(0)?;
+        h = net.config.activation.forward(&beta)?;
+    }
+    let head = net.head();
+    Ok(h.matmul(&head.weight.as_tensor().t()?)?.broadcast_add(head.bias.as_tensor())?)
+}
+
+/// Trains one network and records Figure 5-2/5-3's series.
+fn run_one(opts: &IoffeOptions, norm: Norm, name: &'static str, steps: usize, quick: bool) -> Result<(IoffeRun, Mlp)> {
+    let (train, test) = digit_split(opts.train_examples, opts.test_examples, opts.seed)?;
+    let config =
+        MlpConfig::new(train.dim(), opts.width, opts.depth, 10, Activation::Sigmoid, Init::XavierNormal { gain: 1.0 })
+            .with_norm(norm)
+            .with_seed(opts.seed + 1);
+    let probe_idx: Vec<usize> = (0..opts.batch).collect();
+    let (probe_x, probe_y) = train.batch(&probe_idx)?;
+    // A twin of the network for the initial probe: probing runs a training-mode forward pass, which
+    // would nudge the running statistics of the network being trained.
+    let delta_init = delta_norms(&config.build(&DEVICE)?, &probe_x, &probe_y)?;
+    let net = config.build(&DEVICE)?;
+    let (mut at, mut accuracy, mut percentiles) = (Vec::new(), Vec::new(), Vec::new());
+    let last = opts.depth - 1;
+    let phases = [Phase { optim: Optim::Sgd { lr: opts.lr }, steps }];
+    train_phases(&net, &train, &phases, opts.batch, opts.seed + 2, opts.eval_every, |step, net| {
+        let trace = net.forward_trace(&test.x, false)?;
+        accuracy.push(lab::net::accuracy(&trace.logits, &test.y)?);
+        if step > 0 {
+            let q = lab::norm::quantiles(&lab::norm::unit_values(&trace.pre[last], opts.unit)?, &PERCENTILES)?;
+            percentiles.push([q[0], q[1], q[2]]);
+        }
+        at.push(step);
+        Ok(())
+    })?;
+    let (delta_trained, train_mode) = if quick {
+        (None, None)
+    } else {
+        let modes = if norm == Norm::Batch {
+            Some(TRAIN_MODE_BATCHES.iter().map(|&b| train_mode_accuracy(&net, &test, b)).collect::<Result<Vec<_>>>()?)
+        } else {
+            None
+        };
+        (Some(delta_norms(&net, &probe_x, &probe_y)?), modes)
+    };
+    let run = IoffeRun {
+        name,
+        norm,
+        steps: at,
+        accuracy,
+        percentiles,
+        delta_init,
+        delta_trained,
+        train_mode_accuracy: train_mode,
+    };
+    Ok((run, net))
+}
+
+/// Figures 5-2 (accuracy), 5-3 (percentiles), 5-4 (gradient profile) and 5-5 (evaluation mode).
+pub fn ioffe_figures(opts: &IoffeOptions, gen_opts: &GenOptions) -> Result<Vec<Figure>> {
+    ensure!(
+        opts.depth >= 1 && opts.width > 0 && opts.steps > 0 && opts.eval_every > 0,
+        "need depth, width, steps and --eval-every ≥ 1"
+    );
+    ensure!(opts.steps >= opts.eval_every, "--steps {} must be at least --eval-every {}", opts.steps, opts.eval_every);
+    ensure!(opts.batch >= 2 && opts.batch <= opts.train_examples, "the batch must hold 2 to --train-examples examples");
+    ensure!(opts.unit < opts.width, "unit {} does not exist in a layer of {} units", opts.unit, opts.width);
+    ensure!(opts.lr.is_finite() && opts.lr > 0.0, "learning rate must be a finite positive number");
+    ensure!(
+        opts.test_examples >= *TRAIN_MODE_BATCHES.last().unwrap_or(&1),
+        "need at least {} test examples",
+        TRAIN_MODE_BATCHES.last().unwrap_or(&1)
+    );
+    let steps = if gen_opts.quick { opts.steps.min(QUICK_EVALS * opts.eval_every) } else { opts.steps };
+    let mut runs = Vec::new();
+    for (norm, name) in [(Norm::None, "without BatchNorm"), (Norm::Batch, "with BatchNorm")] {
+        runs.push(run_one(opts, norm, name, steps, gen_opts.quick)?.0);
+    }
+    if gen_opts.quick {
+        // The companion figures only point at ioffe.json; quick mode names them so the book's tests
+        // know which generator owns them.
+        let source = serde_json::json!({ "source": "ioffe.json" });
+        let mut figs = vec![Figure::new("ch05", "ioffe", "", String::new(), &serde_json::json!({ "runs": runs }))?];
+        for name in ["ioffe-percentiles", "bn-profile", "bn-eval-mode"] {
+            figs.push(Figure::new("ch05", name, "", String::new(), &source)?);
+        }
+        return Ok(figs);
+    }
+    let (plain, bn) = (&runs[0], &runs[1]);
+    let first_step_reaching =
+        |r: &IoffeRun, level: f64| r.steps.iter().zip(&r.accuracy).find(|(_, a)| **a >= level).map(|(s, _)| *s);
+    let target = plain.accuracy.last().copied().unwrap_or(f64::NAN);
+    let level = 0.95;
+    let spread = |r: &IoffeRun, i: usize| r.percentiles[i][2] - r.percentiles[i][0];
+    let end = plain.steps.len() - 1;
+    let pend = plain.percentiles.len() - 1;
+    let drift = |r: &IoffeRun| {
+        let meds: Vec<f64> = r.percentiles.iter().map(|p| p[1]).collect();
+        meds.iter().cloned().fold(f64::NEG_INFINITY, f64::max) - meds.iter().cloned().fold(f64::INFINITY, f64::min)
+    };
+    let summary = serde_json::json!({
+        "plain_final_accuracy": plain.accuracy[end],
+        "bn_final_accuracy": bn.accuracy[end],
+        "plain_final_step": plain.steps[end],
+        "bn_step_reaching_plain_final": first_step_reaching(bn, target),
+        "level": level,
+        "plain_step_reaching_level": first_step_reaching(plain, level),
+        "bn_step_reaching_level": first_step_reaching(bn, level),
+        "plain_median_range": drift(plain),
+        "bn_median_range": drift(bn),
+        "plain_spread_first": spread(plain, 0),
+        "plain_spread_end": spread(plain, pend),
+        "bn_spread_first": spread(bn, 0),
+        "bn_spread_end": spread(bn, pend),
+        "plain_percentiles_first": plain.percentiles[0],
+        "plain_percentiles_end": plain.percentiles[pend],
+        "bn_percentiles_first": bn.percentiles[0],
+        "bn_percentiles_end": bn.percentiles[pend],
+        "plain_delta_ratio_init": plain.delta_init[0] / plain.delta_init[opts.depth - 1],
+        "bn_delta_ratio_init": bn.delta_init[0] / bn.delta_init[opts.depth - 1],
+        "plain_delta_ratio_trained": plain.delta_trained.as_ref().map(|d| d[0] / d[opts.depth - 1]),
+        "bn_delta_ratio_trained": bn.delta_trained.as_ref().map(|d| d[0] / d[opts.depth - 1]),
+        "train_mode_batches": TRAIN_MODE_BATCHES,
+        "bn_train_mode_accuracy_b1": bn.train_mode_accuracy.as_ref().map(|a| a[0]),
+        "bn_train_mode_accuracy_b2": bn.train_mode_accuracy.as_ref().map(|a| a[1]),
+        "bn_train_mode_accuracy_b16": bn.train_mode_accuracy.as_ref().map(|a| a[4]),
+        "bn_train_mode_accuracy_full": bn.train_mode_accuracy.as_ref().and_then(|a| a.last().copied()),
+    });
+    let data = serde_json::json!({ "options": opts, "percentiles": PERCENTILES, "runs": runs, "summary": summary });
+    let title_net = format!("sigmoid MLP, {} hidden layers × {}", opts.depth, opts.width);
+
+    // Figure 5-2: accuracy over training.
+    let mut acc = LineChart::new(format!("Held-out accuracy, {title_net}, batch {}", opts.batch))
+        .x_label("step")
+        .y_label("test accuracy");
+    for (slot, r) in runs.iter().enumerate() {
+        let pts = r.steps.iter().zip(&r.accuracy).map(|(&s, &a)| (s as f64, a)).collect();
+        acc = acc.series_with(r.name, pts, SeriesStyle::solid().color(slot));
+    }
+    let alt_acc = format!(
+        "Test accuracy against training step for the same sigmoid network with and without BatchNorm. With BatchNorm accuracy rises within the first few hundred steps and ends at {:.3}; without it accuracy climbs more slowly and ends at {:.3}.",
+        bn.accuracy[end], plain.accuracy[end]
+    );
+    let fig_acc = Figure::new("ch05", "ioffe", &alt_acc, acc.render(&alt_acc)?, &data)?;
+
+    // Figure 5-3: percentiles of the tracked unit's sigmoid input.
+    let mut pct = LineChart::new(format!(
+        "Input to one sigmoid of layer {}: 15th, 50th, 85th percentiles over the test set",
+        opts.depth
+    ))
+    .x_label("step")
+    .y_label("input to the sigmoid");
+    for (slot, r) in runs.iter().enumerate() {
+        for (k, label) in ["15th", "50th", "85th"].iter().enumerate() {
+            let pts = r.steps[1..].iter().zip(&r.percentiles).map(|(&s, p)| (s as f64, p[k])).collect();
+            let style = if k == 1 { SeriesStyle::solid() } else { SeriesStyle::dashed() };
+            pct = pct.series_with(format!("{}, {label}", r.name), pts, style.color(slot));
+        }
+    }
+    let alt_pct = "Three percentiles of one unit's input to its sigmoid against training step. Without BatchNorm the band drifts and widens as training changes the layers below; with BatchNorm it stays centred and of nearly constant width.";
+    let fig_pct = Figure::new(
+        "ch05",
+        "ioffe-percentiles",
+        alt_pct,
+        pct.render(alt_pct)?,
+        &serde_json::json!({ "source": "ioffe.json" }),
+    )?;
+
+    // Figure 5-4: the gradient profile at initialisation and after training.
+    let mut prof = LayerProfile::new(format!("‖δˡ‖ per layer, {title_net}")).y_label("‖δˡ‖ (batch sum of ∂L/∂z)");
+    for (slot, r) in runs.iter().enumerate() {
+        let short = if r.norm == Norm::Batch { "BN" } else { "no BN" };
+        prof = prof.series_with(
+            format!("{short}, at initialisation"),
+            r.delta_init.clone(),
+            SeriesStyle::dashed().color(slot),
+        );
+        if let Some(d) = &r.delta_trained {
+            prof = prof.series_with(
+                format!("{short}, after {} steps", opts.steps),
+                d.clone(),
+                SeriesStyle::solid().color(slot),
+            );
+        }
+    }
+    let alt_prof = "Norm of the back-propagated error per layer, log scale, at initialisation (dashed) and after training (solid). At initialisation the error of the network without BatchNorm shrinks towards the input by orders of magnitude, while with BatchNorm the hidden layers below the last are nearly level. After training both profiles are roughly level.";
+    let fig_prof = Figure::new(
+        "ch05",
+        "bn-profile",
+        alt_prof,
+        prof.render(alt_prof)?,
+        &serde_json::json!({ "source": "ioffe.json" }),
+    )?;
+
+    // Figure 5-5: the trained BatchNorm network evaluated in training mode.
+    let modes = bn.train_mode_accuracy.clone().unwrap_or_default();
+    let pts = TRAIN_MODE_BATCHES.iter().zip(&modes).map(|(&b, &a)| (b as f64, a)).collect();
+    let eval_chart = LineChart::new("The trained BatchNorm network, run in training mode on test batches")
+        .x_label("test batch size")
+        .y_label("test accuracy")
+        .log_x()
+        .markers()
+        .series_with("training mode (batch statistics)", pts, SeriesStyle::solid().color(1))
+        .hline(bn.accuracy[end], "evaluation mode (running statistics)")
+        .hline(0.1, "chance");
+    let alt_eval = format!(
+        "Test accuracy of the trained BatchNorm network evaluated in training mode against the test batch size, log axis. At batch 1 every input gives the same output and accuracy is {:.2}; it recovers as the batch grows towards the evaluation-mode accuracy of {:.3}.",
+        modes.first().copied().unwrap_or(f64::NAN),
+        bn.accuracy[end]
+    );
+    let fig_eval = Figure::new(
+        "ch05",
+        "bn-eval-mode",
+        &alt_eval,
+        eval_chart.render(&alt_eval)?,
+        &serde_json::json!({ "source": "ioffe.json" }),
+    )?;
+    Ok(vec![fig_acc, fig_pct, fig_prof, fig_eval])
+}
