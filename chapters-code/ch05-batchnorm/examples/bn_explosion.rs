@@ -65,7 +65,7 @@ fn run(args: Args) -> Result<()> {
             println!(
                 "{:<20} {:>6} {:>12.4} {:>12}",
                 cfg["name"].as_str().unwrap_or("?"),
-                run["batch"],
+                run["batch"].as_u64().unwrap_or(0),
                 growth,
                 predicted
             );
