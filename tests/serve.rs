@@ -16,6 +16,7 @@
 //! `BOOK_TEST_ROOT=/path` tests another book root (default: this workspace).
 
 use anyhow::{Context, Result, bail};
+use book::markdown::pulldown_cmark::{CodeBlockKind, Event, Tag};
 use book::runner::{RunLimits, Runner};
 use book::serve::{Readiness, RunOptions, RunningServer, TOKEN_HEADER, TOKEN_META};
 use serde_json::{Value, json};
@@ -605,6 +606,42 @@ fn pages(site: &Path) -> Vec<String> {
 
 const LISTING_2: &str = "div.listing-output[data-listing=\"2\"]";
 
+/// In the page: moves every control and cursor of every interactive figure to another value and
+/// back, and lists each one whose move changed nothing drawn (lines, read-out, legend), left no
+/// line drawn, raised an error, or whose move back did not restore the figure.
+const EVERY_CONTROL_WORKS: &str = r#"(() => {
+  const failures = [];
+  const state = f => [f.querySelector('.interactive-readout').textContent,
+    Array.from(f.querySelectorAll('svg.interactive-plot path')).map(p => p.getAttribute('d')).join(';'),
+    Array.from(f.querySelectorAll('.interactive-legend-item')).filter(i => !i.hidden).map(i => i.textContent).join(';')].join('|');
+  const set = (input, value) => {
+    if (input.type === 'checkbox') { input.checked = value; } else { input.value = value; }
+    input.dispatchEvent(new Event(input.type === 'range' ? 'input' : 'change'));
+  };
+  document.querySelectorAll('figure.interactive').forEach(f => {
+    f.querySelectorAll('.interactive-controls input, .interactive-controls select').forEach(input => {
+      const name = `${f.id}: ${input.id}`;
+      const original = input.type === 'checkbox' ? input.checked : input.value;
+      let other;
+      if (input.type === 'checkbox') { other = !original; }
+      else if (input.type === 'range') { other = input.value === input.max ? input.min : input.max; }
+      else { other = Array.from(input.options).map(o => o.value).find(v => v !== original); }
+      if (other === undefined || String(other) === String(original)) { failures.push(`${name} has a single value`); return; }
+      const before = state(f);
+      try { set(input, other); } catch (e) { failures.push(`${name} threw ${e}`); return; }
+      const after = state(f);
+      if (after === before) { failures.push(`${name} changed nothing`); }
+      if (!Array.from(f.querySelectorAll('svg.interactive-plot path')).some(p => (p.getAttribute('d') || '').length > 0)) {
+        failures.push(`${name} left no line drawn`);
+      }
+      if (f.querySelector('.interactive-error')) { failures.push(`${name} broke the figure`); }
+      set(input, original);
+      if (state(f) !== before) { failures.push(`${name}: moving it back did not restore the figure`); }
+    });
+  });
+  return failures;
+})()"#;
+
 #[test]
 fn the_served_book_works_in_a_real_browser() -> Result<()> {
     let Some(chromium) = find_chromium() else {
@@ -621,7 +658,9 @@ fn the_served_book_works_in_a_real_browser() -> Result<()> {
     let origin = format!("http://{}", shared.server.addr());
     let mut browser = Browser::launch(&chromium)?;
 
-    // Every page loads cleanly; images and math render.
+    // Every page loads cleanly; images and math render; every interactive figure is drawn, and each
+    // of its controls (sliders, selects, toggles, the cursor) changes what it shows and back.
+    let mut figures_seen = 0;
     for page in pages(&shared.site) {
         let from = browser.events.len();
         browser.open(&format!("{origin}/{page}"))?;
@@ -641,9 +680,31 @@ fn the_served_book_works_in_a_real_browser() -> Result<()> {
              f.querySelector('.interactive-error') || !f.querySelector('svg path')).map(f => f.id)",
         )?;
         assert_eq!(undrawn, json!([]), "{page}: interactive figures that were not drawn");
+        let dead = browser.eval(EVERY_CONTROL_WORKS)?;
+        assert_eq!(dead, json!([]), "{page}: interactive figures whose controls do not work");
+        let ids = browser.eval("Array.from(document.querySelectorAll('figure.interactive')).map(f => f.id)")?;
+        for id in ids.as_array().into_iter().flatten().filter_map(Value::as_str) {
+            figures_seen += 1;
+            browser.screenshot(&format!("#{id}"), id)?;
+        }
         let problems = browser.problems_since(from, &origin);
         assert!(problems.is_empty(), "{page}:\n{}", problems.join("\n"));
     }
+
+    let blocks: usize = book::site::files_under(&shared.root.join("src"))?
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .map(|p| {
+            let text = std::fs::read_to_string(p).unwrap_or_default();
+            book::markdown::parser(&text)
+                .filter(|e| {
+                    matches!(e, Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(info)))
+                    if info.trim() == book::interactive::LANGUAGE)
+                })
+                .count()
+        })
+        .sum();
+    assert_eq!(figures_seen, blocks, "interactive figures on the pages against ```interactive blocks in src/");
 
     let chapter = format!("{origin}/01-gradients.html");
     let from = browser.events.len();
@@ -775,6 +836,29 @@ fn the_served_book_works_in_a_real_browser() -> Result<()> {
         browser.screenshot(&format!("#{id}"), "interactive-ch02-sweep")?;
         let problems = browser.problems_since(from, &origin);
         assert!(problems.is_empty(), "02-saturation.html:\n{}", problems.join("\n"));
+    }
+
+    // Chapter 6's training curves: a fixed y range (`max = 4`) with every line clipped to the frame,
+    // and colour keys — each network keeps its colour from one depth to the next.
+    if pages(&shared.site).iter().any(|p| p == "06-residual.html") {
+        let from = browser.events.len();
+        browser.open(&format!("{origin}/06-residual.html"))?;
+        let id = "interactive-06-residual-1";
+        let look = format!(
+            "(() => {{ const f = document.getElementById('{id}'); const lines = Array.from(f.querySelectorAll('path.interactive-line')); \
+             return {{ clipped: lines.every(p => p.getAttribute('clip-path') === `url(#{id}-clip)`) && !!f.querySelector('#{id}-clip'), \
+               top: Math.max(...Array.from(f.querySelectorAll('.interactive-axes text[text-anchor=end]')).map(t => Number(t.textContent)).filter(Number.isFinite)), \
+               strokes: lines.map(p => p.querySelector('title').textContent + '=' + p.getAttribute('stroke')).join(';') }}; }})()"
+        );
+        let before = browser.eval(&look)?;
+        browser.eval(&format!("document.getElementById('{id}-control-0').focus()"))?;
+        browser.key("ArrowLeft", 37)?;
+        let after = browser.eval(&look)?;
+        assert_eq!(before["clipped"], json!(true), "{before}");
+        assert_eq!(before["top"], json!(4), "the y axis ends at its max: {before}");
+        assert_eq!(before["strokes"], after["strokes"], "colours follow the network, not the depth");
+        let problems = browser.problems_since(from, &origin);
+        assert!(problems.is_empty(), "06-residual.html:\n{}", problems.join("\n"));
     }
 
     // The same site from a plain static server: recorded outputs, no Run button, working figures.

@@ -57,18 +57,22 @@
         return String(Number(v.toPrecision(4)));
     }
 
-    // A scale maps data to pixels; log scales work in log10 space.
-    function scale(values, log, from, to) {
-        const usable = values.filter(v => Number.isFinite(v) && (!log || v > 0)).map(v => (log ? Math.log10(v) : v));
-        let lo = Math.min(...usable);
-        let hi = Math.max(...usable);
+    // A scale maps data to pixels; log scales work in log10 space. An axis' min and max, when given,
+    // fix the range; values outside it map outside the frame (the plot clips them).
+    function scale(values, axis, from, to) {
+        const log = axis.log;
+        const t = v => (log ? Math.log10(v) : v);
+        const fixed = v => v !== null && v !== undefined;
+        const usable = values.filter(v => Number.isFinite(v) && (!log || v > 0)).map(t);
+        let lo = fixed(axis.min) ? t(axis.min) : Math.min(...usable);
+        let hi = fixed(axis.max) ? t(axis.max) : Math.max(...usable);
         if (lo === hi) {
             lo -= log ? 1 : Math.abs(lo) || 1;
             hi += log ? 1 : Math.abs(hi) || 1;
         }
-        const t = v => (log ? Math.log10(v) : v);
         const map = v => from + ((t(v) - lo) / (hi - lo)) * (to - from);
         map.ok = v => Number.isFinite(v) && (!log || v > 0);
+        map.inside = v => map.ok(v) && t(v) >= lo - 1e-9 * Math.abs(hi - lo) && t(v) <= hi + 1e-9 * Math.abs(hi - lo);
         map.ticks = log ? logTicks(lo, hi) : linearTicks(lo, hi);
         return map;
     }
@@ -78,7 +82,8 @@
         const last = Math.floor(hi + 1e-9);
         const step = Math.max(1, Math.ceil((last - first + 1) / 8));
         const ticks = [];
-        for (let k = first; k <= last; k += step) {
+        // Exponents at multiples of the step, so that 10⁰ is labelled whenever it is in range.
+        for (let k = Math.ceil(first / step) * step; k <= last; k += step) {
             ticks.push({ value: Math.pow(10, k), exponent: k });
         }
         return ticks;
@@ -110,13 +115,15 @@
     }
 
     function build(figure, spec) {
-        const series = spec.series.map((s, i) => ({ ...s, colour: COLOURS[i % COLOURS.length], on: true }));
+        // `colour` is a palette index (series with the same colour key share one); older specs lack it.
+        const series = spec.series.map((s, i) => ({ ...s, colour: COLOURS[(s.colour ?? i) % COLOURS.length], on: true }));
         const values = {};
         spec.controls.forEach(c => {
             values[c.tag] = c.value;
         });
         const xs = [...new Set(series.flatMap(s => s.x).filter(v => v !== null))].sort((a, b) => a - b);
-        const cursorValues = spec.x.log ? xs.filter(v => v > 0) : xs;
+        const inRange = v => (spec.x.min ?? -Infinity) <= v && v <= (spec.x.max ?? Infinity);
+        const cursorValues = xs.filter(v => (!spec.x.log || v > 0) && inRange(v));
         let cursor = null;
         if (spec.cursor) {
             const wanted = spec.cursor.value ?? cursorValues[cursorValues.length - 1];
@@ -221,14 +228,28 @@
         });
 
         // The axes span every series, whatever is shown: switching a control keeps the scale.
-        const x = scale(series.flatMap(s => s.x), spec.x.log, MARGIN.left, WIDTH - MARGIN.right);
-        const y = scale(series.flatMap(s => s.y), spec.y.log, HEIGHT - MARGIN.bottom, MARGIN.top);
+        const x = scale(series.flatMap(s => s.x), spec.x, MARGIN.left, WIDTH - MARGIN.right);
+        const y = scale(series.flatMap(s => s.y), spec.y, HEIGHT - MARGIN.bottom, MARGIN.top);
+        // Lines are clipped to the frame; points far outside it are pulled in to a finite distance
+        // (a diverged run's 1e18 would otherwise make coordinates no renderer draws faithfully).
+        const clipId = `${figure.id}-clip`;
+        const far = v => Math.max(-2 * HEIGHT, Math.min(3 * HEIGHT, v));
         const selected = s => spec.controls.every(c => !(c.tag in s.tags) || s.tags[c.tag] === values[c.tag]);
 
         function draw() {
             plot.replaceChildren();
             const axes = svg('g', { class: 'interactive-axes' });
             const bottom = HEIGHT - MARGIN.bottom;
+            const clip = svg('clipPath', { id: clipId });
+            clip.append(svg('rect', {
+                x: MARGIN.left,
+                y: MARGIN.top,
+                width: WIDTH - MARGIN.left - MARGIN.right,
+                height: bottom - MARGIN.top,
+            }));
+            const defs = svg('defs');
+            defs.append(clip);
+            plot.append(defs);
             x.ticks.forEach(tick => {
                 const px = x(tick.value);
                 axes.append(svg('line', { x1: px, x2: px, y1: MARGIN.top, y2: bottom, class: 'interactive-grid' }));
@@ -268,13 +289,13 @@
                         pen = false;
                         return;
                     }
-                    d += `${pen ? 'L' : 'M'}${x(xv).toFixed(1)},${y(yv).toFixed(1)}`;
+                    d += `${pen ? 'L' : 'M'}${far(x(xv)).toFixed(1)},${far(y(yv)).toFixed(1)}`;
                     pen = true;
                     if (xv === cursor) {
                         at = { xv, yv };
                     }
                 });
-                const path = svg('path', { d, stroke: s.colour, class: 'interactive-line' });
+                const path = svg('path', { d, stroke: s.colour, class: 'interactive-line', 'clip-path': `url(#${clipId})` });
                 if (s.dashed) {
                     path.setAttribute('stroke-dasharray', '6 4');
                 }
@@ -289,7 +310,7 @@
                 const items = [];
                 // A series without a point at the cursor (a run that stopped early) reads "—".
                 lines.forEach(({ s, at }) => {
-                    if (at) {
+                    if (at && y.inside(at.yv)) {
                         plot.append(svg('circle', { cx: x(at.xv), cy: y(at.yv), r: 4, fill: s.colour }));
                     }
                     items.push(`${s.label}: ${at ? format(at.yv) : '—'}`);

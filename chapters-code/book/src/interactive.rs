@@ -9,7 +9,7 @@
 //! title = "Loss against step"
 //! caption = "Optional text under the figure."
 //! x = { label = "step", from = 0 }      # `from`: x = from + index for series without an `x` path
-//! y = { label = "loss", log = true }
+//! y = { label = "loss", log = true }     # `min`, `max`: a fixed range; lines leave it at the frame
 //! cursor = { label = "step", value = 100, truncate = false }  # a slider along x with a read-out
 //!
 //! [[series]]
@@ -17,6 +17,8 @@
 //! y = "losses"                          # path inside the element; `a.*.b` maps over an array
 //! label = "η = {fraction} × limit"      # {path} reads the element; {@key}, {@index} name it
 //! tags = { rate = "{fraction}" }        # what controls select on
+//! colour = "{activation}"               # series with the same colour key share a colour
+//! when = "spike_lr"                     # only the elements where this path is neither null nor false
 //! dashed = false
 //!
 //! [[control]]
@@ -27,9 +29,14 @@
 //! # kind = "toggle" takes `on` and `off` values of the tag instead
 //! ```
 //!
+//! A path that starts with `/` (in `x`, `y`, `when` or a `{…}` of a label, tag or colour) reads the figure's
+//! data from its root instead of the element, e.g. `x = "/options.depths"` for a grid that every
+//! element shares.
+//!
 //! A series is shown when every control's value equals the series' tag of that name (series without
-//! the tag are always shown), and when its legend checkbox is ticked. Axes span every series, so
-//! switching a control keeps the scale and the comparison honest.
+//! the tag are always shown), and when its legend checkbox is ticked. Axes span every series (or the
+//! axis' `min`/`max`), so switching a control keeps the scale and the comparison honest. Without a
+//! `colour` key every series has its own colour, in order.
 
 use crate::markdown::{
     self,
@@ -75,6 +82,11 @@ struct AxisSpec {
     /// x = from + index, for series without an `x` path.
     #[serde(default)]
     from: Option<f64>,
+    /// A fixed range instead of the data's.
+    #[serde(default)]
+    min: Option<f64>,
+    #[serde(default)]
+    max: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -99,6 +111,10 @@ struct SeriesSpec {
     label: String,
     #[serde(default)]
     tags: BTreeMap<String, String>,
+    #[serde(default)]
+    colour: Option<String>,
+    #[serde(default)]
+    when: Option<String>,
     #[serde(default)]
     dashed: bool,
 }
@@ -142,6 +158,8 @@ struct Resolved {
 struct Axis {
     label: String,
     log: bool,
+    min: Option<f64>,
+    max: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -159,6 +177,8 @@ struct Series {
     x: Vec<Option<f64>>,
     y: Vec<Option<f64>>,
     tags: BTreeMap<String, String>,
+    /// Index into the page's palette.
+    colour: usize,
     dashed: bool,
 }
 
@@ -168,6 +188,14 @@ fn at<'a>(data: &'a Value, path: &str) -> Option<&'a Value> {
         return Some(data);
     }
     crate::values::lookup(data, path)
+}
+
+/// Where `path` reads from: the figure's `root` for `/path`, else `element`.
+fn base<'a, 'p>(root: &'a Value, element: &'a Value, path: &'p str) -> (&'a Value, &'p str) {
+    match path.strip_prefix('/') {
+        Some(rest) => (root, rest),
+        None => (element, path),
+    }
 }
 
 /// The numbers at `path` in `data`: an array of numbers (nulls are gaps), or `a.*.b`, which maps
@@ -196,8 +224,23 @@ fn numbers(data: &Value, path: &str) -> Result<Vec<Option<f64>>> {
     array.iter().enumerate().map(|(i, v)| as_number(v, &format!("`{path}.{i}`"))).collect()
 }
 
-/// Fills `{path}`, `{@key}` and `{@index}` in `template` from `element`.
-fn fill(template: &str, element: &Value, key: &str, index: usize) -> Result<String> {
+/// Where an element of `each` sits: the figure's data, the element, its key and its index.
+struct Place<'a> {
+    root: &'a Value,
+    element: &'a Value,
+    key: &'a str,
+    index: usize,
+}
+
+/// Fills `{path}`, `{/path}`, `{@key}` and `{@index}` in `template` from `place`.
+fn fill(template: &str, place: &Place) -> Result<String> {
+    fill_any(template, place, false)
+}
+
+/// [`fill`]; with `any_value`, objects, arrays and null are written as compact JSON, which a colour
+/// key may use (`{"leaky_relu":0.1}` is a fine key, if not a label).
+fn fill_any(template: &str, place: &Place, any_value: bool) -> Result<String> {
+    let (key, index) = (place.key, place.index);
     let mut out = String::new();
     let mut rest = template;
     while let Some(open) = rest.find('{') {
@@ -209,10 +252,12 @@ fn fill(template: &str, element: &Value, key: &str, index: usize) -> Result<Stri
             "@key" => out.push_str(key),
             "@index" => write!(out, "{index}").expect("writing to a String"),
             path => {
-                let value = at(element, path).with_context(|| format!("no `{path}` for `{template}`"))?;
+                let (data, path) = base(place.root, place.element, path);
+                let value = at(data, path).with_context(|| format!("no `{path}` for `{template}`"))?;
                 match value {
                     Value::String(s) => out.push_str(s),
                     Value::Number(_) | Value::Bool(_) => out.push_str(&value.to_string()),
+                    other if any_value => out.push_str(&other.to_string()),
                     other => bail!("`{path}` is {other}, which cannot go into a label"),
                 }
             }
@@ -233,6 +278,8 @@ fn resolve(spec_text: &str, figures_dir: &Path) -> Result<Resolved> {
     let path = figures_dir.join(&spec.data);
     let data = lab::figure::read_data(&path)?;
     let mut series = Vec::new();
+    // Colour keys in order of first appearance; a series without a key gets a colour of its own.
+    let mut colours: Vec<Option<String>> = Vec::new();
     for (n, s) in spec.series.iter().enumerate() {
         let context = || format!("series {} (label `{}`)", n + 1, s.label);
         let elements: Vec<(String, usize, &Value)> = match &s.each {
@@ -244,9 +291,22 @@ fn resolve(spec_text: &str, figures_dir: &Path) -> Result<Resolved> {
             },
         };
         for (key, index, element) in elements {
-            let y = numbers(element, &s.y).with_context(context)?;
+            let place = Place { root: &data, element, key: &key, index };
+            if let Some(when) = &s.when {
+                let (from, path) = base(&data, element, when);
+                match at(from, path) {
+                    None => bail!("{}: when = `{when}`: no `{path}` in element {key}", context()),
+                    Some(Value::Null | Value::Bool(false)) => continue,
+                    Some(_) => {}
+                }
+            }
+            let (from, path) = base(&data, element, &s.y);
+            let y = numbers(from, path).with_context(context)?;
             let x = match &s.x {
-                Some(x) => numbers(element, x).with_context(context)?,
+                Some(x) => {
+                    let (from, path) = base(&data, element, x);
+                    numbers(from, path).with_context(context)?
+                }
                 None => {
                     let from = spec.x.from.unwrap_or(0.0);
                     (0..y.len()).map(|i| Some(from + i as f64)).collect()
@@ -255,27 +315,44 @@ fn resolve(spec_text: &str, figures_dir: &Path) -> Result<Resolved> {
             if x.len() != y.len() {
                 bail!("{}: {} x values but {} y values", context(), x.len(), y.len());
             }
-            let label = fill(&s.label, element, &key, index).with_context(context)?;
+            let label = fill(&s.label, &place).with_context(context)?;
             let tags = s
                 .tags
                 .iter()
-                .map(|(tag, template)| Ok((tag.clone(), fill(template, element, &key, index)?)))
+                .map(|(tag, template)| Ok((tag.clone(), fill(template, &place)?)))
                 .collect::<Result<BTreeMap<_, _>>>()
                 .with_context(context)?;
-            series.push(Series { label, x, y, tags, dashed: s.dashed });
+            let colour_key = s.colour.as_ref().map(|c| fill_any(c, &place, true)).transpose().with_context(context)?;
+            let colour = match colour_key.as_ref().and_then(|k| colours.iter().position(|c| c.as_ref() == Some(k))) {
+                Some(i) => i,
+                None => {
+                    colours.push(colour_key);
+                    colours.len() - 1
+                }
+            };
+            series.push(Series { label, x, y, tags, colour, dashed: s.dashed });
         }
     }
     if series.is_empty() {
         bail!("no series");
     }
-    for (axis, log) in [("x", spec.x.log), ("y", spec.y.log)] {
+    for (axis, range) in [("x", &spec.x), ("y", &spec.y)] {
+        let log = range.log;
+        if let (Some(min), Some(max)) = (range.min, range.max)
+            && (min >= max || min.is_nan() || max.is_nan())
+        {
+            bail!("the {axis} axis: min = {min} is not below max = {max}");
+        }
+        if log && (range.min.is_some_and(|v| v <= 0.0) || range.max.is_some_and(|v| v <= 0.0)) {
+            bail!("the {axis} axis is a log axis: its min and max must be positive");
+        }
+        let inside = |v: f64| range.min.is_none_or(|min| v >= min) && range.max.is_none_or(|max| v <= max);
         let values = series.iter().flat_map(|s| if axis == "x" { &s.x } else { &s.y });
-        let usable = values.flatten().filter(|v| v.is_finite() && (!log || **v > 0.0)).count();
+        let usable = values.flatten().filter(|v| v.is_finite() && (!log || **v > 0.0) && inside(**v)).count();
         if usable == 0 {
-            bail!(
-                "the {axis} axis has no value to draw{}",
-                if log { " (a log axis needs positive values)" } else { "" }
-            );
+            let why = if log { " (a log axis needs positive values)" } else { "" };
+            let limits = if range.min.is_some() || range.max.is_some() { " inside its min and max" } else { "" };
+            bail!("the {axis} axis has no value to draw{limits}{why}");
         }
     }
     let mut controls = Vec::new();
@@ -315,8 +392,8 @@ fn resolve(spec_text: &str, figures_dir: &Path) -> Result<Resolved> {
         title: spec.title,
         caption: spec.caption,
         source: spec.data,
-        x: Axis { label: spec.x.label, log: spec.x.log },
-        y: Axis { label: spec.y.label, log: spec.y.log },
+        x: Axis { label: spec.x.label, log: spec.x.log, min: spec.x.min, max: spec.x.max },
+        y: Axis { label: spec.y.label, log: spec.y.log, min: spec.y.min, max: spec.y.max },
         cursor: spec.cursor,
         controls,
         series,
@@ -468,6 +545,80 @@ value = "0.5"
         assert_eq!(r.series[0].x, [Some(0.1), Some(0.01)]);
         assert_eq!(r.series[0].y, [Some(1e-3), Some(1e-5)]);
         assert_eq!(r.controls[0].values, ["f32", "f64"]);
+    }
+
+    #[test]
+    fn root_paths_colour_keys_when_and_ranges() {
+        let dir = figures(json!({
+            "options": {"depths": [1, 2, 4]},
+            "series": [
+                {"act": {"leaky": 0.1}, "spike": null, "scores": [[{"lr": 0.1, "acc": 0.9}], [{"lr": 0.1, "acc": 0.8}], [{"lr": 0.1, "acc": 0.7}]], "best": [0.9, 0.9, 0.8]},
+                {"act": "tanh", "spike": 0.5, "scores": [[{"lr": 0.1, "acc": 0.5}], [{"lr": 0.1, "acc": 0.4}], [{"lr": 0.1, "acc": 0.3}]], "best": [0.6, 0.5, 0.4]}
+            ]
+        }));
+        let spec = r#"
+data = "ch07/demo.json"
+title = "t"
+y = { min = 0, max = 1 }
+
+[[series]]
+each = "series"
+x = "/options.depths"
+y = "scores.*.0.acc"
+label = "rate {scores.0.0.lr}, depths up to {/options.depths.2}"
+tags = { lr = "{scores.0.0.lr}" }
+colour = "{act}"
+
+[[series]]
+each = "series"
+x = "/options.depths"
+y = "best"
+label = "best, spike {spike}"
+tags = { spike = "{spike}" }
+colour = "{act}"
+when = "spike"
+dashed = true
+
+[[series]]
+y = "series.0.best"
+label = "no colour key"
+
+[[control]]
+kind = "select"
+tag = "spike"
+label = "spike"
+"#;
+        let r = resolve(spec, &dir.path().join("figures")).unwrap();
+        assert_eq!(r.series[0].x, [Some(1.0), Some(2.0), Some(4.0)], "`/path` reads from the root");
+        assert_eq!(r.series[1].y, [Some(0.5), Some(0.4), Some(0.3)]);
+        assert_eq!(r.series[0].label, "rate 0.1, depths up to 4");
+        assert_eq!(r.series.len(), 4, "`when` leaves out the element whose spike is null");
+        assert_eq!(r.series[2].label, "best, spike 0.5");
+        assert_eq!(r.controls[0].values, ["0.5"]);
+        let colours: Vec<usize> = r.series.iter().map(|s| s.colour).collect();
+        assert_eq!(colours, [0, 1, 1, 2], "same key, same colour; no key, a colour of its own");
+        assert_eq!((r.y.min, r.y.max), (Some(0.0), Some(1.0)));
+        let html = figure_html(&r, "interactive-1").unwrap();
+        assert!(html.contains("\"colour\":1") && html.contains("\"max\":1.0"), "{html}");
+
+        // Without colour keys every series has its own colour, as before.
+        let plain =
+            figures(json!({"runs": [{"rate": 0.5, "losses": [1.0]}, {"rate": 1.5, "losses": [2.0]}], "bound": [1.0]}));
+        let r = resolve(SPEC, &plain.path().join("figures")).unwrap();
+        assert_eq!(r.series.iter().map(|s| s.colour).collect::<Vec<_>>(), [0, 1, 2]);
+
+        let figures_dir = dir.path().join("figures");
+        for (bad, needle) in [
+            (spec.replace("min = 0, max = 1", "min = 1, max = 0"), "min = 1 is not below max = 0"),
+            (spec.replace("min = 0, max = 1", "log = true, min = 0"), "min and max must be positive"),
+            (spec.replace("min = 0, max = 1", "min = 2"), "no value to draw inside its min and max"),
+            (spec.replace("/options.depths.2", "/options.depth.2"), "no `options.depth.2`"),
+            (spec.replace("when = \"spike\"", "when = \"spiek\""), "when = `spiek`: no `spiek` in element 0"),
+            (spec.replace("tags = { lr", "tags = { act = \"{act}\", lr"), "cannot go into a label"),
+        ] {
+            let err = format!("{:#}", resolve(&bad, &figures_dir).unwrap_err());
+            assert!(err.contains(needle), "{needle}: {err}");
+        }
     }
 
     #[test]

@@ -31,6 +31,7 @@ pub fn all_generators() -> Vec<Generator> {
         ch04_init::GENERATORS,
         ch05_batchnorm::GENERATORS,
         ch06_residual::GENERATORS,
+        ch07_recurrent::GENERATORS,
     ]
     .concat()
 }
@@ -45,6 +46,7 @@ pub fn all_exercises() -> Vec<Exercise> {
         ch04_init::checks::EXERCISES,
         ch05_batchnorm::checks::EXERCISES,
         ch06_residual::checks::EXERCISES,
+        ch07_recurrent::checks::EXERCISES,
     ]
     .concat()
 }

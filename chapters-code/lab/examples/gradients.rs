@@ -18,8 +18,9 @@ use lab::npz::{GradientsArgs, run_gradients};
 fn main() {
     let args = GradientsArgs::parse();
     lab::cli::exit_on_error((|| {
-        if let Some(n) = args.threads {
-            lab::cli::set_threads(n)?;
+        match args.threads {
+            Some(n) => lab::cli::set_threads(n)?,
+            None => lab::cli::pin_thread_count()?,
         }
         run_gradients(&args, &mut std::io::stdout().lock())?;
         Ok(())

@@ -120,13 +120,28 @@ pub struct Common {
 }
 
 impl Common {
-    /// Applies `--threads` (see [`set_threads`]). Call before any tensor operation.
+    /// Applies `--threads` (see [`set_threads`]), or else pins the default count
+    /// ([`pin_thread_count`]). Call before any tensor operation.
     pub fn apply(&self) -> Result<()> {
-        if let Some(n) = self.threads {
-            set_threads(n)?;
+        match self.threads {
+            Some(n) => set_threads(n),
+            None => pin_thread_count(),
         }
-        Ok(())
     }
+}
+
+/// Pins candle's thread count to its own default (the number of physical cores) unless
+/// `RAYON_NUM_THREADS` already sets it. Call at the start of `main`, as [`set_threads`].
+///
+/// Why: without the variable, candle 0.11's `get_num_threads()` — which every stock matmul calls —
+/// re-derives the core count from the CPU mask and `/proc/cpuinfo` each time. A recurrent network's
+/// chain of tiny products spends most of its time there (2.5–3× slower in chapter 7's memory task).
+/// With the variable set, the same call is one environment lookup.
+pub fn pin_thread_count() -> Result<()> {
+    if std::env::var_os("RAYON_NUM_THREADS").is_some() {
+        return Ok(());
+    }
+    set_threads(candle_core::utils::get_num_threads())
 }
 
 /// Sets the number of threads candle computes with. Call it at the start of `main`, before any tensor

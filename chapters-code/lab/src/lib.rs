@@ -14,6 +14,7 @@
 //! - [`net`]: an MLP built from a config, with bias `Var`s so per-layer δ = ∂L/∂b is observable;
 //! - [`norm`]: normalisation layers and probes (chapter 5);
 //! - [`resnet`]: residual MLPs with two-layer branches, branch scaling and zero-init (chapter 6);
+//! - [`rnn`]: recurrent networks with observable per-step gradients (chapter 7);
 //! - [`probe`]: per-layer gradient and activation statistics;
 //! - [`train`]: a training loop with SGD / momentum / AdamW and a serde history;
 //! - [`data`]: deterministic synthetic tasks and an MNIST IDX reader;
@@ -41,6 +42,7 @@ pub mod npz;
 pub mod plot;
 pub mod probe;
 pub mod resnet;
+pub mod rnn;
 pub mod train;
 
 pub use act::Activation;

@@ -301,6 +301,18 @@ pub fn global_norm(grads: &GradStore, vars: &[Var]) -> Result<f64> {
     Ok(sum.sqrt())
 }
 
+/// Clipping by global norm (Pascanu, Mikolov & Bengio 2013, algorithm 1): when ‖g‖ = √(Σ ‖g_v‖²)
+/// over `vars` exceeds `max`, scales every gradient by `max/‖g‖`, keeping the direction. Returns ‖g‖
+/// before clipping. The same rule [`train`] applies with [`TrainConfig::clip`].
+pub fn clip_global_norm(grads: &mut GradStore, vars: &[Var], max: f64) -> Result<f64> {
+    ensure!(max.is_finite() && max > 0.0, "clip norm must be a finite positive number, got {max}");
+    let norm = global_norm(grads, vars)?;
+    if norm > max {
+        scale_grads(grads, vars, max / norm)?;
+    }
+    Ok(norm)
+}
+
 fn scale_grads(grads: &mut GradStore, vars: &[Var], factor: f64) -> Result<()> {
     for v in vars {
         if let Some(g) = grads.remove(v) {

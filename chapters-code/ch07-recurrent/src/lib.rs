@@ -1,0 +1,78 @@
+#![doc = include_str!("../../../src/07-recurrent.md")]
+
+pub mod checks;
+pub mod clipping;
+pub mod exercises;
+pub mod lag;
+pub mod memory;
+pub mod solutions;
+pub mod task;
+
+pub use clipping::{ClippingOptions, clipping_figures};
+pub use lag::{LagOptions, lag_figures};
+pub use memory::{MemoryOptions, memory_figure};
+
+use lab::figure::Generator;
+
+/// The chapter's figure generators, run by its examples and by `book figures`.
+pub const GENERATORS: &[Generator] = &[
+    Generator { chapter: "ch07", name: "bptt-lag", run: |o| lag_figures(&LagOptions::default(), o) },
+    Generator { chapter: "ch07", name: "memory", run: |o| Ok(vec![memory_figure(&MemoryOptions::default(), o)?]) },
+    Generator { chapter: "ch07", name: "clipping", run: |o| clipping_figures(&ClippingOptions::default(), o) },
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lab::figure::GenOptions;
+    use lab::rnn::Cell;
+
+    const QUICK: GenOptions = GenOptions { quick: true, progress: false };
+
+    #[test]
+    fn tanh_gradients_stay_under_pascanus_bound_and_forget_gates_set_the_lstm_decay() -> anyhow::Result<()> {
+        let opts = LagOptions::default();
+        let profiles = lag::lag_profiles(&opts, true)?;
+        for p in &profiles {
+            if let Cell::Tanh { rho } = p.cell {
+                assert!((p.h[0] - 1.0).abs() < 1e-5, "‖∂L/∂h_T‖ = 1 by construction, got {}", p.h[0]);
+                for (k, &g) in p.h.iter().enumerate() {
+                    assert!(g <= rho.powi(k as i32) * (1.0 + 1e-4), "ρ = {rho}, lag {k}: {g} above the bound");
+                }
+            }
+        }
+        // The forget gate averages σ(b) at initialisation, and larger biases keep the cell's gradient.
+        let lstm: Vec<_> = profiles.iter().filter(|p| matches!(p.cell, Cell::Lstm { .. })).collect();
+        let sigmoid = |b: f64| 1.0 / (1.0 + (-b).exp());
+        for (p, b) in lstm.iter().zip(&opts.forget_biases) {
+            let f = p.mean_forget.unwrap();
+            assert!((f - sigmoid(*b)).abs() < 0.05, "bias {b}: mean forget gate {f}");
+        }
+        let c_last = |i: usize| *lstm[i].c.as_ref().unwrap().last().unwrap();
+        assert!(c_last(0) < 1e-9 && c_last(1) < 1e-3 && c_last(2) > 0.1, "{} {} {}", c_last(0), c_last(1), c_last(2));
+        Ok(())
+    }
+
+    #[test]
+    fn a_large_initial_gradient_is_clipped_and_both_runs_start_alike() -> anyhow::Result<()> {
+        let figs = clipping_figures(&ClippingOptions::default(), &QUICK)?;
+        let runs = figs[0].data["runs"].as_array().unwrap();
+        let first = |i: usize| runs[i]["grad_norms"][0].as_f64().unwrap();
+        // Same weights and minibatch: the same gradient before clipping, and it is far above 1.
+        assert!((first(0) - first(1)).abs() < 1e-6 * first(0) && first(0) > 10.0, "{} {}", first(0), first(1));
+        let losses = figs[1].data["runs"].as_array().unwrap();
+        assert_eq!(losses[0]["losses"][0], losses[1]["losses"][0]);
+        Ok(())
+    }
+
+    #[test]
+    fn quick_memory_runs_are_a_prefix_of_the_full_ones() -> anyhow::Result<()> {
+        let fig = memory_figure(&MemoryOptions::default(), &QUICK)?;
+        let cells = fig.data["cells"].as_array().unwrap();
+        assert_eq!(cells.len(), MemoryOptions::default().cells.len());
+        let losses = cells[0]["runs"][0][0]["losses"].as_array().unwrap();
+        // Untrained, the loss of four classes is near ln 4.
+        assert!((losses[0].as_f64().unwrap() - 4f64.ln()).abs() < 0.3, "{losses:?}");
+        Ok(())
+    }
+}
