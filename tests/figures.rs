@@ -21,7 +21,12 @@ type QuickRun = (Generator, Result<Vec<Figure>, String>);
 /// Quick runs of every generator, shared by the tests (two at a time: the machines have 2 cores).
 fn quick_runs() -> &'static [QuickRun] {
     static RUNS: OnceLock<Vec<QuickRun>> = OnceLock::new();
-    RUNS.get_or_init(|| {
+    RUNS.get_or_init(run_all_quick)
+}
+
+/// Every generator once, in quick mode, two at a time; sorted by chapter and name.
+fn run_all_quick() -> Vec<QuickRun> {
+    {
         let generators = book::all_generators();
         let runs = Mutex::new(Vec::new());
         let next = std::sync::atomic::AtomicUsize::new(0);
@@ -39,7 +44,7 @@ fn quick_runs() -> &'static [QuickRun] {
         let mut runs = runs.into_inner().unwrap();
         runs.sort_by_key(|(g, _)| (g.chapter, g.name));
         runs
-    })
+    }
 }
 
 /// `(chapter, stem)` of every figure file (JSON or SVG) committed under `src/figures/`.
@@ -101,6 +106,29 @@ fn regenerated_data_agrees_with_the_committed_figures() {
         }
     }
     assert!(problems.is_empty(), "{} stale or failing figures:\n{}", problems.len(), problems.join("\n"));
+}
+
+/// The same seed gives the same bytes: a second run of every generator, in the same process (so
+/// with other `HashMap` seeds, other allocations and another interleaving of the two worker
+/// threads), produces exactly the data of the first. This catches iteration over a `HashMap` (a
+/// `VarMap`'s variables), wall-clock times in the data and unseeded random draws.
+#[test]
+fn a_second_run_gives_identical_data() {
+    let first = quick_runs();
+    let second = run_all_quick();
+    let mut problems = Vec::new();
+    for ((generator, a), (_, b)) in first.iter().zip(&second) {
+        let (Ok(a), Ok(b)) = (a, b) else { continue }; // failures are the freshness test's to report
+        for (fa, fb) in a.iter().zip(b) {
+            if fa.data != fb.data {
+                problems.push(format!("{}/{} → {}", generator.chapter, generator.name, fa.json_path().display()));
+            }
+        }
+        if a.len() != b.len() {
+            problems.push(format!("{}/{}: {} figures, then {}", generator.chapter, generator.name, a.len(), b.len()));
+        }
+    }
+    assert!(problems.is_empty(), "generators whose data differ between two runs:\n{}", problems.join("\n"));
 }
 
 #[test]

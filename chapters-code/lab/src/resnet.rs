@@ -263,10 +263,7 @@ impl ResMlp {
 
     /// Every trainable parameter (the VarMap's variables, in a fixed order).
     pub fn vars(&self) -> Vec<Var> {
-        let data = self.varmap.data().lock().expect("varmap lock");
-        let mut named: Vec<_> = data.iter().collect();
-        named.sort_by(|a, b| a.0.cmp(b.0));
-        named.into_iter().map(|(_, v)| v.clone()).collect()
+        crate::train::vars_in_name_order(&self.varmap)
     }
 
     /// The stream after the stem and after every block: `[x⁰, x¹, …, x^L]`, optionally with one block

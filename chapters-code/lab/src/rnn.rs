@@ -367,9 +367,9 @@ impl SeqModel {
         Ok(SeqModel { config, varmap, cell, head: Linear::new(w, Some(b)) })
     }
 
-    /// Every trainable variable.
+    /// Every trainable variable, in name order (so that sums over them are reproducible).
     pub fn vars(&self) -> Vec<Var> {
-        self.varmap.all_vars()
+        crate::train::vars_in_name_order(&self.varmap)
     }
 
     /// Unrolls the cell over `xs` `(batch, T, d_in)`, with probes if asked.

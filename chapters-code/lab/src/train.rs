@@ -216,6 +216,16 @@ impl History {
     }
 }
 
+/// A VarMap's variables sorted by name. `VarMap::all_vars` follows its `HashMap`'s order, which
+/// changes from process to process; anything that sums over parameters (a global gradient norm,
+/// clipping) must visit them in a fixed order for the same seed to give the same bytes.
+pub fn vars_in_name_order(varmap: &candle_nn::VarMap) -> Vec<candle_core::Var> {
+    let data = varmap.data().lock().expect("varmap lock");
+    let mut named: Vec<_> = data.iter().collect();
+    named.sort_by(|a, b| a.0.cmp(b.0));
+    named.into_iter().map(|(_, v)| v.clone()).collect()
+}
+
 /// Trains `net` on `(x, y)` (rows are examples; labels u32), evaluating on `eval` if given.
 pub fn train(
     net: &Mlp,
@@ -341,6 +351,26 @@ pub fn progress_bar(show: bool, len: u64, what: &str) -> indicatif::ProgressBar 
 mod tests {
     use super::*;
     use crate::{Activation, DEVICE, Init, MlpConfig, init};
+
+    #[test]
+    fn vars_come_in_name_order_whatever_the_hash_map_does() -> Result<()> {
+        // Two maps filled the same way: their HashMaps iterate in different orders, the helper not.
+        let names: Vec<String> = (0..24).map(|i| format!("layer{i:02}.weight")).collect();
+        let fill = || -> Result<candle_nn::VarMap> {
+            let map = candle_nn::VarMap::new();
+            for (i, name) in names.iter().enumerate() {
+                map.data().lock().unwrap().insert(name.clone(), Var::new(&[i as f32 + 0.1], &DEVICE)?);
+            }
+            Ok(map)
+        };
+        let values = |map: &candle_nn::VarMap| -> Result<Vec<f32>> {
+            vars_in_name_order(map).iter().map(|v| Ok(v.as_tensor().to_vec1::<f32>()?[0])).collect()
+        };
+        let want: Vec<f32> = (0..24).map(|i| i as f32 + 0.1).collect();
+        assert_eq!(values(&fill()?)?, want);
+        assert_eq!(values(&fill()?)?, want);
+        Ok(())
+    }
 
     /// A linearly separable toy task: the label is the sign of the first coordinate.
     fn toy(n: usize, seed: u64) -> Result<(Tensor, Tensor)> {
