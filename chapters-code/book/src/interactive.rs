@@ -18,7 +18,7 @@
 //! label = "η = {fraction} × limit"      # {path} reads the element; {@key}, {@index} name it
 //! tags = { rate = "{fraction}" }        # what controls select on
 //! colour = "{activation}"               # series with the same colour key share a colour
-//! when = "spike_lr"                     # only the elements where this path is neither null nor false
+//! when = "spike_lr"                     # only the elements where this path exists and is neither null nor false
 //! dashed = false
 //!
 //! [[control]]
@@ -290,14 +290,22 @@ fn resolve(spec_text: &str, figures_dir: &Path) -> Result<Resolved> {
                 _ => bail!("{}: each = `{each}` is not an array or object in {}", context(), path.display()),
             },
         };
+        if let Some(when) = &s.when {
+            // A path no element has is a typo, not a filter.
+            if !elements.iter().any(|(_, _, element)| {
+                let (from, path) = base(&data, element, when);
+                at(from, path).is_some()
+            }) {
+                bail!("{}: when = `{when}`: no element has it", context());
+            }
+        }
         for (key, index, element) in elements {
             let place = Place { root: &data, element, key: &key, index };
             if let Some(when) = &s.when {
+                // Elements without the path are skipped, like null or false ones (a GRU has no cell state).
                 let (from, path) = base(&data, element, when);
-                match at(from, path) {
-                    None => bail!("{}: when = `{when}`: no `{path}` in element {key}", context()),
-                    Some(Value::Null | Value::Bool(false)) => continue,
-                    Some(_) => {}
+                if matches!(at(from, path), None | Some(Value::Null | Value::Bool(false))) {
+                    continue;
                 }
             }
             let (from, path) = base(&data, element, &s.y);
@@ -601,6 +609,13 @@ label = "spike"
         let html = figure_html(&r, "interactive-1").unwrap();
         assert!(html.contains("\"colour\":1") && html.contains("\"max\":1.0"), "{html}");
 
+        // An element without the `when` path is skipped too (a GRU run has no cell state `c`).
+        let gated = figures(json!({"runs": [{"h": [1.0, 0.5], "c": [1.0, 0.9]}, {"h": [1.0, 0.2]}]}));
+        let spec_c = "data = \"ch07/demo.json\"\ntitle = \"t\"\n[[series]]\neach = \"runs\"\ny = \"c\"\nwhen = \"c\"\nlabel = \"c\"\n";
+        let r = resolve(spec_c, &gated.path().join("figures")).unwrap();
+        assert_eq!(r.series.len(), 1);
+        assert_eq!(r.series[0].y, [Some(1.0), Some(0.9)]);
+
         // Without colour keys every series has its own colour, as before.
         let plain =
             figures(json!({"runs": [{"rate": 0.5, "losses": [1.0]}, {"rate": 1.5, "losses": [2.0]}], "bound": [1.0]}));
@@ -613,7 +628,7 @@ label = "spike"
             (spec.replace("min = 0, max = 1", "log = true, min = 0"), "min and max must be positive"),
             (spec.replace("min = 0, max = 1", "min = 2"), "no value to draw inside its min and max"),
             (spec.replace("/options.depths.2", "/options.depth.2"), "no `options.depth.2`"),
-            (spec.replace("when = \"spike\"", "when = \"spiek\""), "when = `spiek`: no `spiek` in element 0"),
+            (spec.replace("when = \"spike\"", "when = \"spiek\""), "when = `spiek`: no element has it"),
             (spec.replace("tags = { lr", "tags = { act = \"{act}\", lr"), "cannot go into a label"),
         ] {
             let err = format!("{:#}", resolve(&bad, &figures_dir).unwrap_err());
