@@ -1,4 +1,4 @@
-//! Figures 7-1 and 7-5: the gradient of a recurrent network's loss with respect to its hidden state,
+//! Figures 7-1 and 7-6: the gradient of a recurrent network's loss with respect to its hidden state,
 //! against how many steps back that state is — for tanh RNNs with W_hh = ρ·(orthogonal), LSTMs with
 //! several forget-gate biases, and a GRU.
 //!
@@ -12,7 +12,7 @@ use lab::figure::{GenOptions, save_from_example};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(about = "Backpropagation through time: ‖∂L/∂h_t‖ against the lag T − t (Figures 7-1, 7-5)")]
+#[command(about = "Backpropagation through time: ‖∂L/∂h_t‖ against the lag T − t (Figures 7-1, 7-6)")]
 struct Args {
     /// Sequence length T.
     #[arg(long, default_value_t = 60, value_parser = cli::positive_usize, allow_negative_numbers = true)]

@@ -1,4 +1,4 @@
-//! Figures 7-3 and 7-4: exploding gradients in a tanh RNN with ρ > 1, trained with plain SGD with and without
+//! Figures 7-4 and 7-5: exploding gradients in a tanh RNN with ρ > 1, trained with plain SGD with and without
 //! clipping the gradient by its global norm (Pascanu, Mikolov & Bengio 2013).
 //!
 //! `cargo run --release -p ch07-recurrent --example rnn_clipping -- --help`
@@ -11,7 +11,7 @@ use lab::figure::{GenOptions, save_from_example};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(about = "Exploding gradients in a tanh RNN and clipping by global norm (Figures 7-3, 7-4)")]
+#[command(about = "Exploding gradients in a tanh RNN and clipping by global norm (Figures 7-4, 7-5)")]
 struct Args {
     /// Singular values of the initial recurrent matrix W_hh = ρ·Q.
     #[arg(long, default_value_t = 2.0, value_parser = cli::finite_positive_f64)]

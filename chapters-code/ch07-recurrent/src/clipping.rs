@@ -1,4 +1,4 @@
-//! Figures 7-3 and 7-4: exploding gradients and clipping by global norm (Pascanu, Mikolov & Bengio 2013). A
+//! Figures 7-4 and 7-5: exploding gradients and clipping by global norm (Pascanu, Mikolov & Bengio 2013). A
 //! tanh RNN whose recurrent matrix has every singular value ρ > 1 is trained with plain SGD on the
 //! memory task, once as it is and once with its gradient clipped to a global norm.
 
@@ -10,7 +10,7 @@ use lab::rnn::{Cell, RnnConfig};
 use lab::train::Optim;
 use serde::Serialize;
 
-/// Settings of Figures 7-3 and 7-4.
+/// Settings of Figures 7-4 and 7-5.
 #[derive(Debug, Clone, Serialize)]
 pub struct ClippingOptions {
     /// Singular values of the initial recurrent matrix.
@@ -79,7 +79,7 @@ fn median(values: &[f64]) -> f64 {
     if v.is_empty() { f64::NAN } else { v[v.len() / 2] }
 }
 
-/// Figures 7-3 (the gradient norm) and 7-4 (the loss).
+/// Figures 7-4 (the gradient norm) and 7-5 (the loss).
 pub fn clipping_figures(opts: &ClippingOptions, gen_opts: &GenOptions) -> Result<Vec<Figure>> {
     let runs = clipping_runs(opts, gen_opts.quick)?;
     let mut norm_runs = Vec::new();

@@ -1,4 +1,4 @@
-//! Figures 7-1 and 7-5: ‖∂L/∂h_t‖ against the lag T − t, for tanh RNNs with W_hh = ρ·(orthogonal) and
+//! Figures 7-1 and 7-6: ‖∂L/∂h_t‖ against the lag T − t, for tanh RNNs with W_hh = ρ·(orthogonal) and
 //! for gated cells (LSTM with several forget-gate biases, GRU). The loss reads only the last hidden
 //! state, L = Σ_batch v·h_T with a fixed unit vector v, so ‖∂L/∂h_T‖ = 1 for every example and the
 //! curve is ‖∂h_T/∂h_t‖ seen along one direction.
@@ -11,7 +11,7 @@ use lab::rnn::{AnyCell, Cell, RnnConfig, SeqModel, Trace};
 use lab::{DEVICE, Init};
 use serde::Serialize;
 
-/// Settings of Figures 7-1 and 7-5.
+/// Settings of Figures 7-1 and 7-6.
 #[derive(Debug, Clone, Serialize)]
 pub struct LagOptions {
     /// Sequence length T.
@@ -147,7 +147,7 @@ fn points(values: &[f64], from: usize) -> Vec<(f64, f64)> {
     values.iter().enumerate().skip(from).map(|(k, &v)| (k as f64, v)).collect()
 }
 
-/// Figures 7-1 (tanh cells against the bound ρ^k) and 7-5 (gated cells).
+/// Figures 7-1 (tanh cells against the bound ρ^k) and 7-6 (gated cells).
 pub fn lag_figures(opts: &LagOptions, gen_opts: &GenOptions) -> Result<Vec<Figure>> {
     let profiles = lag_profiles(opts, gen_opts.quick)?;
     let k_max = opts.steps - 1;

@@ -10,7 +10,7 @@ pub mod task;
 
 pub use clipping::{ClippingOptions, clipping_figures};
 pub use lag::{LagOptions, lag_figures};
-pub use memory::{MemoryOptions, memory_figure};
+pub use memory::{MemoryOptions, memory_figure, pick_lr};
 
 use lab::figure::Generator;
 
@@ -18,6 +18,7 @@ use lab::figure::Generator;
 pub const GENERATORS: &[Generator] = &[
     Generator { chapter: "ch07", name: "bptt-lag", run: |o| lag_figures(&LagOptions::default(), o) },
     Generator { chapter: "ch07", name: "memory", run: |o| Ok(vec![memory_figure(&MemoryOptions::default(), o)?]) },
+    Generator { chapter: "ch07", name: "memory-sgd", run: |o| Ok(vec![memory_figure(&MemoryOptions::sgd(), o)?]) },
     Generator { chapter: "ch07", name: "clipping", run: |o| clipping_figures(&ClippingOptions::default(), o) },
 ];
 
@@ -73,6 +74,53 @@ mod tests {
         let losses = cells[0]["runs"][0][0]["losses"].as_array().unwrap();
         // Untrained, the loss of four classes is near ln 4.
         assert!((losses[0].as_f64().unwrap() - 4f64.ln()).abs() < 0.3, "{losses:?}");
+        Ok(())
+    }
+
+    #[test]
+    fn the_smallest_learning_rate_with_the_best_accuracy_wins_and_diverged_runs_lose() {
+        let run = |accuracy: Option<f64>, diverged: bool| task::Run { accuracy, diverged, ..Default::default() };
+        let runs = [run(Some(0.9), false), run(Some(1.0), false), run(Some(1.0), false)];
+        assert_eq!(pick_lr(&runs), 1);
+        let runs = [run(Some(0.3), false), run(Some(1.0), true), run(None, false), run(Some(f64::NAN), false)];
+        assert_eq!(pick_lr(&runs), 0);
+        assert_eq!(pick_lr(&[run(Some(0.5), false), run(Some(0.5), false)]), 0);
+    }
+
+    #[test]
+    fn quick_sgd_runs_start_the_search_and_full_runs_pick_one_rate_per_cell() -> anyhow::Result<()> {
+        let opts = MemoryOptions::sgd();
+        assert_eq!(opts.figure_name(), "memory-sgd");
+        let fig = memory_figure(&opts, &QUICK)?;
+        assert_eq!(fig.name, "memory-sgd");
+        let search = fig.data["search"].as_array().unwrap();
+        assert_eq!(search.len(), opts.cells.len());
+        for s in search {
+            // Only the first rate, which a full search always tries, and no pick.
+            assert_eq!(s["lrs"], serde_json::json!([opts.lr_grid[0]]));
+            assert!(s.get("chosen").is_none(), "a quick run picks nothing");
+            let losses = s["runs"][0]["losses"].as_array().unwrap();
+            assert!((losses[0].as_f64().unwrap() - 4f64.ln()).abs() < 0.3, "{losses:?}");
+        }
+        // A tiny full search: the pick is one of the rates tried, and the cell's runs use it.
+        let tiny = MemoryOptions {
+            lengths: vec![2],
+            cells: vec![lab::rnn::Cell::Tanh { rho: 1.0 }],
+            hidden: 4,
+            train_steps: 5,
+            eval_batch: 64,
+            seeds: 1,
+            lr_grid: vec![1e-4, 1e-3],
+            ..MemoryOptions::sgd()
+        };
+        let full = memory_figure(&tiny, &GenOptions { quick: false, progress: false })?;
+        let s = &full.data["search"][0];
+        let picked = s["chosen"].as_f64().unwrap();
+        assert!(tiny.lr_grid.contains(&picked), "{picked}");
+        assert_eq!(full.data["cells"][0]["lr"].as_f64(), Some(picked));
+        // The search's run at the picked rate is the figure's first run, reused, not repeated.
+        let i = s["lrs"].as_array().unwrap().iter().position(|l| l.as_f64() == Some(picked)).unwrap();
+        assert_eq!(s["runs"][i], full.data["cells"][0]["runs"][0][0]);
         Ok(())
     }
 }

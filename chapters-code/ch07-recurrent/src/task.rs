@@ -1,4 +1,4 @@
-//! The long-range task of Figures 7-2 to 7-4, "remember the first symbol", and a training loop
+//! The long-range task of Figures 7-2 to 7-5, "remember the first symbol", and a training loop
 //! for a [`SeqModel`] on it.
 //!
 //! A sequence of length T starts with one of `classes` symbols; the T − 1 steps after it show

@@ -55,6 +55,10 @@ fn examples_refuse_bad_flags_and_write_nothing() {
     refuses("memory_task", &["--lengths", "16,8"], "--lengths must be ascending");
     refuses("memory_task", &["--lr", "nan"], "must be a finite positive number, got `nan`");
     refuses("memory_task", &["--momentum", "1"], "--momentum must be below 1");
+    refuses("memory_task", &["--optimizer", "rmsprop"], "invalid value 'rmsprop'");
+    refuses("memory_task", &["--momentum", "0.9"], "--momentum and --lrs apply to --optimizer sgd only");
+    refuses("memory_task", &["--optimizer", "sgd", "--lr", "0.1", "--lrs", "0.1,0.3"], "give --lr or --lrs, not both");
+    refuses("memory_task", &["--optimizer", "sgd", "--lrs", "0.1,0"], "must be a finite positive number, got `0`");
     refuses("rnn_clipping", &["--clip", "0"], "must be a finite positive number, got `0`");
     refuses("rnn_clipping", &["--rho", "inf"], "must be a finite positive number, got `inf`");
 }
@@ -71,4 +75,24 @@ fn a_quick_run_writes_its_figure_data_where_asked() {
     // Quick mode writes the data only (the freshness test's mode), never an SVG.
     assert_eq!(names, ["figures/ch07/clipping-loss.json", "figures/ch07/clipping-norms.json"]);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_sgd_memory_task_writes_its_own_figure_and_has_help() {
+    let dir = scratch("sgd");
+    let out = Command::new(example("memory_task"))
+        .args(["--optimizer", "sgd", "--lrs", "0.01,0.1", "--quick", "--out"])
+        .arg(&dir)
+        .output()
+        .expect("example runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let names: Vec<PathBuf> = files_under(&dir).iter().map(|p| p.strip_prefix(&dir).unwrap().to_path_buf()).collect();
+    assert_eq!(names, [Path::new("figures/ch07/memory-sgd.json")]);
+    let json = std::fs::read_to_string(dir.join("figures/ch07/memory-sgd.json")).unwrap();
+    assert!(json.contains("\"lrs\"") && json.contains("0.01"), "{json}");
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let help = Command::new(example("memory_task")).arg("--help").output().expect("example runs");
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("--optimizer") && help.contains("--lrs") && help.contains("sgd"), "{help}");
 }
