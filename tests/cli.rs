@@ -1,59 +1,25 @@
 //! Bad input gets one clear error line, a non-zero exit and no output file — checked on the real
 //! example binaries that `cargo test --workspace` builds (into `target/debug/examples/`).
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use lab::example_check::Examples;
+use std::path::Path;
 
-fn example(name: &str) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
-    let path = target.join("debug/examples").join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run the whole suite with `cargo test --workspace`, which builds every example",
-        path.display()
-    );
-    path
+fn examples() -> Examples {
+    Examples::of(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn scratch(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("vg-cli-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// Runs `bin args`, expects failure with a single `error:` line containing `needle`.
+/// `bin args` fails with one `error:` line containing `needle`.
 fn refuses(bin: &str, args: &[&str], needle: &str) {
-    let out = Command::new(example(bin)).args(args).output().expect("example runs");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{bin} {args:?} succeeded; stderr: {stderr}");
-    let first = stderr.lines().next().unwrap_or("");
-    assert!(first.starts_with("error:"), "{bin} {args:?}: first stderr line is not an error: {stderr}");
-    assert!(first.contains(needle), "{bin} {args:?}: expected `{needle}` in `{first}`");
-    // One clear line: clap may add a usage hint after a blank line, nothing else.
-    let substantive = stderr.lines().filter(|l| l.starts_with("error")).count();
-    assert_eq!(substantive, 1, "{bin} {args:?}: {stderr}");
+    examples().refuses(bin, args, needle)
+}
+
+fn scratch(tag: &str) -> std::path::PathBuf {
+    examples().scratch(tag)
 }
 
 fn no_files_in(dir: &Path) {
-    let mut found = Vec::new();
-    if dir.exists() {
-        for entry in walk(dir) {
-            found.push(entry);
-        }
-    }
+    let found = lab::example_check::files_under(dir);
     assert!(found.is_empty(), "bad input left files behind: {found:?}");
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() { out.extend(walk(&p)) } else { out.push(p) }
-    }
-    out
 }
 
 #[test]
@@ -71,15 +37,11 @@ fn chapter_one_examples_refuse_bad_flags_and_write_nothing() {
 
 #[test]
 fn a_good_run_writes_its_figure_where_asked() {
-    let out = scratch("ch01-ok");
-    let status = Command::new(example("chain"))
-        .args(["--depth", "5", "--report-depth", "3", "--out", out.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
-    assert!(out.join("figures/ch01/chain-product.svg").exists());
-    assert!(out.join("figures/ch01/chain-product.json").exists());
-    std::fs::remove_dir_all(&out).unwrap();
+    examples().writes_exactly(
+        "chain",
+        &["--depth", "5", "--report-depth", "3"],
+        &["figures/ch01/chain-product.json", "figures/ch01/chain-product.svg"],
+    );
 }
 
 #[test]

@@ -85,22 +85,11 @@ pub fn measure(
     })
 }
 
-/// Least-squares slope and intercept of y against x.
-pub fn fit_line(points: &[(f64, f64)]) -> (f64, f64) {
-    let n = points.len() as f64;
-    let (sx, sy) = points.iter().fold((0.0, 0.0), |(a, b), &(x, y)| (a + x, b + y));
-    let (mx, my) = (sx / n, sy / n);
-    let sxx: f64 = points.iter().map(|&(x, _)| (x - mx).powi(2)).sum();
-    let sxy: f64 = points.iter().map(|&(x, y)| (x - mx) * (y - my)).sum();
-    let slope = if sxx > 0.0 { sxy / sxx } else { 0.0 };
-    (slope, my - slope * mx)
-}
-
 /// The per-layer factor of a geometric decay fitted to `(depth, ratio)` points: 10^slope of
 /// log₁₀(ratio) against depth.
 pub fn per_layer_factor(points: &[(f64, f64)]) -> f64 {
     let logs: Vec<(f64, f64)> = points.iter().map(|&(d, r)| (d, r.log10())).collect();
-    10f64.powf(fit_line(&logs).0)
+    10f64.powf(lab::experiments::fit_line(&logs).slope)
 }
 
 /// The activations compared in the sweep figure.
@@ -139,7 +128,7 @@ mod tests {
     #[test]
     fn line_fit_recovers_a_line() {
         let pts: Vec<(f64, f64)> = (0..10).map(|i| (i as f64, 3.0 - 0.5 * i as f64)).collect();
-        let (s, c) = fit_line(&pts);
+        let lab::experiments::LineFit { slope: s, intercept: c, .. } = lab::experiments::fit_line(&pts);
         assert!((s + 0.5).abs() < 1e-12 && (c - 3.0).abs() < 1e-12);
         let geometric: Vec<(f64, f64)> = (2..20).map(|d| (d as f64, 0.25f64.powi(d - 1))).collect();
         assert!((per_layer_factor(&geometric) - 0.25).abs() < 1e-12);

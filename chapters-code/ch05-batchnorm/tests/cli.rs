@@ -2,49 +2,15 @@
 //! file, and a good quick run writes its figure data where asked. `cargo test -p ch05-batchnorm`
 //! builds the examples (into `target/debug/examples/`) before running this.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use lab::example_check::Examples;
 
-fn example(name: &str) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    let path = target.join("debug/examples").join(name);
-    assert!(path.exists(), "{} is missing: `cargo test -p ch05-batchnorm` builds it", path.display());
-    path
+fn examples() -> Examples {
+    Examples::of(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn scratch(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ch05-cli-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            out.extend(files_under(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
-}
-
-/// Runs `bin args --out <dir>` and expects failure with a single `error:` line containing `needle`.
+/// Bad flags: one `error:` line naming the problem, a non-zero exit and nothing written.
 fn refuses(bin: &str, args: &[&str], needle: &str) {
-    let dir = scratch(bin);
-    let out = Command::new(example(bin)).args(args).arg("--out").arg(&dir).output().expect("example runs");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{bin} {args:?} succeeded; stderr: {stderr}");
-    let first = stderr.lines().next().unwrap_or("");
-    assert!(first.starts_with("error:") && first.contains(needle), "{bin} {args:?}: expected `{needle}` in `{first}`");
-    assert_eq!(stderr.lines().filter(|l| l.starts_with("error")).count(), 1, "{bin} {args:?}: {stderr}");
-    assert!(files_under(&dir).is_empty(), "{bin} {args:?} wrote {:?}", files_under(&dir));
-    let _ = std::fs::remove_dir_all(&dir);
+    examples().refuses_writing_nothing(bin, args, needle)
 }
 
 #[test]
@@ -63,19 +29,11 @@ fn examples_refuse_bad_flags_and_write_nothing() {
 
 #[test]
 fn a_quick_run_writes_its_figure_data_where_asked() {
-    let dir = scratch("quick");
-    let out = Command::new(example("bn_explosion"))
-        .args(["--quick", "--depth", "20", "--width", "64", "--out"])
-        .arg(&dir)
-        .output()
-        .expect("example runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("linear + BatchNorm") && stdout.contains("π/(π − 1)"), "{stdout}");
-    let mut names: Vec<String> =
-        files_under(&dir).iter().map(|p| p.strip_prefix(&dir).unwrap().display().to_string()).collect();
-    names.sort();
     // Quick mode writes the data only (the freshness test's mode), never an SVG.
-    assert_eq!(names, ["figures/ch05/bn-explosion-profile.json", "figures/ch05/bn-explosion.json"]);
-    let _ = std::fs::remove_dir_all(&dir);
+    let stdout = examples().writes_exactly(
+        "bn_explosion",
+        &["--quick", "--depth", "20", "--width", "64"],
+        &["figures/ch05/bn-explosion-profile.json", "figures/ch05/bn-explosion.json"],
+    );
+    assert!(stdout.contains("linear + BatchNorm") && stdout.contains("π/(π − 1)"), "{stdout}");
 }

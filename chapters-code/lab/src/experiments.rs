@@ -57,6 +57,29 @@ pub fn geo_mean(values: impl IntoIterator<Item = f64>) -> f64 {
     if n == 0 { f64::NAN } else { (sum / n as f64).exp() }
 }
 
+/// A least-squares line `y = intercept + slope·x` and its coefficient of determination.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LineFit {
+    pub slope: f64,
+    pub intercept: f64,
+    /// R²: 1 when the points lie on the line.
+    pub r2: f64,
+}
+
+/// Fits a line to `points` by least squares (slope 0 when every x is the same). Chapter 2 fits
+/// log-ratios against depth with it, chapter 5 log-gradients against layer.
+pub fn fit_line(points: &[(f64, f64)]) -> LineFit {
+    let n = points.len() as f64;
+    let (sx, sy) = points.iter().fold((0.0, 0.0), |(a, b), &(x, y)| (a + x, b + y));
+    let (mx, my) = (sx / n, sy / n);
+    let sxx: f64 = points.iter().map(|&(x, _)| (x - mx).powi(2)).sum();
+    let sxy: f64 = points.iter().map(|&(x, y)| (x - mx) * (y - my)).sum();
+    let syy: f64 = points.iter().map(|&(_, y)| (y - my).powi(2)).sum();
+    let slope = if sxx > 0.0 { sxy / sxx } else { 0.0 };
+    let r2 = if syy == 0.0 { 1.0 } else { sxy * sxy / (sxx * syy) };
+    LineFit { slope, intercept: my - slope * mx, r2 }
+}
+
 /// ‖δˡ‖ = ‖∂L/∂bˡ‖ for every hidden layer (input side first) of `net` on the batch `(x, y)`, with the
 /// softmax cross-entropy averaged over the batch.
 pub fn delta_norms(net: &Mlp, x: &Tensor, y: &Tensor) -> Result<Vec<f64>> {
@@ -350,6 +373,17 @@ pub fn train_phases(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_line_fit_recovers_slope_intercept_and_its_quality() {
+        let exact: Vec<(f64, f64)> = (0..10).map(|i| (i as f64, 3.0 - 0.5 * i as f64)).collect();
+        let f = fit_line(&exact);
+        assert!((f.slope + 0.5).abs() < 1e-12 && (f.intercept - 3.0).abs() < 1e-12 && (f.r2 - 1.0).abs() < 1e-12);
+        let noisy = [(0.0, 0.0), (1.0, 2.0), (2.0, 0.0), (3.0, 2.0)];
+        let f = fit_line(&noisy);
+        assert!((f.slope - 0.4).abs() < 1e-12 && (f.r2 - 0.2).abs() < 1e-12, "{f:?}");
+        assert_eq!(fit_line(&[(1.0, 2.0), (1.0, 4.0)]).slope, 0.0);
+    }
     use crate::{Activation, Init};
 
     #[test]

@@ -22,12 +22,14 @@
 //! - [`npz`]: weights in, gradients out, in numpy's `.npz` format;
 //! - [`plot`]: the house plotting style on plotters' SVG backend;
 //! - [`figure`]: figures (SVG + JSON data) written atomically, and the generator registry;
-//! - [`cli`]: flag parsers shared by every example, with clear errors on bad input.
+//! - [`cli`]: flag parsers shared by every example, with clear errors on bad input;
+//! - [`example_check`]: the checks every crate's `tests/cli.rs` runs on its example binaries.
 
 pub mod act;
 pub mod chaos;
 pub mod cli;
 pub mod data;
+pub mod example_check;
 pub mod exercise;
 pub mod experiments;
 pub mod fast;

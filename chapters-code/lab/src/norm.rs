@@ -40,20 +40,9 @@ pub struct GeometricFit {
 pub fn geometric_fit(values: &[f64]) -> Result<GeometricFit> {
     ensure!(values.len() >= 2, "a geometric fit needs at least two values, got {}", values.len());
     ensure!(values.iter().all(|v| v.is_finite() && *v > 0.0), "a geometric fit needs positive finite values");
-    let n = values.len() as f64;
-    let logs: Vec<f64> = values.iter().map(|v| v.ln()).collect();
-    let mean_x = (n - 1.0) / 2.0;
-    let mean_y = logs.iter().sum::<f64>() / n;
-    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
-    for (i, y) in logs.iter().enumerate() {
-        let (dx, dy) = (i as f64 - mean_x, y - mean_y);
-        sxy += dx * dy;
-        sxx += dx * dx;
-        syy += dy * dy;
-    }
-    let slope = sxy / sxx;
-    let r2 = if syy == 0.0 { 1.0 } else { sxy * sxy / (sxx * syy) };
-    Ok(GeometricFit { ratio: slope.exp(), start: (mean_y - slope * mean_x).exp(), r2 })
+    let logs: Vec<(f64, f64)> = values.iter().enumerate().map(|(i, v)| (i as f64, v.ln())).collect();
+    let line = crate::experiments::fit_line(&logs);
+    Ok(GeometricFit { ratio: line.slope.exp(), start: line.intercept.exp(), r2: line.r2 })
 }
 
 /// The growth of a per-layer profile (input side first) *towards the input*, per layer: the inverse of
