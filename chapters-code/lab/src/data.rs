@@ -9,7 +9,9 @@
 //! - [`digits`]: 28×28 handwriting-like digits drawn procedurally from curved pen strokes, with random
 //!   elastic and affine distortion, stroke width and noise, in MNIST's format;
 //! - [`mnist_idx`] / [`load_mnist_dir`]: the real MNIST, for readers who have the (decompressed) IDX
-//!   files on disk.
+//!   files on disk;
+//! - [`SeqTask`]: token sequences to sort, reverse or sum modulo the vocabulary (chapter 8's
+//!   transformer).
 //!
 //! A [`Dataset`] holds inputs `x` (n × d, f32) and labels `y` (n, u32), and hands out shuffled
 //! minibatches from a seeded RNG:
@@ -1005,8 +1007,83 @@ pub fn load_mnist_dir(dir: impl AsRef<Path>) -> Result<Mnist> {
     Ok(Mnist { train, test })
 }
 
+/// A synthetic sequence-to-sequence task for the transformer of chapter 8 (no download): every
+/// input is `len` tokens drawn uniformly from `0..vocab`, and the target at position i is the i-th
+/// smallest input token ([`SeqTask::Sort`]), the input read backwards ([`SeqTask::Reverse`]), or
+/// the running sum of the inputs so far modulo `vocab` ([`SeqTask::PrefixSumMod`]). Every target
+/// depends on tokens at other positions, so a model without attention cannot solve it: chance is
+/// about 1/`vocab` per position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SeqTask {
+    Sort,
+    Reverse,
+    PrefixSumMod,
+}
+
+impl SeqTask {
+    /// `batch` sequences: the input tokens and the targets, each `batch·len` u32s, row-major.
+    pub fn sample(&self, batch: usize, len: usize, vocab: usize, rng: &mut StdRng) -> Result<(Vec<u32>, Vec<u32>)> {
+        ensure!(batch > 0 && len > 0, "a sequence batch needs at least one sequence of at least one token");
+        ensure!(vocab >= 2, "a vocabulary needs at least 2 tokens, got {vocab}");
+        let mut x = Vec::with_capacity(batch * len);
+        let mut y = Vec::with_capacity(batch * len);
+        for _ in 0..batch {
+            let seq: Vec<u32> = (0..len).map(|_| rng.random_range(0..vocab as u32)).collect();
+            match self {
+                SeqTask::Sort => {
+                    let mut sorted = seq.clone();
+                    sorted.sort_unstable();
+                    y.extend(sorted);
+                }
+                SeqTask::Reverse => y.extend(seq.iter().rev()),
+                SeqTask::PrefixSumMod => {
+                    let mut sum = 0;
+                    y.extend(seq.iter().map(|t| {
+                        sum = (sum + t) % vocab as u32;
+                        sum
+                    }));
+                }
+            }
+            x.extend(seq);
+        }
+        Ok((x, y))
+    }
+
+    /// [`SeqTask::sample`] as tensors: inputs and targets `(batch, len)` u32.
+    pub fn batch(&self, batch: usize, len: usize, vocab: usize, rng: &mut StdRng) -> Result<(Tensor, Tensor)> {
+        let (x, y) = self.sample(batch, len, vocab, rng)?;
+        Ok((Tensor::from_vec(x, (batch, len), &DEVICE)?, Tensor::from_vec(y, (batch, len), &DEVICE)?))
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn sequence_tasks_sort_reverse_and_sum() -> Result<()> {
+        let mut rng = crate::init::rng(3);
+        let (x, y) = SeqTask::Sort.sample(4, 9, 7, &mut rng)?;
+        for (xs, ys) in x.chunks(9).zip(y.chunks(9)) {
+            let mut s = xs.to_vec();
+            s.sort();
+            assert_eq!(s, ys);
+            assert!(xs.iter().all(|&t| t < 7));
+        }
+        let (x, y) = SeqTask::Reverse.sample(2, 5, 3, &mut rng)?;
+        assert_eq!(x[0..5].iter().rev().copied().collect::<Vec<_>>(), y[0..5]);
+        let (x, y) = SeqTask::PrefixSumMod.sample(1, 4, 5, &mut rng)?;
+        let mut sum = 0;
+        for (a, b) in x.iter().zip(&y) {
+            sum = (sum + a) % 5;
+            assert_eq!(sum, *b);
+        }
+        // Same seed, same sequences.
+        let a = SeqTask::Sort.sample(3, 6, 10, &mut crate::init::rng(1))?;
+        assert_eq!(a, SeqTask::Sort.sample(3, 6, 10, &mut crate::init::rng(1))?);
+        assert!(SeqTask::Sort.sample(0, 6, 10, &mut rng).is_err() && SeqTask::Sort.sample(1, 6, 1, &mut rng).is_err());
+        Ok(())
+    }
+
     use super::*;
     use rand::RngCore;
 

@@ -15,6 +15,8 @@
 //! - [`norm`]: normalisation layers and probes (chapter 5);
 //! - [`resnet`]: residual MLPs with two-layer branches, branch scaling and zero-init (chapter 6);
 //! - [`rnn`]: recurrent networks with observable per-step gradients (chapter 7);
+//! - [`transformer`]: a small transformer, Post-LN or Pre-LN, with observable per-block gradients
+//!   (chapter 8);
 //! - [`probe`]: per-layer gradient and activation statistics;
 //! - [`train`]: a training loop with SGD / momentum / AdamW and a serde history;
 //! - [`data`]: deterministic synthetic tasks and an MNIST IDX reader;
@@ -46,6 +48,7 @@ pub mod probe;
 pub mod resnet;
 pub mod rnn;
 pub mod train;
+pub mod transformer;
 
 pub use act::Activation;
 pub use init::Init;
