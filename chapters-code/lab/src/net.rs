@@ -11,10 +11,11 @@
 //! ```
 //!
 //! and the last layer is a linear head producing logits. candle's `backward()` keeps gradients only for
-//! `Var`s, so the book reads the back-propagated error of layer l as δˡ = ∂L/∂bˡ (Nielsen's measure):
-//! the bias gradient of a layer is exactly the batch sum of ∂L/∂z over that layer's units. Under a norm
-//! layer the bias before the norm has zero gradient, so δ is read from the norm's β instead
-//! ([`Layer::delta_var`]).
+//! `Var`s. The bias gradient of a layer, ∂L/∂bˡ, is exactly the batch sum of ∂L/∂z over that layer's
+//! units (Nielsen's measure); under a norm layer the bias before the norm has zero gradient, and
+//! [`Layer::delta_var`] reads the norm's β instead. [`Mlp::forward_probed`] adds a zero probe `Var` to
+//! every z, so that ∂L/∂z is kept for every example: the book's gradient measure,
+//! [`crate::probe::error_rms`], reads it.
 
 use crate::{Activation, Init, init};
 use anyhow::{Result, bail, ensure};
@@ -278,12 +279,32 @@ impl Mlp {
     /// Forward pass that keeps every hidden layer's pre-activation and activation.
     /// `train` selects batch statistics (true) or running statistics (false) for BatchNorm.
     pub fn forward_trace(&self, x: &Tensor, train: bool) -> Result<Trace> {
+        self.forward_inner(x, train, None)
+    }
+
+    /// [`Mlp::forward_trace`] with a zero *probe* `Var` added to every hidden layer's affine output
+    /// z = h Wᵀ + b (before any norm), one probe per hidden layer, batch × width. Adding zero changes
+    /// no value, and the gradient of the loss with respect to probe l is ∂L/∂zˡ for every example —
+    /// the intermediate gradient that candle's `backward()` would otherwise drop. The book's gradient
+    /// measure, [`crate::probe::error_rms`], reads it.
+    pub fn forward_probed(&self, x: &Tensor, train: bool) -> Result<(Trace, Vec<Var>)> {
+        let mut probes = Vec::with_capacity(self.layers.len() - 1);
+        let trace = self.forward_inner(x, train, Some(&mut probes))?;
+        Ok((trace, probes))
+    }
+
+    fn forward_inner(&self, x: &Tensor, train: bool, mut probes: Option<&mut Vec<Var>>) -> Result<Trace> {
         let act = self.config.activation;
         let mut h = x.clone();
         let mut pre = Vec::with_capacity(self.layers.len() - 1);
         let mut post = Vec::with_capacity(self.layers.len() - 1);
         for layer in self.hidden() {
             let mut z = layer.affine(&h)?;
+            if let Some(probes) = probes.as_mut() {
+                let probe = Var::zeros(z.shape(), z.dtype(), z.device())?;
+                z = (z + probe.as_tensor())?;
+                probes.push(probe);
+            }
             z = match self.config.norm {
                 Norm::None => z,
                 Norm::Batch => self.batch_norm(layer, &z, train)?,

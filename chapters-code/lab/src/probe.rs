@@ -3,6 +3,10 @@
 //! Everything the book measures about a network at one moment comes from [`probe`]: one forward pass
 //! in training mode, one backward pass, and per hidden layer the norms of ∂L/∂W and δ = ∂L/∂b, the
 //! statistics of the activations, and the fractions of saturated and dead units.
+//!
+//! The book's one measure of *the gradient at layer l* is [`error_rms`]: the per-example size of δˡ,
+//! read through zero probe `Var`s. (‖∂L/∂b‖ in [`LayerStats::delta_norm`] is the batch *sum*, which
+//! cancels across examples and is identically zero under BatchNorm.)
 
 use crate::net::{Mlp, Trace, cross_entropy};
 use anyhow::Result;
@@ -116,6 +120,27 @@ pub fn probe_from(net: &Mlp, trace: &Trace, loss: &Tensor, y: &Tensor, grads: &G
     })
 }
 
+/// **The gradient at layer l**, the book's one measure of it (defined in chapter 1, "Measuring the
+/// gradient at a layer"), for every hidden layer, input side first: the root-mean-square over the
+/// batch of the per-example error's size,
+///
+/// ```text
+/// sqrt( (1/B) Σᵢ ‖δˡᵢ‖² ),   δˡᵢ = B · ∂L/∂zˡᵢ  (= ∂ℓᵢ/∂zˡ when example i's loss is its own),
+/// ```
+///
+/// where L = (1/B) Σᵢ ℓᵢ is the batch-mean softmax cross-entropy and zˡ = hˡ⁻¹Wˡᵀ + bˡ the layer's
+/// affine output (before any norm). It is √B · ‖∂L/∂Zˡ‖_F, read through zero probe `Var`s
+/// ([`Mlp::forward_probed`]); the forward pass is in training mode, like [`Mlp::loss`].
+///
+/// Unlike the bias gradient ‖∂L/∂bˡ‖ = ‖(1/B) Σᵢ δˡᵢ‖ it does not cancel across examples, and it is
+/// not identically zero under BatchNorm (where ∂L/∂bˡ is). Plain, normalised and residual MLPs alike.
+pub fn error_rms(net: &Mlp, x: &Tensor, y: &Tensor) -> Result<Vec<f64>> {
+    let (trace, probes) = net.forward_probed(x, true)?;
+    let grads = cross_entropy(&trace.logits, y)?.backward()?;
+    let batch = x.dim(0)? as f64;
+    probes.iter().map(|p| Ok(grad_norm(&grads, p)? * batch.sqrt())).collect()
+}
+
 /// Euclidean / Frobenius norm of a tensor, accumulated in f64.
 pub fn norm(t: &Tensor) -> Result<f64> {
     Ok(t.to_dtype(DType::F64)?.sqr()?.sum_all()?.to_scalar::<f64>()?.sqrt())
@@ -191,6 +216,37 @@ mod tests {
         assert!(p.loss > 0.5 && p.loss < 2.0, "loss {}", p.loss);
         // At this init the sigmoid net's δ shrinks towards the input.
         assert!(p.first_to_last_ratio() < 1.0, "ratio {}", p.first_to_last_ratio());
+        Ok(())
+    }
+
+    #[test]
+    fn error_rms_is_the_rms_of_the_per_example_errors() -> Result<()> {
+        let x = Init::Normal { std: 1.0 }.tensor(16, 6, &mut init::rng(1), &DEVICE)?;
+        let y = Tensor::from_vec((0..16u32).map(|i| i % 3).collect(), 16, &DEVICE)?;
+        // Plain: the per-example errors by hand (lab::jacobian), their RMS size per layer.
+        let config = MlpConfig::new(6, 5, 4, 3, Activation::Tanh, Init::XAVIER).with_seed(4).with_bias_init(0.1);
+        let net = config.build(&DEVICE)?;
+        let measured = error_rms(&net, &x, &y)?;
+        let by_hand = crate::jacobian::per_example_deltas(&net, &x, &y)?;
+        assert_eq!(measured.len(), 4);
+        for (m, d) in measured.iter().zip(&by_hand) {
+            let want = norm(d)? / 4.0; // ‖Δ‖_F / √B, B = 16
+            assert!((m / want - 1.0).abs() < 1e-5, "{m} vs {want}");
+        }
+        // The probes change nothing: same loss as the plain forward pass.
+        let (trace, _) = net.forward_probed(&x, true)?;
+        let a = cross_entropy(&trace.logits, &y)?.to_scalar::<f32>()?;
+        assert_eq!(a, net.loss(&x, &y)?.to_scalar::<f32>()?);
+        // BatchNorm: the bias gradient is identically zero, the per-example errors are not.
+        let bn = config.clone().with_norm(crate::Norm::Batch).build(&DEVICE)?;
+        let grads = bn.loss(&x, &y)?.backward()?;
+        let rms = error_rms(&bn, &x, &y)?;
+        for (layer, r) in bn.hidden().iter().zip(&rms) {
+            assert!(grad_norm(&grads, &layer.bias)? < 1e-6 * r && *r > 1e-3, "bias {r}");
+        }
+        // Residual: one value per hidden layer, all positive.
+        let res = config.with_residual(true).build(&DEVICE)?;
+        assert!(error_rms(&res, &x, &y)?.iter().all(|&r| r > 0.0));
         Ok(())
     }
 
