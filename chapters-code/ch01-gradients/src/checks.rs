@@ -36,18 +36,18 @@ pub const EXERCISES: &[Exercise] = &[
     Exercise {
         chapter: "ch01",
         id: "1.3",
-        title: "the depth at which ‖δ¹‖ vanishes",
-        stub: || vanishing_depth(crate::exercises::first_layer_error, crate::exercises::vanishing_depth),
-        solution: || vanishing_depth(crate::solutions::first_layer_error, crate::solutions::vanishing_depth),
+        title: "the depth at which the gradient at layer 1 vanishes",
+        stub: || vanishing_depth(crate::exercises::first_layer_gradient, crate::exercises::vanishing_depth),
+        solution: || vanishing_depth(crate::solutions::first_layer_gradient, crate::solutions::vanishing_depth),
         mistakes: &[
             ("the last depth above the threshold", || {
-                vanishing_depth(crate::solutions::first_layer_error, mistakes::last_depth_above)
+                vanishing_depth(crate::solutions::first_layer_gradient, mistakes::last_depth_above)
             }),
-            ("the last hidden layer's δ instead of the first's", || {
-                vanishing_depth(mistakes::last_layer_error, crate::solutions::vanishing_depth)
+            ("the last hidden layer's gradient instead of the first's", || {
+                vanishing_depth(mistakes::last_layer_gradient, crate::solutions::vanishing_depth)
             }),
-            ("the weight gradient instead of the bias gradient", || {
-                vanishing_depth(mistakes::weight_gradient_norm, crate::solutions::vanishing_depth)
+            ("the batch-summed bias gradient ‖∂L/∂b¹‖ instead of g¹", || {
+                vanishing_depth(mistakes::bias_gradient_norm, crate::solutions::vanishing_depth)
             }),
         ],
     },
@@ -125,42 +125,46 @@ pub fn numerical_gradient(g: impl Fn(&dyn Fn(&[f64]) -> f64, &[f64], f64) -> Vec
     Ok(())
 }
 
-/// The oracle of exercise 1.3: the norm of the gradient of hidden layer `layer` (0-based) of
-/// Listing 1-3's network with `depth` hidden layers, its bias's or its weight's.
-pub fn listing_1_3_gradient_norm(depth: usize, layer: usize, weight: bool) -> Result<f64> {
+/// The oracle of exercise 1.3: the gradient at hidden layer `layer` (0-based) of Listing 1-4's plain
+/// network with `depth` hidden layers — the book's measure g (`lab::probe::error_rms`), or, with
+/// `bias`, the norm of the batch-summed bias gradient.
+pub fn listing_1_4_gradient(depth: usize, layer: usize, bias: bool) -> Result<f64> {
     let net = MlpConfig::new(20, 32, depth, 4, Activation::Sigmoid, Init::LecunNormal).with_seed(1).build(&DEVICE)?;
     let x = Init::Normal { std: 1.0 }.tensor(256, 20, &mut lab::init::rng(2), &DEVICE)?;
     let y = Tensor::from_vec((0..256u32).map(|i| i % 4).collect(), 256, &DEVICE)?;
-    let grads = net.loss(&x, &y)?.backward()?;
-    let layer = net.hidden().get(layer).context("no such hidden layer")?;
-    lab::probe::norm(grads.get(if weight { &layer.weight } else { &layer.bias }).context("a gradient")?)
+    if bias {
+        let grads = net.loss(&x, &y)?.backward()?;
+        let layer = net.hidden().get(layer).context("no such hidden layer")?;
+        return lab::probe::norm(grads.get(&layer.bias).context("a gradient")?);
+    }
+    lab::probe::error_rms(&net, &x, &y)?.get(layer).copied().context("no such hidden layer")
 }
 
-fn reference_first_layer_error(depth: usize) -> Result<f64> {
-    listing_1_3_gradient_norm(depth, 0, false)
+fn reference_first_layer_gradient(depth: usize) -> Result<f64> {
+    listing_1_4_gradient(depth, 0, false)
 }
 
-/// Exercise 1.3: ‖δ¹‖ at a few depths, then the vanishing depth for two thresholds.
+/// Exercise 1.3: g¹ at a few depths, then the vanishing depth for two thresholds.
 pub fn vanishing_depth(
     error_at: impl Fn(usize) -> Result<f64>,
     depth_for: impl Fn(f64) -> Result<usize>,
 ) -> Result<(), String> {
     let fail = |e: anyhow::Error| format!("{e:#}");
     for depth in [1, 2, 5] {
-        let want = reference_first_layer_error(depth).map_err(fail)?;
+        let want = reference_first_layer_gradient(depth).map_err(fail)?;
         let got = error_at(depth).map_err(fail)?;
-        close(&format!("‖δ¹‖ with {depth} hidden layers"), got, want, 1e-4, 0.0)?;
+        close(&format!("g¹ with {depth} hidden layers"), got, want, 1e-4, 0.0)?;
     }
     for threshold in [1e-2, 1e-6] {
         let want = (1..=200)
-            .find(|&d| reference_first_layer_error(d).is_ok_and(|e| e < threshold))
+            .find(|&d| reference_first_layer_gradient(d).is_ok_and(|e| e < threshold))
             .ok_or("the reference found no vanishing depth")?;
         let got = depth_for(threshold).map_err(fail)?;
         if got != want {
-            let (before, at) = (reference_first_layer_error(want - 1), reference_first_layer_error(want));
+            let (before, at) = (reference_first_layer_gradient(want - 1), reference_first_layer_gradient(want));
             return Err(format!(
                 "vanishing depth for threshold {threshold:e}: got {got}, expected {want} \
-                 (‖δ¹‖ is {:.3e} at depth {} and {:.3e} at depth {want})",
+                 (g¹ is {:.3e} at depth {} and {:.3e} at depth {want})",
                 before.unwrap_or(f64::NAN),
                 want - 1,
                 at.unwrap_or(f64::NAN)
@@ -296,12 +300,12 @@ pub mod mistakes {
         Ok(crate::solutions::vanishing_depth(threshold)? - 1)
     }
 
-    pub fn last_layer_error(depth: usize) -> Result<f64> {
-        super::listing_1_3_gradient_norm(depth, depth - 1, false)
+    pub fn last_layer_gradient(depth: usize) -> Result<f64> {
+        super::listing_1_4_gradient(depth, depth - 1, false)
     }
 
-    pub fn weight_gradient_norm(depth: usize) -> Result<f64> {
-        super::listing_1_3_gradient_norm(depth, 0, true)
+    pub fn bias_gradient_norm(depth: usize) -> Result<f64> {
+        super::listing_1_4_gradient(depth, 0, true)
     }
 
     pub fn backprop_without_mean(

@@ -35,14 +35,15 @@ pub fn numerical_gradient(f: &dyn Fn(&[f64]) -> f64, x: &[f64], h: f64) -> Vec<f
 // ANCHOR_END: exercise_1_2
 
 // ANCHOR: exercise_1_3
-/// ‖δ¹‖ = ‖∂L/∂b¹‖ of Listing 1-3's network with `depth` hidden layers: 20 inputs, width 32,
-/// 4 classes, sigmoid, `Init::LecunNormal`, weight seed 1; inputs N(0, 1) from `lab::init::rng(2)`,
-/// 256 rows, labels `i % 4`.
-pub fn first_layer_error(depth: usize) -> Result<f64> {
+/// g¹, the gradient at the first hidden layer as the book measures it (`lab::probe::error_rms`, the
+/// per-example RMS size of δ¹), of Listing 1-4's plain network with `depth` hidden layers: 20
+/// inputs, width 32, 4 classes, sigmoid, `Init::LecunNormal`, weight seed 1; inputs N(0, 1) from
+/// `lab::init::rng(2)`, 256 rows, labels `i % 4`.
+pub fn first_layer_gradient(depth: usize) -> Result<f64> {
     todo!("exercise 1.3")
 }
 
-/// The smallest depth (number of hidden layers, from 1 up) at which `first_layer_error` falls below
+/// The smallest depth (number of hidden layers, from 1 up) at which `first_layer_gradient` falls below
 /// `threshold`.
 pub fn vanishing_depth(threshold: f64) -> Result<usize> {
     todo!("exercise 1.3")
@@ -85,7 +86,7 @@ mod tests {
     #[test]
     #[ignore = "exercise: cargo test -p ch01-gradients exercise_1_3 -- --ignored"]
     fn exercise_1_3() {
-        pass("1.3", checks::vanishing_depth(super::first_layer_error, super::vanishing_depth));
+        pass("1.3", checks::vanishing_depth(super::first_layer_gradient, super::vanishing_depth));
     }
 
     #[test]

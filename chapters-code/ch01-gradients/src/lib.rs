@@ -7,6 +7,12 @@ pub mod exercises;
 pub mod gradcheck;
 pub mod solutions;
 
+/// The page before chapter 1, "The Rust and candle you need" (`src/rust-and-candle.md`): its
+/// listings are this module's doctests (`cargo test -p ch01-gradients --doc primer`).
+pub mod primer {
+    #![doc = include_str!("../../../src/rust-and-candle.md")]
+}
+
 use anyhow::Result;
 use candle_core::{DType, Tensor};
 use lab::figure::{Figure, GenOptions, Generator};

@@ -31,22 +31,22 @@ pub fn numerical_gradient(f: &dyn Fn(&[f64]) -> f64, x: &[f64], h: f64) -> Vec<f
 // ANCHOR_END: exercise_1_2
 
 // ANCHOR: exercise_1_3
-pub fn first_layer_error(depth: usize) -> Result<f64> {
+pub fn first_layer_gradient(depth: usize) -> Result<f64> {
     let net = MlpConfig::new(20, 32, depth, 4, Activation::Sigmoid, Init::LecunNormal).with_seed(1).build(&DEVICE)?;
     let x = Init::Normal { std: 1.0 }.tensor(256, 20, &mut lab::init::rng(2), &DEVICE)?;
     let y = Tensor::from_vec((0..256u32).map(|i| i % 4).collect(), 256, &DEVICE)?;
-    let grads = net.loss(&x, &y)?.backward()?;
-    let delta = grads.get(&net.hidden()[0].bias).context("the first bias has a gradient")?;
-    lab::probe::norm(delta)
+    // The book's measure of the gradient at a layer: g = the per-example RMS size of δ.
+    let g = lab::probe::error_rms(&net, &x, &y)?;
+    g.first().copied().context("the network has a hidden layer")
 }
 
 pub fn vanishing_depth(threshold: f64) -> Result<usize> {
     for depth in 1..=200 {
-        if first_layer_error(depth)? < threshold {
+        if first_layer_gradient(depth)? < threshold {
             return Ok(depth);
         }
     }
-    anyhow::bail!("‖δ¹‖ stays above {threshold} up to depth 200")
+    anyhow::bail!("g¹ stays above {threshold} up to depth 200")
 }
 // ANCHOR_END: exercise_1_3
 
