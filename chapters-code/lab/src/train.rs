@@ -4,7 +4,7 @@
 //! Minibatches are drawn from a seeded shuffle, so a run is reproducible from its config. Probing
 //! reuses the step's own forward and backward pass: a probed step costs little more than a plain one.
 
-use crate::net::{Mlp, accuracy, cross_entropy};
+use crate::net::{Mlp, Trace, accuracy, cross_entropy};
 use crate::probe::{Probe, probe_from};
 use anyhow::{Result, ensure};
 use candle_core::{Tensor, Var, backprop::GradStore};
@@ -226,6 +226,19 @@ pub fn vars_in_name_order(varmap: &candle_nn::VarMap) -> Vec<candle_core::Var> {
     named.into_iter().map(|(_, v)| v.clone()).collect()
 }
 
+/// Watches a [`train`] run from inside its loop — a gradient doctor, a logger: called once a step
+/// with the forward trace and the gradients, after `backward()` and before clipping and the update.
+pub trait StepObserver {
+    fn observe(&mut self, step: usize, trace: &Trace, grads: &GradStore, lr: f64) -> Result<()>;
+}
+
+/// An observer that does nothing ([`train`]'s).
+impl StepObserver for () {
+    fn observe(&mut self, _: usize, _: &Trace, _: &GradStore, _: f64) -> Result<()> {
+        Ok(())
+    }
+}
+
 /// Trains `net` on `(x, y)` (rows are examples; labels u32), evaluating on `eval` if given.
 pub fn train(
     net: &Mlp,
@@ -233,6 +246,18 @@ pub fn train(
     y: &Tensor,
     eval: Option<(&Tensor, &Tensor)>,
     cfg: &TrainConfig,
+) -> Result<History> {
+    train_observed(net, x, y, eval, cfg, &mut ())
+}
+
+/// [`train`] with an observer called at every step (see [`StepObserver`]).
+pub fn train_observed(
+    net: &Mlp,
+    x: &Tensor,
+    y: &Tensor,
+    eval: Option<(&Tensor, &Tensor)>,
+    cfg: &TrainConfig,
+    observer: &mut dyn StepObserver,
 ) -> Result<History> {
     cfg.validate()?;
     let n = x.dim(0)?;
@@ -257,6 +282,7 @@ pub fn train(
         let loss = cross_entropy(&trace.logits, &yb)?;
         let loss_value = loss.to_scalar::<f32>()? as f64;
         let mut grads = loss.backward()?;
+        observer.observe(step, &trace, &grads, cfg.optim.lr())?;
         if cfg.probe_every > 0 && step % cfg.probe_every == 0 {
             history.probes.push((step, probe_from(net, &trace, &loss, &yb, &grads)?));
         }

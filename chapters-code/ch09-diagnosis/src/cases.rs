@@ -1,0 +1,179 @@
+//! The five networks that won't learn, and their fixes, each run with the doctor on.
+
+use crate::Watch;
+use anyhow::Result;
+use candle_core::{DType, IndexOp, ModuleT, Tensor};
+use candle_nn::rnn::{LSTMState, RNN};
+use gradient_doctor::{Doctor, Options, Report, Verdict};
+use lab::init::Fan;
+use lab::rnn::{AnyCell, Cell, RnnConfig, TanhState};
+use lab::train::{Optim, TrainConfig, train_observed};
+use lab::{Activation, Init, MlpConfig, Norm};
+use serde::{Deserialize, Serialize};
+
+/// One of the book's five ways for a network not to learn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Case {
+    /// A deep sigmoid MLP at the standard init (chapter 2). Fix: ReLU with He init (chapters 3, 4).
+    DeepSigmoid,
+    /// A ReLU MLP whose learning rate kills its units (chapter 3). Fix: a normal learning rate.
+    DyingRelu,
+    /// A ReLU MLP initialised at ten times He's scale (chapter 4). Fix: He's scale.
+    InitTimesTen,
+    /// A BatchNorm MLP evaluated in training mode (chapter 5). Fix: evaluation mode.
+    BatchNormEval,
+    /// A tanh RNN asked to remember its first input over a long lag (chapter 7). Fix: an LSTM with
+    /// its forget gate biased open.
+    RnnLongLag,
+}
+
+/// The broken network or its fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Variant {
+    Broken,
+    Fixed,
+}
+
+impl Case {
+    pub const ALL: [Case; 5] =
+        [Case::DeepSigmoid, Case::DyingRelu, Case::InitTimesTen, Case::BatchNormEval, Case::RnnLongLag];
+
+    /// The verdict the doctor should give the broken network.
+    pub fn expected(&self) -> Verdict {
+        match self {
+            Case::DeepSigmoid => Verdict::Vanishing,
+            Case::DyingRelu => Verdict::DeadUnits,
+            Case::InitTimesTen => Verdict::Exploding,
+            Case::BatchNormEval => Verdict::BatchStatsAtEval,
+            Case::RnnLongLag => Verdict::Vanishing,
+        }
+    }
+
+    /// A short description of the network.
+    pub fn describe(&self, variant: Variant) -> &'static str {
+        match (self, variant) {
+            (Case::DeepSigmoid, Variant::Broken) => "sigmoid MLP, 10 × 32, standard init",
+            (Case::DeepSigmoid, Variant::Fixed) => "ReLU MLP, 10 × 32, He init",
+            (Case::DyingRelu, Variant::Broken) => "ReLU MLP, 4 × 32, SGD at lr 3",
+            (Case::DyingRelu, Variant::Fixed) => "ReLU MLP, 4 × 32, SGD at lr 0.05",
+            (Case::InitTimesTen, Variant::Broken) => "ReLU MLP, 6 × 32, 10 × He's scale",
+            (Case::InitTimesTen, Variant::Fixed) => "ReLU MLP, 6 × 32, He's scale",
+            (Case::BatchNormEval, Variant::Broken) => "BatchNorm MLP, evaluated in training mode",
+            (Case::BatchNormEval, Variant::Fixed) => "BatchNorm MLP, evaluated in evaluation mode",
+            (Case::RnnLongLag, Variant::Broken) => "tanh RNN, lag 40, PyTorch's init",
+            (Case::RnnLongLag, Variant::Fixed) => "LSTM, lag 40, forget bias 3",
+        }
+    }
+}
+
+/// Steps each network trains for: enough for the window, few enough for a test.
+pub const STEPS: usize = 30;
+
+/// Trains the network of `case` (broken or fixed) with the doctor on, and returns its report.
+pub fn diagnose(case: Case, variant: Variant, seed: u64) -> Result<Report> {
+    let fixed = variant == Variant::Fixed;
+    if case == Case::RnnLongLag {
+        return rnn(fixed, seed);
+    }
+    let he = |gain: f64| Init::HeNormal { gain: gain * 2f64.sqrt(), fan: Fan::In };
+    let (depth, act, init, norm, lr) = match case {
+        Case::DeepSigmoid if !fixed => (10, Activation::Sigmoid, Init::Standard, Norm::None, 0.1),
+        Case::DeepSigmoid => (10, Activation::Relu, he(1.0), Norm::None, 0.05),
+        Case::DyingRelu => (4, Activation::Relu, he(1.0), Norm::None, if fixed { 0.05 } else { 3.0 }),
+        Case::InitTimesTen => (6, Activation::Relu, he(if fixed { 1.0 } else { 10.0 }), Norm::None, 0.05),
+        Case::BatchNormEval => (4, Activation::Relu, he(1.0), Norm::Batch, 0.05),
+        Case::RnnLongLag => unreachable!(),
+    };
+    let data = lab::data::teacher(1024, 16, 4, seed)?;
+    let net = MlpConfig::new(16, 32, depth, 4, act, init).with_norm(norm).with_seed(seed).build(&lab::DEVICE)?;
+    let doctor = Doctor::with_options(&net.varmap, Options { window: 10, ..Options::default() })?;
+    let mut cfg = TrainConfig::new(Optim::Sgd { lr }, STEPS, 32);
+    cfg.progress = false;
+    cfg.seed = seed;
+    train_observed(&net, &data.x, &data.y, None, &cfg, &mut Watch::new(&doctor, act))?;
+    if case == Case::BatchNormEval {
+        let probe = data.x.narrow(0, 0, 64)?;
+        doctor.check_eval(&probe, |x| Ok(net.forward_t(x, !fixed)?))?;
+    }
+    doctor.report()
+}
+
+/// Length of the lag the recurrent network must bridge.
+pub const LAG: usize = 40;
+
+/// Sequences of length [`LAG`] whose label is the sign of the first input's first component; every
+/// later input is noise.
+fn lag_task(n: usize, seed: u64) -> Result<(Tensor, Tensor)> {
+    let mut rng = lab::init::rng(seed);
+    let x = Init::Normal { std: 1.0 }.tensor(n * LAG, 4, &mut rng, &lab::DEVICE)?.reshape((n, LAG, 4))?;
+    let y = x.i((.., 0, 0))?.gt(0.0)?.to_dtype(DType::U32)?;
+    Ok((x, y))
+}
+
+fn rnn(fixed: bool, seed: u64) -> Result<Report> {
+    let cell = if fixed { Cell::Lstm { forget_bias: 3.0 } } else { Cell::TanhDefault };
+    let model = RnnConfig::new(cell, 4, 32, 2).with_seed(seed).build()?;
+    let doctor = Doctor::with_options(&model.varmap, Options { window: 10, ..Options::default() })?;
+    let (x, y) = lag_task(256, seed)?;
+    let lr = 0.05;
+    let mut opt = Optim::Sgd { lr }.optimizer(model.vars())?;
+    for step in 0..STEPS {
+        let start = (step * 32) % 256;
+        let (xb, yb) = (x.narrow(0, start, 32)?, y.narrow(0, start, 32)?);
+        let mut last = None;
+        match &model.cell {
+            AnyCell::Tanh(c) => {
+                let mut s = c.zero_state(32)?;
+                for t in 0..LAG {
+                    s = c.step(&xb.i((.., t, ..))?.contiguous()?, &s)?;
+                    s = TanhState { h: doctor.probe(&format!("t{t:02}"), &s.h)? };
+                }
+                last = Some(s.h);
+            }
+            AnyCell::Lstm(c) => {
+                let mut s = c.zero_state(32)?;
+                for t in 0..LAG {
+                    s = c.step(&xb.i((.., t, ..))?.contiguous()?, &s)?;
+                    // The cell state is the LSTM's memory path: probe it (but for the last step's,
+                    // which reaches the loss only through an h already computed).
+                    if t + 1 < LAG {
+                        s = LSTMState { h: s.h.clone(), c: doctor.probe(&format!("t{t:02}"), &s.c)? };
+                    }
+                }
+                last = Some(s.h);
+            }
+            AnyCell::Gru(_) => {}
+        }
+        let h = last.ok_or_else(|| anyhow::anyhow!("unsupported cell"))?;
+        let logits = candle_core::Module::forward(&model.head, &h)?;
+        let (loss, _) = lab::rnn::classify(&logits, &yb)?;
+        let grads = loss.backward()?;
+        doctor.observe_step(&grads, lr)?;
+        opt.step(&grads)?;
+    }
+    doctor.report()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_broken_network_gets_its_verdict_and_each_fix_a_clean_bill() -> Result<()> {
+        let mut failures = Vec::new();
+        for case in Case::ALL {
+            let broken = diagnose(case, Variant::Broken, 0)?;
+            if broken.findings[0].verdict != case.expected() {
+                failures.push(format!("{case:?} broken: {:?}\n{}", broken.verdicts(), broken.table(false)));
+            }
+            let fixed = diagnose(case, Variant::Fixed, 0)?;
+            if !fixed.is_healthy() {
+                failures.push(format!("{case:?} fixed: {:?}\n{}", fixed.verdicts(), fixed.table(false)));
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+        Ok(())
+    }
+}
