@@ -55,6 +55,16 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         dest: Option<PathBuf>,
     },
+    /// One of the book's mdBook preprocessors, for the stock `mdbook` CLI (book.toml registers each
+    /// as a command): reads mdBook's JSON on stdin, writes the processed book on stdout.
+    ///
+    /// `book build` and `book serve` run the same preprocessors in process.
+    Preprocess {
+        /// exercises, quizzes, values, math, listings or interactive.
+        name: String,
+        #[command(subcommand)]
+        check: Option<PreprocessCheck>,
+    },
     /// Serve the built book on 127.0.0.1, building it first if the sources are newer.
     Serve {
         /// Port to listen on; 0 picks a free one.
@@ -82,6 +92,13 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum PreprocessCheck {
+    /// Exits with success when the preprocessor works with this mdBook renderer (mdBook asks
+    /// before each build).
+    Supports { renderer: String },
+}
+
 fn default_jobs() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
@@ -100,10 +117,27 @@ fn main() -> Result<()> {
             Ok(())
         }
         Command::Outputs { chapter, all } => outputs(&root, &chapter, all),
+        Command::Preprocess { name, check } => preprocess(&name, check),
         Command::Serve { port, bind, no_build, dest, no_run, run_timeout, run_memory } => {
             let limits = (!no_run).then(|| run_limits(run_timeout, run_memory));
             serve(&root, port, bind, no_build, dest, limits)
         }
+    }
+}
+
+fn preprocess(name: &str, check: Option<PreprocessCheck>) -> Result<()> {
+    let Some(preprocessor) = book::site::preprocessor(name) else {
+        bail!("no preprocessor called `{name}` (the book's are: {})", book::site::PREPROCESSORS.join(", "));
+    };
+    match check {
+        Some(PreprocessCheck::Supports { renderer }) => {
+            if preprocessor.supports_renderer(&renderer)? {
+                Ok(())
+            } else {
+                std::process::exit(1)
+            }
+        }
+        None => book::site::preprocess_command(name, std::io::stdin().lock(), &mut std::io::stdout().lock()),
     }
 }
 
