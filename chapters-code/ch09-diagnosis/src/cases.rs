@@ -176,4 +176,22 @@ mod tests {
         assert!(failures.is_empty(), "{}", failures.join("\n"));
         Ok(())
     }
+
+    #[test]
+    fn lab_calls_the_observer_every_step_and_the_dashboard_shows_every_layer() -> Result<()> {
+        let report = diagnose(Case::DeepSigmoid, Variant::Broken, 1)?;
+        assert_eq!(report.steps, STEPS);
+        assert_eq!(report.history.len(), STEPS);
+        assert_eq!(report.layers.len(), 11, "10 hidden layers and the head");
+        assert_eq!(report.taps.len(), 10);
+        let svg = report.svg(&gradient_doctor::Options::default());
+        // One bar per layer, two lines over the steps, the verdict in the alt text.
+        assert_eq!(svg.matches("<rect").count(), 1 + 2 + 11, "background, two panels, eleven bars");
+        assert_eq!(svg.matches("<polyline").count(), 2);
+        assert!(svg.contains("Verdict: vanishing gradients"), "{svg}");
+        // JSON round trip.
+        let back: Report = serde_json::from_str(&report.to_json()?)?;
+        assert_eq!(back.verdicts(), report.verdicts());
+        Ok(())
+    }
 }
