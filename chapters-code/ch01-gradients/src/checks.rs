@@ -67,6 +67,22 @@ pub const EXERCISES: &[Exercise] = &[
             }),
         ],
     },
+    Exercise {
+        chapter: "ch01",
+        id: "1.5",
+        title: "which layers learn",
+        stub: || which_layers_learn(crate::exercises::relative_changes),
+        solution: || which_layers_learn(crate::solutions::relative_changes),
+        mistakes: &[
+            ("the weights before training kept with clone(), which shares the Var's storage", || {
+                which_layers_learn(mistakes::changes_from_a_clone)
+            }),
+            ("the absolute change ‖ΔW‖, not relative to ‖W‖", || {
+                which_layers_learn(mistakes::absolute_changes)
+            }),
+            ("the head counted as a hidden layer", || which_layers_learn(mistakes::changes_with_head)),
+        ],
+    },
 ];
 
 fn sigmoid(z: f64) -> f64 {
@@ -256,8 +272,104 @@ fn autograd_gradients(layers: &Layers, act: Activation, x: &Tensor, y: &Tensor) 
         .collect()
 }
 
+/// Exercise 1.5's network: six sigmoid layers of 30 on 784-pixel digits (Nielsen's network of
+/// chapter 2, made deeper), and its training budget.
+pub fn which_layers_setup() -> anyhow::Result<(lab::Mlp, lab::data::Dataset, lab::train::TrainConfig)> {
+    let data = lab::data::digits(1000, 3)?;
+    let net =
+        MlpConfig::new(data.dim(), 30, 6, 10, Activation::Sigmoid, Init::LecunNormal).with_seed(4).build(&DEVICE)?;
+    let mut cfg = lab::train::TrainConfig::new(lab::train::Optim::Sgd { lr: 0.5 }, 300, 20);
+    cfg.progress = false;
+    Ok((net, data, cfg))
+}
+
+/// Exercise 1.5: the relative weight change of every hidden layer after training, against the
+/// checker's own measurement of the same seeded run.
+pub fn which_layers_learn(
+    f: impl Fn(&lab::Mlp, &Tensor, &Tensor, &lab::train::TrainConfig) -> Result<Vec<f64>>,
+) -> Result<(), String> {
+    let measure = |yours: bool| -> Result<Vec<f64>> {
+        let (net, data, cfg) = which_layers_setup()?;
+        if yours {
+            return f(&net, &data.x, &data.y, &cfg);
+        }
+        let before: Vec<Vec<f32>> = net
+            .hidden()
+            .iter()
+            .map(|l| l.weight.as_tensor().flatten_all()?.to_vec1::<f32>())
+            .collect::<candle_core::Result<_>>()?;
+        lab::train::train(&net, &data.x, &data.y, None, &cfg)?;
+        let mut out = Vec::new();
+        for (layer, w0) in net.hidden().iter().zip(&before) {
+            let w1 = layer.weight.as_tensor().flatten_all()?.to_vec1::<f32>()?;
+            let diff: f64 = w1.iter().zip(w0).map(|(a, b)| ((a - b) as f64).powi(2)).sum::<f64>().sqrt();
+            let size: f64 = w0.iter().map(|b| (*b as f64).powi(2)).sum::<f64>().sqrt();
+            out.push(diff / size);
+        }
+        Ok(out)
+    };
+    let want = measure(false).map_err(|e| format!("the checker could not train: {e}"))?;
+    let got = measure(true).map_err(|e| format!("your function failed: {e}"))?;
+    if got.len() != want.len() {
+        return Err(format!(
+            "{} values for a network with {} hidden layers: one per hidden layer, without the head",
+            got.len(),
+            want.len()
+        ));
+    }
+    for (l, (&g, &w)) in got.iter().zip(&want).enumerate() {
+        let hint = if g == 0.0 {
+            ": zero change — did you keep the weights before training with `clone()`? A clone shares the \
+             Var's storage, which the optimiser updates in place; `copy()` makes a real copy"
+        } else {
+            ""
+        };
+        close(&format!("relative change of hidden layer {}", l + 1), g, w, 1e-3, 0.0)
+            .map_err(|e| format!("{e}{hint}"))?;
+    }
+    Ok(())
+}
+
 /// Plausible wrong answers, each rejected by its exercise's checker (proved by `tests/exercises.rs`).
 pub mod mistakes {
+    pub fn changes_from_a_clone(
+        net: &lab::Mlp,
+        x: &Tensor,
+        y: &Tensor,
+        cfg: &lab::train::TrainConfig,
+    ) -> Result<Vec<f64>> {
+        let before: Vec<Tensor> = net.hidden().iter().map(|l| l.weight.as_tensor().clone()).collect();
+        lab::train::train(net, x, y, None, cfg)?;
+        net.hidden()
+            .iter()
+            .zip(&before)
+            .map(|(l, w0)| Ok(lab::probe::norm(&(l.weight.as_tensor() - w0)?)? / lab::probe::norm(w0)?))
+            .collect()
+    }
+
+    pub fn absolute_changes(net: &lab::Mlp, x: &Tensor, y: &Tensor, cfg: &lab::train::TrainConfig) -> Result<Vec<f64>> {
+        let before: Vec<Tensor> =
+            net.hidden().iter().map(|l| l.weight.as_tensor().copy()).collect::<candle_core::Result<_>>()?;
+        lab::train::train(net, x, y, None, cfg)?;
+        net.hidden().iter().zip(&before).map(|(l, w0)| lab::probe::norm(&(l.weight.as_tensor() - w0)?)).collect()
+    }
+
+    pub fn changes_with_head(
+        net: &lab::Mlp,
+        x: &Tensor,
+        y: &Tensor,
+        cfg: &lab::train::TrainConfig,
+    ) -> Result<Vec<f64>> {
+        let before: Vec<Tensor> =
+            net.layers.iter().map(|l| l.weight.as_tensor().copy()).collect::<candle_core::Result<_>>()?;
+        lab::train::train(net, x, y, None, cfg)?;
+        net.layers
+            .iter()
+            .zip(&before)
+            .map(|(l, w0)| Ok(lab::probe::norm(&(l.weight.as_tensor() - w0)?)? / lab::probe::norm(w0)?))
+            .collect()
+    }
+
     use anyhow::Result;
     use candle_core::{D, Tensor};
     use lab::Activation;

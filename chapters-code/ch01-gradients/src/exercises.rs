@@ -65,6 +65,15 @@ pub fn backprop(
 }
 // ANCHOR_END: exercise_1_4
 
+// ANCHOR: exercise_1_5
+/// Trains `net` on `(x, y)` with `lab::train::train(net, x, y, None, cfg)` and returns, for each
+/// hidden layer (not the head), how far training moved its weights relative to where they started:
+/// ‖Wˡ_after − Wˡ_before‖ / ‖Wˡ_before‖ (Frobenius norms; `lab::probe::norm` computes one).
+pub fn relative_changes(net: &lab::Mlp, x: &Tensor, y: &Tensor, cfg: &lab::train::TrainConfig) -> Result<Vec<f64>> {
+    todo!("exercise 1.5")
+}
+// ANCHOR_END: exercise_1_5
+
 /// Your checks: `cargo test -p ch01-gradients exercise_1_N -- --ignored`.
 #[cfg(test)]
 mod tests {
@@ -93,5 +102,11 @@ mod tests {
     #[ignore = "exercise: cargo test -p ch01-gradients exercise_1_4 -- --ignored"]
     fn exercise_1_4() {
         pass("1.4", checks::backprop(super::backprop));
+    }
+
+    #[test]
+    #[ignore = "exercise: cargo test -p ch01-gradients exercise_1_5 -- --ignored"]
+    fn exercise_1_5() {
+        pass("1.5", checks::which_layers_learn(super::relative_changes));
     }
 }

@@ -84,3 +84,18 @@ pub fn backprop(
     Ok(grads)
 }
 // ANCHOR_END: exercise_1_4
+
+// ANCHOR: exercise_1_5
+/// `copy()`, not `clone()`: a cloned `Tensor` shares its storage with the `Var`, and the optimiser
+/// updates that storage in place, so a clone would move with the weights.
+pub fn relative_changes(net: &lab::Mlp, x: &Tensor, y: &Tensor, cfg: &lab::train::TrainConfig) -> Result<Vec<f64>> {
+    let before: Vec<Tensor> =
+        net.hidden().iter().map(|l| l.weight.as_tensor().copy()).collect::<candle_core::Result<_>>()?;
+    lab::train::train(net, x, y, None, cfg)?;
+    net.hidden()
+        .iter()
+        .zip(&before)
+        .map(|(layer, w0)| Ok(lab::probe::norm(&(layer.weight.as_tensor() - w0)?)? / lab::probe::norm(w0)?))
+        .collect()
+}
+// ANCHOR_END: exercise_1_5

@@ -56,6 +56,17 @@ pub const EXERCISES: &[Exercise] = &[
             ("χ instead of √χ per layer", || predicted_ratio(mistakes::ratio_chi_not_sqrt)),
         ],
     },
+    Exercise {
+        chapter: "ch02",
+        id: "2.5",
+        title: "rescue a deep sigmoid network by changing one thing",
+        stub: || rescue(crate::exercises::rescue),
+        solution: || rescue(crate::solutions::rescue),
+        mistakes: &[
+            ("Xavier's initialisation instead of LeCun's, still sigmoid", || rescue(mistakes::rescue_with_xavier)),
+            ("ReLU and He's initialisation: two changes", || rescue(mistakes::rescue_with_two_changes)),
+        ],
+    },
 ];
 
 /// Exercise 2.1: the closed-form thresholds for the book's margin and another, σ(z*) = 1 − m and
@@ -128,8 +139,71 @@ pub fn predicted_ratio(f: impl Fn(Activation, f64, f64, usize) -> f64) -> Result
     close("‖δ¹‖/‖δᴸ‖ of a single layer (no factor at all)", f(Activation::Sigmoid, 1.0, 1.0, 1), 1.0, 1e-12, 0.0)
 }
 
+/// Exercise 2.5's network: ten sigmoid layers of 32 on the digits, LeCun-normal weights.
+pub fn deep_sigmoid() -> lab::MlpConfig {
+    lab::MlpConfig::new(784, 32, 10, 10, Activation::Sigmoid, lab::Init::LecunNormal).with_seed(5)
+}
+
+/// Exercise 2.5's budget: SGD with momentum, held-out accuracy after training.
+pub const RESCUE_STEPS: usize = 1000;
+/// The held-out accuracy exercise 2.5 asks for.
+pub const RESCUE_ACCURACY: f64 = 0.85;
+
+/// Trains `config` for [`RESCUE_STEPS`] steps of SGD with momentum (rate 0.005, momentum 0.9,
+/// minibatches of 32) on 1500 digits and returns its accuracy on 500 others (0 if it diverged).
+pub fn rescue_accuracy(config: &lab::MlpConfig) -> anyhow::Result<f64> {
+    use lab::train::{Optim, TrainConfig};
+    let (train, test) = (lab::data::digits(1500, 8)?, lab::data::digits(500, 9)?);
+    let mut cfg = TrainConfig::new(Optim::Momentum { lr: 0.005, momentum: 0.9 }, RESCUE_STEPS, 32);
+    cfg.progress = false;
+    let score = lab::experiments::train_and_score(config, &cfg, &train, &test, &test)?;
+    Ok(score.test_accuracy)
+}
+
+/// Exercise 2.5: one field of the config changed (not the sizes or the seed), and the budget
+/// reaches [`RESCUE_ACCURACY`].
+pub fn rescue(f: impl Fn(lab::MlpConfig) -> lab::MlpConfig) -> Result<(), String> {
+    let base = deep_sigmoid();
+    let got = f(base.clone());
+    if (got.d_in, &got.hidden, got.d_out, got.seed) != (base.d_in, &base.hidden, base.d_out, base.seed) {
+        return Err("keep the network's size and seed: the exercise is to make *this* network learn".into());
+    }
+    let changed: Vec<&str> = [
+        ("activation", got.activation != base.activation),
+        ("initialisation", got.init != base.init),
+        ("bias", got.bias_init != base.bias_init),
+        ("normalisation", got.norm != base.norm),
+        ("skip connections", got.residual != base.residual),
+    ]
+    .into_iter()
+    .filter_map(|(what, differs)| differs.then_some(what))
+    .collect();
+    match changed.len() {
+        0 => return Err("nothing changed: this network stays near chance on this budget".into()),
+        1 => {}
+        _ => return Err(format!("{} things changed ({}): change exactly one", changed.len(), changed.join(", "))),
+    }
+    let acc = rescue_accuracy(&got).map_err(|e| format!("could not train your network: {e}"))?;
+    if acc < RESCUE_ACCURACY {
+        return Err(format!(
+            "changing the {} reaches {acc:.3} held-out accuracy after {RESCUE_STEPS} steps, below \
+             {RESCUE_ACCURACY}: the product of slopes still vanishes",
+            changed[0]
+        ));
+    }
+    Ok(())
+}
+
 /// Plausible wrong answers, each rejected by its exercise's checker (proved by `tests/exercises.rs`).
 pub mod mistakes {
+    pub fn rescue_with_xavier(base: lab::MlpConfig) -> lab::MlpConfig {
+        lab::MlpConfig { init: lab::Init::XAVIER, ..base }
+    }
+
+    pub fn rescue_with_two_changes(base: lab::MlpConfig) -> lab::MlpConfig {
+        lab::MlpConfig { activation: lab::Activation::Relu, init: lab::Init::HE, ..base }
+    }
+
     use crate::solutions;
     use lab::Activation;
 

@@ -52,6 +52,17 @@ pub fn predicted_ratio(act: Activation, weight_gain2: f64, input_second_moment: 
 }
 // ANCHOR_END: exercise_2_4
 
+// ANCHOR: exercise_2_5
+/// `base` is a ten-layer sigmoid network (`checks::deep_sigmoid()`) that the budget of
+/// `checks::rescue_accuracy` leaves near chance. Return it with exactly one thing changed — its
+/// activation, its initialisation, its bias, its normalisation or its skip connections (not its
+/// size) — so that the same budget reaches 85 % held-out accuracy. Try your candidates with
+/// `checks::rescue_accuracy(&config)`.
+pub fn rescue(base: lab::MlpConfig) -> lab::MlpConfig {
+    todo!("exercise 2.5")
+}
+// ANCHOR_END: exercise_2_5
+
 /// Your checks: `cargo test -p ch02-saturation exercise_2_N -- --ignored`.
 #[cfg(test)]
 mod tests {
@@ -80,5 +91,11 @@ mod tests {
     #[ignore = "exercise: cargo test -p ch02-saturation exercise_2_4 -- --ignored"]
     fn exercise_2_4() {
         pass("2.4", checks::predicted_ratio(super::predicted_ratio));
+    }
+
+    #[test]
+    #[ignore = "exercise: cargo test -p ch02-saturation exercise_2_5 -- --ignored"]
+    fn exercise_2_5() {
+        pass("2.5", checks::rescue(super::rescue));
     }
 }

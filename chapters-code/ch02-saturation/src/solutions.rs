@@ -65,3 +65,12 @@ pub fn predicted_ratio(act: Activation, weight_gain2: f64, input_second_moment: 
     ratio
 }
 // ANCHOR_END: exercise_2_4
+
+// ANCHOR: exercise_2_5
+/// tanh: the same weights, but a slope of 1 at zero instead of ¼, and outputs centred on zero, so
+/// χ sits near 1 instead of near 1/16 (exercise 2.3). BatchNorm (chapter 5) passes too; ReLU with
+/// LeCun's init does not — it halves the signal at every layer and needs He's init, a second change.
+pub fn rescue(base: lab::MlpConfig) -> lab::MlpConfig {
+    lab::MlpConfig { activation: lab::Activation::Tanh, ..base }
+}
+// ANCHOR_END: exercise_2_5

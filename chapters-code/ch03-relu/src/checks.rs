@@ -64,6 +64,17 @@ pub const EXERCISES: &[Exercise] = &[
             ("reducing over the units instead of over the examples", || dead_units(mistakes::reduce_over_units)),
         ],
     },
+    Exercise {
+        chapter: "ch03",
+        id: "3.5",
+        title: "the largest learning rate that keeps the units alive",
+        stub: || safe_lr(crate::exercises::largest_safe_lr),
+        solution: || safe_lr(crate::solutions::largest_safe_lr),
+        mistakes: &[
+            ("half the largest safe rate: safe, but not the largest", || safe_lr(|| 0.0005)),
+            ("Figure 3-6's normal rate, 0.003", || safe_lr(|| 0.003)),
+        ],
+    },
 ];
 
 /// Exercise 3.1: with σ_w² = f(α), the mean-field factor χ = σ_w² · E[f′(z)²] is 1 for several slopes
@@ -160,8 +171,48 @@ pub fn dead_units(f: impl Fn(&Mlp, &Tensor) -> Result<Vec<usize>>) -> Result<(),
     Ok(())
 }
 
+/// The dead share exercise 3.5 must stay under.
+pub const DEAD_LIMIT: f64 = 0.1;
+
+/// Exercise 3.5's experiment: a ReLU network of four hidden layers of 64 (He init, seed 11) trained
+/// with Adam at `lr` for 50 steps (minibatches of 32) on 1000 digits; returns the share of its
+/// hidden units whose pre-activation is ≤ 0 on every one of those digits afterwards
+/// (`lab::experiments::inactive_share`).
+pub fn dead_after_adam(lr: f64) -> Result<f64> {
+    use lab::train::{Optim, TrainConfig, train};
+    let data = lab::data::digits(1000, 12)?;
+    let net = MlpConfig::new(data.dim(), 64, 4, 10, Activation::Relu, Init::HE).with_seed(11).build(&DEVICE)?;
+    let mut cfg = TrainConfig::new(Optim::AdamW { lr, weight_decay: 0.0 }, 50, 32);
+    cfg.progress = false;
+    train(&net, &data.x, &data.y, None, &cfg)?;
+    lab::experiments::inactive_share(&net, &data.x)
+}
+
+/// Exercise 3.5: fewer than [`DEAD_LIMIT`] dead at the rate given, at least that many at twice it.
+pub fn safe_lr(f: impl Fn() -> f64) -> Result<(), String> {
+    let lr = f();
+    if !(lr.is_finite() && lr > 0.0) {
+        return Err(format!("a learning rate is a finite positive number, got {lr}"));
+    }
+    let run = |lr: f64| dead_after_adam(lr).map_err(|e| format!("could not train at {lr}: {e}"));
+    let dead = run(lr)?;
+    if dead >= DEAD_LIMIT {
+        return Err(format!("at rate {lr}, {:.1} % of the units die: too large", 100.0 * dead));
+    }
+    let dead2 = run(2.0 * lr)?;
+    if dead2 < DEAD_LIMIT {
+        return Err(format!(
+            "at twice your rate, {}, only {:.1} % of the units die: a larger rate is still safe",
+            2.0 * lr,
+            100.0 * dead2
+        ));
+    }
+    Ok(())
+}
+
 /// Plausible wrong answers, for the registry.
 pub mod mistakes {
+
     use anyhow::Result;
     use candle_core::{DType, Tensor};
     use lab::Mlp;

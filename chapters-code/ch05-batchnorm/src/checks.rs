@@ -48,6 +48,17 @@ pub const EXERCISES: &[Exercise] = &[
             ("the skipped layers left in the fit", || growth_towards_input(mistakes::growth_no_skip)),
         ],
     },
+    Exercise {
+        chapter: "ch05",
+        id: "5.4",
+        title: "train twenty sigmoid layers with BatchNorm",
+        stub: || normalised_sigmoid(crate::exercises::normalise_and_choose_rate),
+        solution: || normalised_sigmoid(crate::solutions::normalise_and_choose_rate),
+        mistakes: &[
+            ("no normalisation, the rate that works with it", || normalised_sigmoid(|| (lab::Norm::None, 0.1))),
+            ("BatchNorm with a timid rate, 0.01", || normalised_sigmoid(|| (lab::Norm::Batch, 0.01))),
+        ],
+    },
 ];
 
 /// Deterministic test batches: `rows` examples of `cols` features with unequal means and scales.
@@ -186,8 +197,49 @@ pub fn growth_towards_input(f: impl Fn(&[f64], usize) -> f64) -> Result<(), Stri
     close("growth of a 24-layer linear BatchNorm network with B = 8, against (B − 2)/(B − 3)", measured, 1.2, 0.06, 0.0)
 }
 
+/// Exercise 5.4's network: twenty sigmoid layers of 32 on the digits, LeCun-normal weights.
+pub fn deep_sigmoid() -> lab::MlpConfig {
+    lab::MlpConfig::new(784, 32, 20, 10, lab::Activation::Sigmoid, lab::Init::LecunNormal).with_seed(5)
+}
+
+/// The held-out accuracy exercise 5.4 asks for.
+pub const NORMALISED_ACCURACY: f64 = 0.8;
+
+/// Trains [`deep_sigmoid`] with `norm` for 600 steps of plain SGD at `lr` (minibatches of 32) on 1500
+/// digits; returns its accuracy on 500 others, in evaluation mode (0 if it diverged).
+pub fn normalised_accuracy(norm: lab::Norm, lr: f64) -> anyhow::Result<f64> {
+    use lab::train::{Optim, TrainConfig};
+    let (train, test) = (lab::data::digits(1500, 8)?, lab::data::digits(500, 9)?);
+    let mut cfg = TrainConfig::new(Optim::Sgd { lr }, 600, 32);
+    cfg.progress = false;
+    let config = deep_sigmoid().with_norm(norm);
+    Ok(lab::experiments::train_and_score(&config, &cfg, &train, &test, &test)?.test_accuracy)
+}
+
+/// Exercise 5.4: the network, normalised and trained as the function says, reaches
+/// [`NORMALISED_ACCURACY`].
+pub fn normalised_sigmoid(f: impl Fn() -> (lab::Norm, f64)) -> Result<(), String> {
+    let (norm, lr) = f();
+    if !(lr.is_finite() && lr > 0.0) {
+        return Err(format!("a learning rate is a finite positive number, got {lr}"));
+    }
+    let acc = normalised_accuracy(norm, lr).map_err(|e| format!("could not train: {e}"))?;
+    if acc < NORMALISED_ACCURACY {
+        let hint = if norm == lab::Norm::None {
+            ": without normalisation no rate rescues twenty sigmoid layers on this budget"
+        } else {
+            ": try other rates, a factor of 3 apart"
+        };
+        return Err(format!(
+            "with {norm:?} and rate {lr}, held-out accuracy is {acc:.3}, below {NORMALISED_ACCURACY}{hint}"
+        ));
+    }
+    Ok(())
+}
+
 /// Plausible wrong answers, each of which its checker must reject.
 pub mod mistakes {
+
     fn means(x: &[Vec<f64>]) -> Vec<f64> {
         (0..x[0].len()).map(|j| x.iter().map(|r| r[j]).sum::<f64>() / x.len() as f64).collect()
     }

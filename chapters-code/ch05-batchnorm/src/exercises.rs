@@ -45,6 +45,15 @@ pub fn growth_towards_input(profile: &[f64], skip: usize) -> f64 {
 }
 // ANCHOR_END: exercise_5_3
 
+// ANCHOR: exercise_5_4
+/// A normalisation and a learning rate for `checks::deep_sigmoid()`, twenty sigmoid layers that
+/// plain SGD cannot train: the check trains it with `checks::normalised_accuracy(norm, lr)` (600
+/// SGD steps) and asks for 80 % held-out accuracy. Try your candidates with that function.
+pub fn normalise_and_choose_rate() -> (lab::Norm, f64) {
+    todo!("exercise 5.4")
+}
+// ANCHOR_END: exercise_5_4
+
 /// Your checks: `cargo test -p ch05-batchnorm exercise_5_N -- --ignored`.
 #[cfg(test)]
 mod tests {
@@ -67,5 +76,11 @@ mod tests {
     #[ignore = "exercise: cargo test -p ch05-batchnorm exercise_5_3 -- --ignored"]
     fn exercise_5_3() {
         pass("5.3", checks::growth_towards_input(super::growth_towards_input));
+    }
+
+    #[test]
+    #[ignore = "exercise: cargo test -p ch05-batchnorm exercise_5_4 -- --ignored"]
+    fn exercise_5_4() {
+        pass("5.4", checks::normalised_sigmoid(super::normalise_and_choose_rate));
     }
 }

@@ -50,6 +50,19 @@ pub const EXERCISES: &[Exercise] = &[
             }),
         ],
     },
+    Exercise {
+        chapter: "ch06",
+        id: "6.4",
+        title: "make 32 blocks train",
+        stub: || residual_trains(crate::exercises::make_it_train),
+        solution: || residual_trains(crate::solutions::make_it_train),
+        mistakes: &[
+            ("the skip connection alone, α = 1", || {
+                residual_trains(|c| lab::resnet::ResMlpConfig { skip: true, ..c })
+            }),
+            ("the plain network as it was", || residual_trains(|c| c)),
+        ],
+    },
 ];
 
 /// Exercise 6.1: the closed form at many (q₀, α, norm, l), then a real 12-block network.
@@ -175,8 +188,51 @@ pub fn autocorrelation(f: impl Fn(&[f64], usize) -> Vec<f64>) -> Result<(), Stri
     Ok(())
 }
 
+/// Exercise 6.4's network: 32 plain two-layer ReLU blocks of width 64 on the digits.
+pub fn plain_deep() -> lab::resnet::ResMlpConfig {
+    lab::resnet::ResMlpConfig::new(784, 64, 32, 10).plain()
+}
+
+/// The training loss exercise 6.4 asks for.
+pub const TRAINED_LOSS: f64 = 0.5;
+
+/// Trains `config` for 100 steps of SGD with momentum (rate 0.02, momentum 0.9, minibatches of 64)
+/// on 1500 standardised digits — Figure 6-2's budget — and returns the mean training loss of the
+/// last 10 steps (infinite if it diverged).
+pub fn final_loss(config: &lab::resnet::ResMlpConfig) -> anyhow::Result<f64> {
+    let (x, y) = crate::common::digits(1500, 0)?;
+    let optim = lab::train::Optim::Momentum { lr: 0.02, momentum: 0.9 };
+    let losses = lab::resnet::train(&config.build()?, &x, &y, optim, 100, 64, 1)?;
+    if losses.iter().any(|l| !l.is_finite()) {
+        return Ok(f64::INFINITY);
+    }
+    Ok(crate::common::tail_mean(&losses, 10))
+}
+
+/// Exercise 6.4: the same network with skips, trained to [`TRAINED_LOSS`].
+pub fn residual_trains(f: impl Fn(lab::resnet::ResMlpConfig) -> lab::resnet::ResMlpConfig) -> Result<(), String> {
+    let plain = plain_deep();
+    let got = f(plain.clone());
+    let same = |c: &lab::resnet::ResMlpConfig| (c.d_in, c.width, c.blocks, c.d_out, c.activation, c.seed, c.layer_norm);
+    if same(&got) != same(&plain) {
+        return Err("keep the network's size, activation and seed, and leave LayerNorm off".into());
+    }
+    if !got.skip {
+        return Err("the blocks are still plain: set `skip` (the exercise is about the residual stream)".into());
+    }
+    let loss = final_loss(&got).map_err(|e| format!("could not train: {e}"))?;
+    if loss.is_nan() || loss >= TRAINED_LOSS {
+        return Err(format!(
+            "the training loss after 100 steps is {loss:.3}, not below {TRAINED_LOSS}: how large is the \
+             stream after 32 blocks at initialisation?"
+        ));
+    }
+    Ok(())
+}
+
 /// Plausible wrong answers, which the checkers must reject.
 pub mod mistakes {
+
     pub fn always_additive(q0: f64, alpha: f64, _layer_norm: bool, l: usize) -> f64 {
         q0 + l as f64 * alpha * alpha
     }

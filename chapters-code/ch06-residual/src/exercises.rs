@@ -42,6 +42,17 @@ pub fn autocorrelation(g: &[f64], max_lag: usize) -> Vec<f64> {
 }
 // ANCHOR_END: exercise_6_3
 
+// ANCHOR: exercise_6_4
+/// `plain` is `checks::plain_deep()`: 32 plain two-layer ReLU blocks, He-initialised, which 100
+/// steps of SGD with momentum leave at the loss of a uniform guess. Return it with skip
+/// connections — and whatever else the residual stream needs — so that the same budget
+/// (`checks::final_loss(&config)`) brings the training loss below 0.5. Keep its size, activation
+/// and seed, and leave LayerNorm off.
+pub fn make_it_train(plain: lab::resnet::ResMlpConfig) -> lab::resnet::ResMlpConfig {
+    todo!("exercise 6.4")
+}
+// ANCHOR_END: exercise_6_4
+
 /// Your checks: `cargo test -p ch06-residual exercise_6_N -- --ignored`.
 #[cfg(test)]
 mod tests {
@@ -64,5 +75,11 @@ mod tests {
     #[ignore = "exercise: cargo test -p ch06-residual exercise_6_3 -- --ignored"]
     fn exercise_6_3() {
         pass("6.3", checks::autocorrelation(super::autocorrelation));
+    }
+
+    #[test]
+    #[ignore = "exercise: cargo test -p ch06-residual exercise_6_4 -- --ignored"]
+    fn exercise_6_4() {
+        pass("6.4", checks::residual_trains(super::make_it_train));
     }
 }

@@ -39,3 +39,13 @@ pub fn autocorrelation(g: &[f64], max_lag: usize) -> Vec<f64> {
     (0..=max_lag).map(|k| c.iter().zip(&c[k..]).map(|(a, b)| a * b).sum::<f64>() / var).collect()
 }
 // ANCHOR_END: exercise_6_3
+
+// ANCHOR: exercise_6_4
+/// The skip alone is not enough: with He-initialised branches each block doubles the stream's
+/// second moment, 2³² over 32 blocks. Scaling every branch by α = 1/√L keeps the growth at
+/// (1 + 1/L)ᴸ < e (exercise 6.1); Fixup's zero-initialised last layers (`.fixup()`) work too.
+pub fn make_it_train(plain: lab::resnet::ResMlpConfig) -> lab::resnet::ResMlpConfig {
+    let alpha = 1.0 / (plain.blocks as f64).sqrt();
+    lab::resnet::ResMlpConfig { skip: true, ..plain }.with_alpha(alpha)
+}
+// ANCHOR_END: exercise_6_4

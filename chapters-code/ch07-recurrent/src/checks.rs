@@ -44,6 +44,14 @@ pub const EXERCISES: &[Exercise] = &[
             ("every step's gate multiplied in, whatever t", || carousel(mistakes::all_steps)),
         ],
     },
+    Exercise {
+        chapter: "ch07",
+        id: "7.4",
+        title: "a forget-gate bias that remembers 20 steps",
+        stub: || remembers(crate::exercises::forget_bias),
+        solution: || remembers(crate::solutions::forget_bias),
+        mistakes: &[("a forget bias of 0, candle's and PyTorch's default", || remembers(|| 0.0))],
+    },
 ];
 
 fn random_matrix(n: usize, scale: f64, seed: u64) -> Vec<Vec<f64>> {
@@ -174,8 +182,56 @@ fn autograd_carousel(f: &impl Fn(&[Vec<f64>], usize) -> Vec<f64>) -> anyhow::Res
     Ok(Ok(()))
 }
 
+/// The sequence length of exercise 7.4.
+pub const REMEMBER_STEPS: usize = 20;
+
+/// Exercise 7.4's model: an LSTM of 32 units on Figure 7-2's task, with forget-gate bias `b`.
+pub fn memory_lstm(forget_bias: f64) -> lab::rnn::RnnConfig {
+    let task = crate::task::Task::default();
+    lab::rnn::RnnConfig::new(lab::rnn::Cell::Lstm { forget_bias }, task.d_in(), 32, task.classes).with_seed(0)
+}
+
+/// Trains [`memory_lstm`] on sequences of [`REMEMBER_STEPS`] for 300 Adam steps (rate 0.01,
+/// minibatches of 32) and returns its held-out accuracy (0 if it diverged).
+pub fn lstm_accuracy(forget_bias: f64) -> anyhow::Result<f64> {
+    let budget = crate::task::Budget {
+        optim: lab::train::Optim::AdamW { lr: 0.01, weight_decay: 0.0 },
+        steps: 300,
+        batch: 32,
+        clip: None,
+        eval_batch: 512,
+    };
+    let run = crate::task::train(
+        &memory_lstm(forget_bias).build()?,
+        crate::task::Task::default(),
+        REMEMBER_STEPS,
+        &budget,
+        1,
+        true,
+    )?;
+    Ok(if run.diverged { 0.0 } else { run.accuracy.unwrap_or(0.0) })
+}
+
+/// Exercise 7.4: 90 % held-out accuracy at length [`REMEMBER_STEPS`].
+pub fn remembers(f: impl Fn() -> f64) -> Result<(), String> {
+    let b = f();
+    if !b.is_finite() {
+        return Err(format!("a bias is a finite number, got {b}"));
+    }
+    let acc = lstm_accuracy(b).map_err(|e| format!("could not train: {e}"))?;
+    if acc < 0.9 {
+        let kept = (1.0 / (1.0 + (-b).exp())).powi(REMEMBER_STEPS as i32);
+        return Err(format!(
+            "with forget bias {b} the LSTM reaches {acc:.3} held-out accuracy, below 0.9; at \
+             initialisation its cell state keeps σ({b})^{REMEMBER_STEPS} = {kept:.1e} of itself over the sequence"
+        ));
+    }
+    Ok(())
+}
+
 /// Plausible wrong answers, which the checkers must reject.
 pub mod mistakes {
+
     use crate::solutions;
 
     pub fn spectral_radius(w: &[Vec<f64>], gamma: f64, lag: usize) -> f64 {

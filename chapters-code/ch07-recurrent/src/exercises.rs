@@ -41,6 +41,15 @@ pub fn carousel_gain(forget: &[Vec<f64>], t: usize) -> Vec<f64> {
 }
 // ANCHOR_END: exercise_7_3
 
+// ANCHOR: exercise_7_4
+/// The forget-gate bias that lets `checks::memory_lstm`'s LSTM remember the first symbol over 20
+/// steps: the check trains it (300 Adam steps) and asks for 90 % held-out accuracy. Try your
+/// candidates with `checks::lstm_accuracy(forget_bias)`.
+pub fn forget_bias() -> f64 {
+    todo!("exercise 7.4")
+}
+// ANCHOR_END: exercise_7_4
+
 /// Your checks: `cargo test -p ch07-recurrent exercise_7_N -- --ignored`.
 #[cfg(test)]
 mod tests {
@@ -63,5 +72,11 @@ mod tests {
     #[ignore = "exercise: cargo test -p ch07-recurrent exercise_7_3 -- --ignored"]
     fn exercise_7_3() {
         pass("7.3", checks::carousel(super::carousel_gain));
+    }
+
+    #[test]
+    #[ignore = "exercise: cargo test -p ch07-recurrent exercise_7_4 -- --ignored"]
+    fn exercise_7_4() {
+        pass("7.4", checks::remembers(super::forget_bias));
     }
 }

@@ -46,3 +46,11 @@ pub fn carousel_gain(forget: &[Vec<f64>], t: usize) -> Vec<f64> {
     gain
 }
 // ANCHOR_END: exercise_7_3
+
+// ANCHOR: exercise_7_4
+/// σ(3) ≈ 0.95, so the cell state keeps 0.95²⁰ ≈ 0.36 of itself over 20 steps at initialisation;
+/// with σ(1) ≈ 0.73 it would keep 0.73²⁰ ≈ 2·10⁻³ (exercise 7.3's carousel gain).
+pub fn forget_bias() -> f64 {
+    3.0
+}
+// ANCHOR_END: exercise_7_4
