@@ -61,7 +61,7 @@ fn run() -> Result<()> {
     let b: Vec<f32> = (0..k * n).map(|i| ((i * 5 + 1) % 13) as f32 / 13.0 - 0.5).collect();
     let mut c = vec![0f32; m * n];
     let parallelism = if args.threads > 1 { gemm::Parallelism::Rayon(args.threads) } else { gemm::Parallelism::None };
-    let mut product = |c: &mut [f32]| {
+    let product = |c: &mut [f32]| {
         // SAFETY: a is m×k, b is k×n and c is m×n, all row-major and live for the call; gemm only
         // writes c (read_dst is false).
         unsafe {
