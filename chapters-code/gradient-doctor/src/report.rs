@@ -123,10 +123,13 @@ pub struct LayerSummary {
     /// Geometric mean over the window of the layer's gradient size: the RMS entry of its bias (vector
     /// parameters') gradient when every layer has one — δ, the book's measure — else of all its
     /// gradients.
+    #[serde(deserialize_with = "nan_if_null")]
     pub grad_rms: f64,
     /// Mean over the window of log10(‖g‖/‖w‖).
+    #[serde(deserialize_with = "nan_if_null")]
     pub grad_data_log10: f64,
     /// Mean over the window of log10(lr·‖g‖/‖w‖), the plain-SGD update:data ratio.
+    #[serde(deserialize_with = "nan_if_null")]
     pub update_data_log10: f64,
     /// NaN or infinite gradient entries, summed over the window.
     pub nonfinite: usize,
@@ -137,9 +140,13 @@ pub struct LayerSummary {
 pub struct TapSummary {
     pub name: String,
     pub act: Act,
+    #[serde(deserialize_with = "nan_if_null")]
     pub mean: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub std: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub saturated: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub dead: f64,
 }
 
@@ -147,6 +154,7 @@ pub struct TapSummary {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProbeSummary {
     pub name: String,
+    #[serde(deserialize_with = "nan_if_null")]
     pub grad_norm: f64,
 }
 
@@ -161,6 +169,12 @@ pub struct StepSummary {
 }
 
 const FLOOR: f64 = 1e-30;
+
+/// serde_json writes NaN (a statistic of a layer whose every step was non-finite) as `null`; read it
+/// back as NaN.
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
 
 /// Three decimals, or scientific notation for large values.
 fn num(x: f64) -> String {

@@ -102,6 +102,10 @@ fn non_finite_gradients_are_a_finding_not_an_error() -> anyhow::Result<()> {
     assert!(!report.table(false).contains('\x1b') && report.table(true).contains('\x1b'));
     let json: serde_json::Value = serde_json::from_str(&report.to_json()?)?;
     assert_eq!(json["findings"][0]["verdict"], "non_finite");
+    // Every step non-finite: the layer statistics are NaN, written as null, read back as NaN.
+    assert!(json["layers"][0]["grad_rms"].is_null(), "{json}");
+    let back: gradient_doctor::Report = serde_json::from_str(&report.to_json()?)?;
+    assert!(back.layers[0].grad_rms.is_nan() && back.verdicts() == report.verdicts());
     assert!(report.svg(doctor.options()).starts_with("<svg") && report.svg(doctor.options()).contains("non-finite"));
     Ok(())
 }
