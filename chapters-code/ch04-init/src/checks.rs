@@ -47,6 +47,17 @@ pub const EXERCISES: &[Exercise] = &[
             ("E[tanh²] in place of E[tanh′²]", || tanh_chi1(mistakes::chi1_of_the_activation)),
         ],
     },
+    Exercise {
+        chapter: "ch04",
+        id: "4.4",
+        title: "break the symmetry",
+        stub: || symmetry(crate::exercises::break_symmetry),
+        solution: || symmetry(crate::solutions::break_symmetry),
+        mistakes: &[
+            ("one random number added to every weight of a layer", || symmetry(mistakes::one_shared_offset)),
+            ("only the first layer drawn at random", || symmetry(mistakes::first_layer_only)),
+        ],
+    },
 ];
 
 /// Exercise 4.1: the closed form at many (n·Var W, E[x²], layer), then a real 8-layer network.
@@ -119,6 +130,56 @@ pub fn tanh_chi1(f: impl Fn(f64, f64) -> f64) -> Result<(), String> {
     Ok(())
 }
 
+/// The network, data and budget of exercise 4.4: Figure 4-10's, on fewer digits.
+pub fn symmetry_check_options() -> crate::symmetry::SymmetryOptions {
+    crate::symmetry::SymmetryOptions {
+        steps: 200,
+        record_every: 200,
+        train_examples: 1000,
+        test_examples: 300,
+        ..Default::default()
+    }
+}
+
+/// Held-out accuracy exercise 4.4 asks for after training.
+pub const SYMMETRY_ACCURACY: f64 = 0.7;
+
+/// Exercise 4.4: a constant-started tanh network, after `f`, trains to [`SYMMETRY_ACCURACY`] on
+/// held-out digits, with the units of every hidden layer apart.
+pub fn symmetry(f: impl Fn(&lab::Mlp, u64) -> anyhow::Result<()>) -> Result<(), String> {
+    use crate::symmetry::{Start, digits, hidden_spreads, network, train_recording};
+    let opts = symmetry_check_options();
+    let (spreads_before, record) = (|| -> anyhow::Result<_> {
+        let data = digits(&opts)?;
+        let net = network(data.train_x.dim(1)?, opts.width, opts.depth, Start::Constant, opts.seed)?;
+        f(&net, 7)?;
+        let before = hidden_spreads(&net)?;
+        Ok((before, train_recording(&net, &data, &opts, opts.steps)?))
+    })()
+    .map_err(|e| format!("could not run the network: {e}"))?;
+    let after = record.spreads.last().cloned().unwrap_or_default();
+    for (l, (&b, &a)) in spreads_before.iter().zip(&after).enumerate() {
+        if a < 1e-4 {
+            return Err(format!(
+                "the units of hidden layer {} are still identical after {} SGD steps (largest difference \
+                 between two units' weights: {b:e} before training, {a:e} after): a layer whose units share \
+                 their incoming weights gets the same gradient for every unit, whatever the other layers do",
+                l + 1,
+                opts.steps
+            ));
+        }
+    }
+    let acc = record.test_accuracy.last().copied().unwrap_or(f64::NAN);
+    if acc.is_nan() || acc < SYMMETRY_ACCURACY {
+        return Err(format!(
+            "held-out accuracy after {} steps is {acc:.3}, below {SYMMETRY_ACCURACY}: the units differ, but \
+             not enough to learn — is the scale of your random draw sensible (Xavier's, say)?",
+            opts.steps
+        ));
+    }
+    Ok(())
+}
+
 /// Plausible wrong answers, which the checkers must reject.
 pub mod mistakes {
     use lab::chaos::gaussian_expectation;
@@ -165,6 +226,21 @@ pub mod mistakes {
             }
         }
         q
+    }
+
+    pub fn one_shared_offset(net: &lab::Mlp, seed: u64) -> anyhow::Result<()> {
+        let mut rng = lab::init::rng(seed);
+        for layer in &net.layers {
+            let offset = lab::Init::XAVIER.tensor(1, 1, &mut rng, &lab::DEVICE)?.to_vec2::<f32>()?[0][0] as f64;
+            layer.weight.set(&(layer.weight.as_tensor() + offset)?)?;
+        }
+        Ok(())
+    }
+
+    pub fn first_layer_only(net: &lab::Mlp, seed: u64) -> anyhow::Result<()> {
+        let (fan_out, fan_in) = net.layers[0].weight.dims2()?;
+        let weight = lab::Init::XAVIER.tensor(fan_out, fan_in, &mut lab::init::rng(seed), &lab::DEVICE)?;
+        Ok(net.layers[0].weight.set(&weight)?)
     }
 
     pub fn chi1_at_unit_q(sigma_w2: f64, _sigma_b2: f64) -> f64 {

@@ -41,6 +41,16 @@ pub fn tanh_chi1(sigma_w2: f64, sigma_b2: f64) -> f64 {
 }
 // ANCHOR_END: exercise_4_3
 
+// ANCHOR: exercise_4_4
+/// `net` (a tanh MLP, 10 classes) arrives with every weight of a layer equal to 1/fan_in and every
+/// bias zero. Change its weights so that SGD can tell its units apart. Read a layer's shape with
+/// `layer.weight.dims2()?`, replace its weights with `layer.weight.set(&new_weights)?`, and draw
+/// random numbers from `lab::init::rng(seed)` (for example with `lab::Init::tensor`).
+pub fn break_symmetry(net: &lab::Mlp, seed: u64) -> anyhow::Result<()> {
+    todo!("exercise 4.4")
+}
+// ANCHOR_END: exercise_4_4
+
 /// Your checks: `cargo test -p ch04-init exercise_4_N -- --ignored`.
 #[cfg(test)]
 mod tests {
@@ -63,5 +73,11 @@ mod tests {
     #[ignore = "exercise: cargo test -p ch04-init exercise_4_3 -- --ignored"]
     fn exercise_4_3() {
         pass("4.3", checks::tanh_chi1(super::tanh_chi1));
+    }
+
+    #[test]
+    #[ignore = "exercise: cargo test -p ch04-init exercise_4_4 -- --ignored"]
+    fn exercise_4_4() {
+        pass("4.4", checks::symmetry(super::break_symmetry));
     }
 }

@@ -9,12 +9,14 @@ pub mod he;
 pub mod isometry;
 pub mod lsuv;
 pub mod solutions;
+pub mod symmetry;
 
 pub use edge::{GradientOptions, PhaseOptions, gradients_figure, phase_figure};
 pub use glorot::{GlorotOptions, glorot_figures};
 pub use he::{HeTrainingOptions, HeVarianceOptions, he_training_figure, he_variance_figure};
 pub use isometry::{IsometryOptions, isometry_figures};
 pub use lsuv::{LsuvOptions, lsuv_figure};
+pub use symmetry::{SymmetryOptions, symmetry_figure};
 
 use lab::figure::Generator;
 
@@ -39,6 +41,11 @@ pub const GENERATORS: &[Generator] = &[
         run: |o| Ok(vec![gradients_figure(&GradientOptions::default(), o)?]),
     },
     Generator { chapter: "ch04", name: "lsuv", run: |o| Ok(vec![lsuv_figure(&LsuvOptions::default(), o)?]) },
+    Generator {
+        chapter: "ch04",
+        name: "symmetry",
+        run: |o| Ok(vec![symmetry_figure(&SymmetryOptions::default(), o)?]),
+    },
 ];
 
 #[cfg(test)]

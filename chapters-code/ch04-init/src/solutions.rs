@@ -34,3 +34,18 @@ pub fn tanh_chi1(sigma_w2: f64, sigma_b2: f64) -> f64 {
     sigma_w2 * gaussian_expectation(|z| (1.0 - z.tanh().powi(2)).powi(2), q)
 }
 // ANCHOR_END: exercise_4_3
+
+// ANCHOR: exercise_4_4
+/// Every hidden layer needs its own random draw: a layer whose units share their incoming weights
+/// hands them the same gradient, whatever the layers around it do. (The head may stay constant:
+/// its units, one per class, get different errors from the first step.)
+pub fn break_symmetry(net: &lab::Mlp, seed: u64) -> anyhow::Result<()> {
+    let mut rng = lab::init::rng(seed);
+    for layer in net.hidden() {
+        let (fan_out, fan_in) = layer.weight.dims2()?;
+        let weight = lab::Init::XAVIER.tensor(fan_out, fan_in, &mut rng, &lab::DEVICE)?;
+        layer.weight.set(&weight)?;
+    }
+    Ok(())
+}
+// ANCHOR_END: exercise_4_4

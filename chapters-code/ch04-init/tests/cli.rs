@@ -32,6 +32,9 @@ fn examples_refuse_bad_flags_and_write_nothing() {
     refuses("orthogonal_isometry", &["--spectrum-depth", "5"], "the spectrum depth 5 must be one of the depths");
     refuses("orthogonal_isometry", &["--tanh-q-star", "inf"], "must be a finite positive number, got `inf`");
     refuses("lsuv_init", &["--batch", "1"], "batch ≥ 2");
+    refuses("symmetry_breaking", &["--width", "1"], "width ≥ 2");
+    refuses("symmetry_breaking", &["--batch", "600", "--train-examples", "500"], "the batch cannot exceed");
+    refuses("symmetry_breaking", &["--lr", "-1"], "must be a finite positive number, got `-1`");
 }
 
 #[test]
