@@ -166,3 +166,60 @@ fn the_check_catches_uncompiled_listings() -> Result<()> {
     assert_eq!(problems.len(), 7, "{all}");
     Ok(())
 }
+
+/// The widest line a book listing may have: what the page shows without scrolling sideways (and
+/// what fits a printed page). The crates' own code is left to rustfmt.
+const LISTING_COLUMNS: usize = 80;
+
+/// `src/<file>:<line>: N columns` for every line a reader sees in a Rust block of `text` (hidden
+/// `# ` lines skipped) that is wider than [`LISTING_COLUMNS`].
+fn wide_listing_lines(file: &Path, text: &str) -> Vec<String> {
+    let mut wide = Vec::new();
+    for block in book::markdown::code_blocks(text).into_iter().filter(|b| b.is_rust()) {
+        let source = &text[block.source.clone()];
+        // The opening fence is the block's first line; its closing fence is not code.
+        for (offset, line) in source.lines().enumerate().skip(1) {
+            let code = line.trim_start();
+            if code.starts_with("```") || code.starts_with("~~~") {
+                break;
+            }
+            if code == "#" || code.starts_with("# ") {
+                continue;
+            }
+            let columns = line.chars().count();
+            if columns > LISTING_COLUMNS {
+                wide.push(format!("src/{}:{}: {columns} columns", file.display(), block.line + offset));
+            }
+        }
+    }
+    wide
+}
+
+#[test]
+fn every_listing_fits_the_page() -> Result<()> {
+    let src = book::workspace_root().join("src");
+    let mut wide = Vec::new();
+    for file in chapter_files(&src)? {
+        let text = std::fs::read_to_string(src.join(&file))?;
+        wide.extend(wide_listing_lines(&file, &text));
+    }
+    assert!(
+        wide.is_empty(),
+        "{} listing line(s) wider than {LISTING_COLUMNS} columns (rewrap them: the page cuts them off):\n{}",
+        wide.len(),
+        wide.join("\n")
+    );
+    Ok(())
+}
+
+#[test]
+fn the_width_check_counts_what_a_reader_sees() {
+    let long = "x".repeat(LISTING_COLUMNS + 1);
+    let fits = "σ".repeat(LISTING_COLUMNS - "    // ".len());
+    let text = format!(
+        "# T\n\n```rust\nfn main() {{\n# {long}\n    // {fits}\n}}\n```\n\n```text\n{long}\n```\n\n\
+         Prose {long}\n\n```rust,ignore\nlet a = 1;\n{long}\n```\n"
+    );
+    let wide = wide_listing_lines(Path::new("01-t.md"), &text);
+    assert_eq!(wide, vec![format!("src/01-t.md:18: {} columns", LISTING_COLUMNS + 1)]);
+}

@@ -664,6 +664,9 @@ fn the_served_book_works_in_a_real_browser() -> Result<()> {
     for page in pages(&shared.site) {
         let from = browser.events.len();
         browser.open(&format!("{origin}/{page}"))?;
+        // Going deeper blocks are closed by default (tests/teaching.rs checks that); open them so that
+        // their formulas and figures are checked and their controls can take focus.
+        browser.eval("document.querySelectorAll('details.going-deeper').forEach(d => { d.open = true; })")?;
         let broken_images = browser.eval(
             "Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0).map(i => i.getAttribute('src'))",
         )?;
@@ -822,6 +825,8 @@ fn the_served_book_works_in_a_real_browser() -> Result<()> {
     if pages(&shared.site).iter().any(|p| p == "02-saturation.html") {
         let from = browser.events.len();
         browser.open(&format!("{origin}/02-saturation.html"))?;
+        // The depth sweep is in a Going deeper block.
+        browser.eval("document.querySelectorAll('details.going-deeper').forEach(d => { d.open = true; })")?;
         let id = "interactive-02-saturation-3";
         let readout = format!("document.querySelector('#{id} .interactive-readout').textContent");
         let before = browser.eval(&readout)?;

@@ -5,13 +5,21 @@
 //!   collapsed answers) on the chapter pages and in print.html, and loads the teaching assets only
 //!   where they are needed, from the site itself;
 //! - in a real browser (Debian's chromium, headless), `quiz.js` checks answers and reveals
-//!   explanations. Outside CI a missing browser skips that test loudly; under `CI=true` it fails.
+//!   explanations. Outside CI a missing browser skips that test loudly; under `CI=true` it fails;
+//! - every "Going deeper" block of a chapter (`<details class="going-deeper">`, see
+//!   `book::teaching`) reaches its page collapsed, titled and rendered as Markdown, and print.html
+//!   carries every one of them open;
+//! - chapters 2 to 7 state their core path's reading time (words ÷ 200 a minute, Going deeper and
+//!   everything from the exercises on left out), the statement matches the text, and the core path
+//!   stays near the 25 minutes the book promises; each closes its core path with a "Key numbers"
+//!   box whose numbers all come from figure data.
 
 use anyhow::{Context, Result, bail};
 use book::values::FigureData;
+use regex::Regex;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{LazyLock, OnceLock};
 
 fn src() -> PathBuf {
     book::workspace_root().join("src")
@@ -324,4 +332,226 @@ fn quizzes_check_answers_in_a_browser() -> Result<()> {
     assert!(text("score").starts_with("1 of "), "{result}");
     assert_eq!(get("parsed"), serde_json::json!([0.00015, 0.25, 0.00015, -2, 0.5, null]), "{result}");
     Ok(())
+}
+
+/// How a chapter opens a "Going deeper" block (the convention of `book::teaching`).
+const GOING_DEEPER: &str = "<details class=\"going-deeper\">";
+
+/// The problems of one built page's "Going deeper" blocks, against the `expected` number in its
+/// source: each is there, closed, titled "Going deeper: …", holds rendered Markdown (paragraphs,
+/// not raw `##` or `$$`), and the page loads the stylesheet that sets it apart.
+fn going_deeper_problems(page: &str, html: &str, expected: usize) -> Vec<String> {
+    let mut problems = Vec::new();
+    let closed = html.matches(GOING_DEEPER).count();
+    let opened = html.matches("<details class=\"going-deeper\" open").count();
+    if closed != expected || opened > 0 {
+        problems.push(format!(
+            "{page}: {expected} Going deeper block(s) in the source, {closed} closed and {opened} open on the page"
+        ));
+    }
+    for block in html.split(GOING_DEEPER).skip(1) {
+        let body = block.split("</details>").next().unwrap_or_default();
+        let summary = body.trim_start().strip_prefix("<summary>").unwrap_or_default();
+        if !summary.starts_with("Going deeper: ") {
+            problems.push(format!("{page}: a Going deeper block without its <summary>Going deeper: …</summary>"));
+        }
+        if !body.contains("<p>") || body.contains("\n## ") || body.contains("$$") {
+            problems.push(format!("{page}: a Going deeper block whose Markdown did not render"));
+        }
+    }
+    if expected > 0 && !html.contains("teaching/teaching.css\">") {
+        problems.push(format!("{page}: has Going deeper blocks but not the teaching stylesheet"));
+    }
+    problems
+}
+
+#[test]
+fn going_deeper_blocks_are_collapsed_on_pages_and_open_in_print() -> Result<()> {
+    let (src, site) = (src(), site());
+    let mut problems = Vec::new();
+    let mut total = 0;
+    for file in book::site::files_under(&src)?.into_iter().filter(|p| p.extension().is_some_and(|e| e == "md")) {
+        let text = std::fs::read_to_string(&file)?;
+        let expected = text.lines().filter(|line| line.trim() == GOING_DEEPER).count();
+        let page = file.strip_prefix(&src)?.with_extension("html");
+        let Ok(html) = std::fs::read_to_string(site.join(&page)) else {
+            continue; // not in SUMMARY.md (tests/site.rs checks the pages that are)
+        };
+        total += expected;
+        problems.extend(going_deeper_problems(&page.display().to_string(), &html, expected));
+    }
+    assert!(total >= 6, "only {total} Going deeper blocks in the book: chapters 2 to 7 each have at least one");
+    let print = std::fs::read_to_string(site.join("print.html"))?;
+    let open = print.matches("<details class=\"going-deeper\" open>").count();
+    if open != total || print.contains(GOING_DEEPER) {
+        problems.push(format!("print.html: {open} of {total} Going deeper blocks open, the rest closed"));
+    }
+    assert!(problems.is_empty(), "{} problems:\n{}", problems.len(), problems.join("\n"));
+    Ok(())
+}
+
+#[test]
+fn the_going_deeper_check_catches_its_problems() {
+    let css = "<link rel=\"stylesheet\" href=\"teaching/teaching.css\">";
+    let good = format!("{css}{GOING_DEEPER}\n<summary>Going deeper: spectra</summary>\n<p>text</p>\n</details>");
+    assert_eq!(going_deeper_problems("a.html", &good, 1), Vec::<String>::new());
+    let cases = [
+        (good.clone(), 2, "2 Going deeper block(s) in the source, 1 closed"),
+        (good.replace("deeper\">", "deeper\" open>"), 1, "0 closed and 1 open"),
+        (good.replace("Going deeper: spectra", "Spectra"), 1, "without its <summary>"),
+        (good.replace("<p>text</p>", "\n## Raw\n"), 1, "did not render"),
+        (good.replace(css, ""), 1, "not the teaching stylesheet"),
+    ];
+    for (html, expected, problem) in cases {
+        let problems = going_deeper_problems("a.html", &html, expected);
+        assert!(problems.iter().any(|p| p.contains(problem)), "missed {problem:?}: {problems:?}");
+    }
+}
+
+/// Reading speed behind every stated reading time.
+const WORDS_PER_MINUTE: usize = 200;
+/// The longest core path a chapter may have, in minutes: the book aims at about 25.
+const MAX_CORE_MINUTES: usize = 30;
+/// How far a stated reading time may drift from the count before the statement must be updated.
+const READING_TIME_SLACK: usize = 3;
+
+/// The words of a chapter's core path: everything before `## Exercises`, without HTML comments,
+/// "Going deeper" blocks, display math, images and non-Rust fences (figure widgets, sample
+/// output); a `{{#value}}` is one word, and a listing counts the words of the lines a reader sees.
+fn core_path_words(text: &str) -> usize {
+    static COMMENT: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?s)<!--.*?-->").unwrap());
+    static DEEPER: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r#"(?s)<details class="going-deeper">.*?</details>"#).unwrap());
+    static DISPLAY_MATH: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?s)\$\$.*?\$\$").unwrap());
+    static VALUE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\{\{#value [^}]*\}\}").unwrap());
+    static IMAGE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?m)^!\[.*$").unwrap());
+    static TAG: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"</?[a-z][^>\n]*>").unwrap());
+    let core = text.split("\n## Exercises").next().unwrap_or_default();
+    let core = DEEPER.replace_all(&COMMENT.replace_all(core, ""), "").into_owned();
+    let (mut prose, mut code) = (String::new(), 0);
+    let mut fence: Option<bool> = None; // Some(is_rust) inside a fenced block
+    for line in core.lines() {
+        let trimmed = line.trim_start();
+        match fence {
+            None if trimmed.starts_with("```") => fence = Some(trimmed.starts_with("```rust")),
+            None => {
+                prose.push_str(line);
+                prose.push('\n');
+            }
+            Some(_) if trimmed.starts_with("```") => fence = None,
+            Some(true) if !(trimmed == "#" || trimmed.starts_with("# ")) => code += line.split_whitespace().count(),
+            Some(_) => {}
+        }
+    }
+    let prose = DISPLAY_MATH.replace_all(&prose, "");
+    let prose = VALUE.replace_all(&prose, "N");
+    let prose = IMAGE.replace_all(&prose, "");
+    let prose = TAG.replace_all(&prose, "");
+    prose.split_whitespace().count() + code
+}
+
+/// The minutes a chapter states for its core path ("… about N minutes …" in its reading-time line).
+fn stated_reading_time(text: &str) -> Option<usize> {
+    static STATED: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"\*\*Reading time:\*\* the core path takes about (\d+) minutes").unwrap());
+    STATED.captures(text).and_then(|c| c[1].parse().ok())
+}
+
+/// The reading-time and Key-numbers problems of one chapter; `(words, minutes)` of its core path.
+fn core_path_problems(name: &str, text: &str) -> (Vec<String>, usize) {
+    let mut problems = Vec::new();
+    let words = core_path_words(text);
+    let minutes = (words + WORDS_PER_MINUTE / 2) / WORDS_PER_MINUTE;
+    match stated_reading_time(text) {
+        None => problems.push(format!(
+            "{name}: no \"**Reading time:** the core path takes about N minutes\" line (the count says {minutes})"
+        )),
+        Some(stated) if stated.abs_diff(minutes) > READING_TIME_SLACK => problems.push(format!(
+            "{name}: states about {stated} minutes, but its core path has {words} words, {minutes} minutes at \
+             {WORDS_PER_MINUTE} a minute: update the line"
+        )),
+        Some(_) => {}
+    }
+    if minutes > MAX_CORE_MINUTES {
+        problems.push(format!(
+            "{name}: the core path takes {minutes} minutes (over {MAX_CORE_MINUTES}): move research-level \
+             material into Going deeper blocks"
+        ));
+    }
+    let objectives = text.find("<!-- ANCHOR: objectives -->");
+    let stated_at = text.find("**Reading time:**");
+    if objectives.is_none() || stated_at.is_none_or(|s| objectives.is_some_and(|o| s < o)) {
+        problems.push(format!("{name}: should open with its objectives, then state its reading time"));
+    }
+    let core = text.split("\n## Exercises").next().unwrap_or_default();
+    match core.split("<!-- ANCHOR: key-numbers -->").nth(1).and_then(|rest| rest.split("<!-- ANCHOR_END").next()) {
+        None => problems.push(format!("{name}: no Key numbers box before its exercises")),
+        Some(box_) => {
+            let items: Vec<&str> = box_.split("\n> - ").skip(1).collect();
+            if !(3..=4).contains(&items.len()) || items.iter().any(|item| !item.contains("{{#value ")) {
+                problems.push(format!(
+                    "{name}: the Key numbers box should list three or four measurements, each a {{{{#value}}}}"
+                ));
+            }
+        }
+    }
+    (problems, minutes)
+}
+
+#[test]
+fn chapters_state_their_reading_time_and_key_numbers() -> Result<()> {
+    let src = src();
+    let mut problems = Vec::new();
+    let chapters = [
+        "02-saturation.md",
+        "03-relu.md",
+        "04-initialization.md",
+        "05-batch-norm.md",
+        "06-residual.md",
+        "07-recurrent.md",
+    ];
+    for name in chapters {
+        let text = std::fs::read_to_string(src.join(name)).with_context(|| format!("reading {name}"))?;
+        let (found, minutes) = core_path_problems(name, &text);
+        eprintln!("{name}: core path {} words, about {minutes} minutes", core_path_words(&text));
+        problems.extend(found);
+    }
+    assert!(problems.is_empty(), "{} problems:\n{}", problems.len(), problems.join("\n"));
+    Ok(())
+}
+
+#[test]
+fn the_reading_time_check_catches_its_problems() {
+    let words = |n: usize| vec!["word"; n].join(" ");
+    let key = "## Key numbers\n\n<!-- ANCHOR: key-numbers -->\n> - **{{#value a.json:x}}**: one\n\
+               > - **{{#value a.json:y}}**: two\n> - **{{#value a.json:z}}**: three\n<!-- ANCHOR_END: key-numbers -->\n";
+    let chapter = |minutes: usize, body: &str| {
+        format!(
+            "# T\n\n<!-- ANCHOR: objectives -->\n> goals\n<!-- ANCHOR_END: objectives -->\n\n\
+             **Reading time:** the core path takes about {minutes} minutes.\n\n{body}\n{key}\n## Exercises\n\n{}\n",
+            words(5000)
+        )
+    };
+    // 2,000 words of prose, a listing of 200 visible words (hidden lines and a Going deeper block
+    // of 4,000 words left out): about 11 minutes.
+    let listing = format!("```rust\n{}\n# {}\n```\n", words(200), words(50));
+    let deeper = format!(
+        "<details class=\"going-deeper\">\n<summary>Going deeper: x</summary>\n\n{}\n\n</details>",
+        words(4000)
+    );
+    let body = format!("{}\n\n{listing}\n{deeper}\n\n$$ {} $$\n", words(2000), words(300));
+    let (problems, minutes) = core_path_problems("t.md", &chapter(11, &body));
+    assert_eq!((problems.clone(), minutes), (vec![], 11), "{problems:?}");
+    let cases = [
+        (chapter(20, &body), "states about 20 minutes"),
+        (chapter(11, &body).replace("**Reading time:**", "Reading time:"), "no \"**Reading time:**"),
+        (chapter(40, &words(8000)), "over 30"),
+        (chapter(11, &body).replace("<!-- ANCHOR: key-numbers -->", ""), "no Key numbers box"),
+        (chapter(11, &body).replace("{{#value a.json:z}}", "0.5"), "three or four measurements"),
+        (chapter(11, &body).replace("<!-- ANCHOR: objectives -->", ""), "open with its objectives"),
+    ];
+    for (text, problem) in cases {
+        let (problems, _) = core_path_problems("t.md", &text);
+        assert!(problems.iter().any(|p| p.contains(problem)), "missed {problem:?}: {problems:?}");
+    }
 }
