@@ -5,7 +5,7 @@
 //!   or wrong tokens and non-JSON bodies, and runs nothing when it refuses; a proper request runs.
 //! - The runner's limits hold on real programs: wall time (with the program's child process killed
 //!   too), memory, output; compiler errors come back readable; figures a program writes come back.
-//! - Headless Chromium, driven over the DevTools protocol: every page loads with no console error,
+//! - Headless Chromium, driven over the DevTools protocol (the `headless_chrome` crate): every page loads with no console error,
 //!   no failed request and no request leaving the machine; images and math render; a Run click on
 //!   a chapter-1 listing shows its output, an edit changes it, a broken edit shows the compiler's
 //!   error, Reset restores it; interactive figures respond to their controls. The same pages from a
@@ -19,13 +19,16 @@ use anyhow::{Context, Result, bail};
 use book::markdown::pulldown_cmark::{CodeBlockKind, Event, Tag};
 use book::runner::{RunLimits, Runner};
 use book::serve::{Readiness, RunOptions, RunningServer, TOKEN_HEADER, TOKEN_META};
+use headless_chrome::browser::tab::point::Point;
+use headless_chrome::protocol::cdp::types::Event as CdpEvent;
+use headless_chrome::protocol::cdp::{Input, Log, Network, Page, Runtime};
+use headless_chrome::{LaunchOptions, Tab};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Limits of the test server's runs: small, so the limit tests are quick.
@@ -282,17 +285,40 @@ fn compiler_errors_are_readable_and_written_figures_come_back() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Headless Chromium over the DevTools protocol.
+// Headless Chromium, driven over the DevTools protocol by the `headless_chrome` crate (without its
+// `fetch` feature: it never downloads a browser, it starts the one found below).
 
-/// A headless Chromium and one page (a flattened session), over one websocket.
+/// What the page's session reported that the checks read, in order.
+#[derive(Debug, Clone)]
+enum Seen {
+    /// A console error or assertion, an uncaught exception, a browser log error.
+    Problem(String),
+    Request {
+        id: String,
+        url: String,
+    },
+    Finished {
+        id: String,
+    },
+    Failed {
+        id: String,
+        error: String,
+        canceled: bool,
+    },
+    Response {
+        status: u32,
+        url: String,
+    },
+    Loaded,
+}
+
+/// A headless Chromium and one page.
 struct Browser {
-    child: Child,
+    tab: Arc<Tab>,
+    /// Owns the browser process (closed on drop).
+    _browser: headless_chrome::Browser,
     _profile: tempfile::TempDir,
-    socket: tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<TcpStream>>,
-    session: String,
-    next_id: u64,
-    /// Every event of the page's session, in order.
-    events: Vec<Value>,
+    seen: Arc<Mutex<Vec<Seen>>>,
 }
 
 fn find_chromium() -> Option<PathBuf> {
@@ -305,125 +331,119 @@ fn find_chromium() -> Option<PathBuf> {
     })
 }
 
+/// The event as a [`Seen`], if the checks read it.
+fn seen(event: &CdpEvent) -> Option<Seen> {
+    Some(match event {
+        CdpEvent::RuntimeConsoleAPICalled(e)
+            if matches!(
+                e.params.Type,
+                Runtime::ConsoleAPICalledEventTypeOption::Error | Runtime::ConsoleAPICalledEventTypeOption::Assert
+            ) =>
+        {
+            let args: Vec<_> = e.params.args.iter().map(|a| a.value.clone().unwrap_or_default()).collect();
+            Seen::Problem(format!("console error: {args:?}"))
+        }
+        CdpEvent::RuntimeExceptionThrown(e) => Seen::Problem(format!("exception: {:?}", e.params.exception_details)),
+        CdpEvent::LogEntryAdded(e) if matches!(e.params.entry.level, Log::LogEntryLevel::Error) => {
+            Seen::Problem(format!("browser error: {} ({:?})", e.params.entry.text, e.params.entry.url))
+        }
+        CdpEvent::NetworkRequestWillBeSent(e) => {
+            Seen::Request { id: e.params.request_id.clone(), url: e.params.request.url.clone() }
+        }
+        CdpEvent::NetworkLoadingFinished(e) => Seen::Finished { id: e.params.request_id.clone() },
+        CdpEvent::NetworkLoadingFailed(e) => Seen::Failed {
+            id: e.params.request_id.clone(),
+            error: e.params.error_text.clone(),
+            canceled: e.params.canceled == Some(true),
+        },
+        CdpEvent::NetworkResponseReceived(e) => {
+            Seen::Response { status: e.params.response.status, url: e.params.response.url.clone() }
+        }
+        CdpEvent::PageLoadEventFired(_) => Seen::Loaded,
+        _ => return None,
+    })
+}
+
 impl Browser {
     fn launch(chromium: &Path) -> Result<Browser> {
         let profile = tempfile::tempdir()?;
-        let log = std::fs::File::create(profile.path().join("chromium.log"))?;
-        let child = Command::new(chromium)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-                "--disable-sync",
-                "--remote-debugging-port=0",
-                "--window-size=1200,900",
-            ])
-            .arg(format!("--user-data-dir={}", profile.path().display()))
-            .arg("about:blank")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .with_context(|| format!("starting {}", chromium.display()))?;
-        let port_file = profile.path().join("DevToolsActivePort");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let endpoint = loop {
-            if let Ok(text) = std::fs::read_to_string(&port_file)
-                && let [port, path] = text.lines().collect::<Vec<_>>()[..]
-            {
-                break format!("ws://127.0.0.1:{port}{path}");
+        let args: Vec<&std::ffi::OsStr> = ["--disable-gpu", "--disable-component-update", "--disable-sync"]
+            .iter()
+            .map(std::ffi::OsStr::new)
+            .collect();
+        let options = LaunchOptions::default_builder()
+            .path(Some(chromium.to_path_buf()))
+            // headless, and the crate's defaults: --disable-background-networking, --no-first-run…
+            .headless(true)
+            .sandbox(false)
+            .window_size(Some((1200, 900)))
+            .user_data_dir(Some(profile.path().to_path_buf()))
+            .args(args)
+            // The test waits minutes for the Run API to warm up without talking to the browser.
+            .idle_browser_timeout(Duration::from_secs(3 * 3600))
+            .build()
+            .map_err(|e| anyhow::anyhow!("Chromium launch options: {e}"))?;
+        let browser = headless_chrome::Browser::new(options)
+            .with_context(|| format!("starting {} and connecting to it", chromium.display()))?;
+        let tab = browser.new_tab()?;
+        // Generous: on a busy 2-core machine a long chapter can take a while to lay out.
+        tab.set_default_timeout(Duration::from_secs(180));
+        let seen_events = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&seen_events);
+        tab.add_event_listener(Arc::new(move |event: &CdpEvent| {
+            if let Some(record) = seen(event) {
+                sink.lock().unwrap_or_else(|e| e.into_inner()).push(record);
             }
-            if Instant::now() > deadline {
-                bail!("Chromium wrote no DevToolsActivePort within a minute");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        let (socket, _) = tungstenite::connect(endpoint.as_str()).context("connecting to Chromium")?;
-        if let tungstenite::stream::MaybeTlsStream::Plain(stream) = socket.get_ref() {
-            stream.set_read_timeout(Some(Duration::from_millis(50)))?;
-        }
-        let mut browser =
-            Browser { child, _profile: profile, socket, session: String::new(), next_id: 0, events: Vec::new() };
-        let target = browser.call_browser("Target.createTarget", json!({ "url": "about:blank" }))?;
-        let attached = browser
-            .call_browser("Target.attachToTarget", json!({ "targetId": target["targetId"], "flatten": true }))?;
-        browser.session = attached["sessionId"].as_str().context("no session")?.to_string();
-        for domain in ["Page", "Runtime", "Network", "Log"] {
-            browser.call(&format!("{domain}.enable"), json!({}))?;
-        }
-        Ok(browser)
+        }))?;
+        tab.enable_runtime()?;
+        tab.enable_log()?;
+        tab.call_method(Network::Enable {
+            max_total_buffer_size: None,
+            max_resource_buffer_size: None,
+            max_post_data_size: None,
+            report_direct_socket_traffic: None,
+            enable_durable_messages: None,
+        })?;
+        Ok(Browser { tab, _browser: browser, _profile: profile, seen: seen_events })
     }
 
-    fn send(&mut self, method: &str, params: Value, session: Option<String>) -> Result<Value> {
-        self.next_id += 1;
-        let id = self.next_id;
-        let mut message = json!({ "id": id, "method": method, "params": params });
-        if let Some(session) = session {
-            message["sessionId"] = json!(session);
-        }
-        self.socket.send(tungstenite::Message::text(message.to_string()))?;
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            if let Some(reply) = self.receive()?
-                && reply["id"] == id
-            {
-                if let Some(error) = reply.get("error") {
-                    bail!("{method}: {error}");
-                }
-                return Ok(reply["result"].clone());
-            }
-            if Instant::now() > deadline {
-                bail!("{method}: no answer from Chromium");
-            }
-        }
+    /// A mark in what the page reported, for [`Browser::problems_since`].
+    fn mark(&self) -> usize {
+        self.seen.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
-    fn call_browser(&mut self, method: &str, params: Value) -> Result<Value> {
-        self.send(method, params, None)
-    }
-
-    fn call(&mut self, method: &str, params: Value) -> Result<Value> {
-        let session = self.session.clone();
-        self.send(method, params, Some(session))
-    }
-
-    /// The next message, if one arrives within the read timeout; events are logged.
-    fn receive(&mut self) -> Result<Option<Value>> {
-        match self.socket.read() {
-            Ok(tungstenite::Message::Text(text)) => {
-                let value: Value = serde_json::from_str(&text)?;
-                if value.get("method").is_some() && value["sessionId"] == self.session.as_str() {
-                    self.events.push(value.clone());
-                }
-                Ok(Some(value))
-            }
-            Ok(_) => Ok(None),
-            Err(tungstenite::Error::Io(e))
-                if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(e.into()),
-        }
+    fn seen_since(&self, from: usize) -> Vec<Seen> {
+        self.seen.lock().unwrap_or_else(|e| e.into_inner())[from..].to_vec()
     }
 
     /// Evaluates `expression` in the page (promises awaited) and returns its value.
-    fn eval(&mut self, expression: &str) -> Result<Value> {
-        let result = self.call(
-            "Runtime.evaluate",
-            json!({ "expression": expression, "returnByValue": true, "awaitPromise": true }),
-        )?;
-        if let Some(details) = result.get("exceptionDetails") {
-            bail!("`{expression}` threw: {details}");
+    fn eval(&self, expression: &str) -> Result<Value> {
+        let evaluated = self.tab.call_method(Runtime::Evaluate {
+            expression: expression.to_string(),
+            return_by_value: Some(true),
+            await_promise: Some(true),
+            generate_preview: None,
+            silent: None,
+            include_command_line_api: None,
+            user_gesture: None,
+            object_group: None,
+            context_id: None,
+            throw_on_side_effect: None,
+            timeout: None,
+            disable_breaks: None,
+            repl_mode: None,
+            allow_unsafe_eval_blocked_by_csp: None,
+            unique_context_id: None,
+            serialization_options: None,
+        })?;
+        if let Some(details) = evaluated.exception_details {
+            bail!("`{expression}` threw: {details:?}");
         }
-        Ok(result["result"]["value"].clone())
+        Ok(evaluated.result.value.unwrap_or(Value::Null))
     }
 
     /// Evaluates `expression` until it is truthy.
-    fn wait_for(&mut self, expression: &str, timeout: Duration) -> Result<Value> {
+    fn wait_for(&self, expression: &str, timeout: Duration) -> Result<Value> {
         let deadline = Instant::now() + timeout;
         loop {
             let value = self.eval(expression)?;
@@ -434,68 +454,71 @@ impl Browser {
             if Instant::now() > deadline {
                 bail!("waited {timeout:?} for `{expression}`");
             }
-            while self.receive()?.is_some() {}
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 
     /// Loads `url` and waits for its load event and for its network to settle.
-    fn open(&mut self, url: &str) -> Result<()> {
-        let from = self.events.len();
-        self.call("Page.navigate", json!({ "url": url }))?;
-        // Generous: on a busy 2-core machine a long chapter can take a while to lay out.
+    fn open(&self, url: &str) -> Result<()> {
+        let from = self.mark();
+        self.tab.navigate_to(url)?;
         let deadline = Instant::now() + Duration::from_secs(180);
-        while !self.events[from..].iter().any(|e| e["method"] == "Page.loadEventFired") {
+        while !self.seen_since(from).iter().any(|s| matches!(s, Seen::Loaded)) {
             if Instant::now() > deadline {
-                let events = &self.events[from..];
-                let unfinished: Vec<&str> = events
+                let seen = self.seen_since(from);
+                let unfinished: Vec<&str> = seen
                     .iter()
-                    .filter(|e| e["method"] == "Network.requestWillBeSent")
-                    .filter(|sent| {
-                        !events.iter().any(|e| {
-                            matches!(e["method"].as_str(), Some("Network.loadingFinished" | "Network.loadingFailed"))
-                                && e["params"]["requestId"] == sent["params"]["requestId"]
-                        })
+                    .filter_map(|s| match s {
+                        Seen::Request { id, url } => Some((id, url.as_str())),
+                        _ => None,
                     })
-                    .filter_map(|sent| sent["params"]["request"]["url"].as_str())
+                    .filter(|(id, _)| {
+                        !seen.iter().any(
+                            |s| matches!(s, Seen::Finished { id: done } | Seen::Failed { id: done, .. } if done == *id),
+                        )
+                    })
+                    .map(|(_, url)| url)
                     .collect();
                 bail!("{url} did not finish loading; requests without an answer: {unfinished:?}");
             }
-            self.receive()?;
+            std::thread::sleep(Duration::from_millis(20));
         }
-        self.settle(Duration::from_millis(500))
-    }
-
-    /// Reads events until none has come for `quiet`.
-    fn settle(&mut self, quiet: Duration) -> Result<()> {
-        let mut last = Instant::now();
-        while last.elapsed() < quiet {
-            if self.receive()?.is_some() {
-                last = Instant::now();
-            }
-        }
+        self.settle(Duration::from_millis(500));
         Ok(())
     }
 
+    /// Waits until the page has reported nothing for `quiet`.
+    fn settle(&self, quiet: Duration) {
+        let (mut count, mut since) = (self.mark(), Instant::now());
+        while since.elapsed() < quiet {
+            std::thread::sleep(Duration::from_millis(20));
+            let now = self.mark();
+            if now != count {
+                (count, since) = (now, Instant::now());
+            }
+        }
+    }
+
     /// A real left click at the centre of the element `selector` matches (scrolled into view).
-    fn click(&mut self, selector: &str) -> Result<()> {
+    fn click(&self, selector: &str) -> Result<()> {
         let point = self.eval(&format!(
             "(() => {{ const e = document.querySelector({selector:?}); if (!e) return null; e.scrollIntoView({{block: 'center'}}); \
              const r = e.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; }})()"
         ))?;
-        let [x, y] = [point[0].as_f64(), point[1].as_f64()];
-        let (Some(x), Some(y)) = (x, y) else { bail!("nothing matches {selector}") };
-        for kind in ["mousePressed", "mouseReleased"] {
-            self.call(
-                "Input.dispatchMouseEvent",
-                json!({ "type": kind, "x": x, "y": y, "button": "left", "clickCount": 1 }),
-            )?;
-        }
+        let (Some(x), Some(y)) = (point[0].as_f64(), point[1].as_f64()) else { bail!("nothing matches {selector}") };
+        self.tab.click_point(Point { x, y })?;
+        Ok(())
+    }
+
+    /// Types `text` at the caret, as a reader's keyboard (or an input method) would.
+    fn insert_text(&self, text: &str) -> Result<()> {
+        self.tab.call_method(Input::InsertText { text: text.to_string() })?;
         Ok(())
     }
 
     /// With `BOOK_TEST_SCREENSHOTS=<dir>`, saves a PNG of what `selector` matches (scrolled into
     /// view) as `<dir>/<name>.png`, for a person to look at.
-    fn screenshot(&mut self, selector: &str, name: &str) -> Result<()> {
+    fn screenshot(&self, selector: &str, name: &str) -> Result<()> {
         let Some(dir) = std::env::var_os("BOOK_TEST_SCREENSHOTS") else {
             return Ok(());
         };
@@ -503,90 +526,44 @@ impl Browser {
             "(() => {{ const e = document.querySelector({selector:?}); e.scrollIntoView({{block: 'center'}}); \
              const r = e.getBoundingClientRect(); return [r.x + scrollX, r.y + scrollY, r.width, r.height]; }})()"
         ))?;
-        let clip = json!({ "x": rect[0], "y": rect[1], "width": rect[2], "height": rect[3], "scale": 1 });
-        let shot = self.call("Page.captureScreenshot", json!({ "format": "png", "clip": clip }))?;
-        let png = base64_decode(shot["data"].as_str().context("no image")?);
+        let number = |i: usize| rect[i].as_f64().context("no element to capture");
+        let clip = Page::Viewport { x: number(0)?, y: number(1)?, width: number(2)?, height: number(3)?, scale: 1.0 };
+        let png = self.tab.capture_screenshot(Page::CaptureScreenshotFormatOption::Png, None, Some(clip), true)?;
         std::fs::create_dir_all(&dir)?;
         std::fs::write(Path::new(&dir).join(format!("{name}.png")), png)?;
         Ok(())
     }
 
     /// Presses a key (`ArrowRight`…) in the focused element.
-    fn key(&mut self, key: &str, code: u32) -> Result<()> {
-        for kind in ["rawKeyDown", "keyUp"] {
-            self.call(
-                "Input.dispatchKeyEvent",
-                json!({ "type": kind, "key": key, "code": key, "windowsVirtualKeyCode": code, "nativeVirtualKeyCode": code }),
-            )?;
-        }
+    fn key(&self, key: &str) -> Result<()> {
+        self.tab.press_key(key)?;
         Ok(())
     }
 
-    /// Problems seen in events since `from`: console errors, exceptions, failed or error
-    /// responses, and requests to anything but `origin` (and data: URLs).
+    /// Problems seen since `from`: console errors, exceptions, failed or error responses, and
+    /// requests to anything but `origin` (and data: URLs).
     fn problems_since(&self, from: usize, origin: &str) -> Vec<String> {
         let mut problems = Vec::new();
         let mut urls = HashMap::new();
-        for event in &self.events[from..] {
-            let p = &event["params"];
-            match event["method"].as_str().unwrap_or_default() {
-                "Runtime.consoleAPICalled" if matches!(p["type"].as_str(), Some("error" | "assert")) => {
-                    problems.push(format!("console error: {}", p["args"]));
-                }
-                "Runtime.exceptionThrown" => problems.push(format!("exception: {}", p["exceptionDetails"])),
-                "Log.entryAdded" if p["entry"]["level"] == "error" => {
-                    problems.push(format!("browser error: {} ({})", p["entry"]["text"], p["entry"]["url"]));
-                }
-                "Network.requestWillBeSent" => {
-                    let url = p["request"]["url"].as_str().unwrap_or_default().to_string();
+        for seen in self.seen_since(from) {
+            match seen {
+                Seen::Problem(problem) => problems.push(problem),
+                Seen::Request { id, url } => {
                     if !(url.starts_with(origin) || url.starts_with("data:") || url.starts_with("about:")) {
                         problems.push(format!("request leaving the book's server: {url}"));
                     }
-                    urls.insert(p["requestId"].to_string(), url);
+                    urls.insert(id, url);
                 }
-                "Network.loadingFailed" if p["canceled"] != true => {
-                    let url = urls.get(&p["requestId"].to_string()).cloned().unwrap_or_default();
-                    problems.push(format!("failed request: {url}: {}", p["errorText"]));
+                Seen::Failed { id, error, canceled: false } => {
+                    let url = urls.get(&id).cloned().unwrap_or_default();
+                    problems.push(format!("failed request: {url}: {error}"));
                 }
-                "Network.responseReceived" if p["response"]["status"].as_u64().is_some_and(|s| s >= 400) => {
-                    problems.push(format!("HTTP {} for {}", p["response"]["status"], p["response"]["url"]));
-                }
+                Seen::Response { status, url } if status >= 400 => problems.push(format!("HTTP {status} for {url}")),
                 _ => {}
             }
         }
         problems
     }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let _ = self.call_browser("Browser.close", json!({}));
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while self.child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn base64_decode(text: &str) -> Vec<u8> {
-    let value = |c: u8| match c {
-        b'A'..=b'Z' => c - b'A',
-        b'a'..=b'z' => c - b'a' + 26,
-        b'0'..=b'9' => c - b'0' + 52,
-        b'+' => 62,
-        _ => 63,
-    };
-    let digits: Vec<u8> = text.bytes().filter(|c| *c != b'=' && !c.is_ascii_whitespace()).map(value).collect();
-    digits
-        .chunks(4)
-        .flat_map(|chunk| {
-            let bits = chunk.iter().enumerate().fold(0u32, |acc, (i, d)| acc | (u32::from(*d) << (18 - 6 * i)));
-            let bytes = [(bits >> 16) as u8, (bits >> 8) as u8, bits as u8];
-            bytes.into_iter().take(chunk.len().saturating_sub(1))
-        })
-        .collect()
 }
 
 /// The pages a reader opens: every HTML file of the site but `print.html` (every chapter at once,
@@ -656,13 +633,13 @@ fn the_served_book_works_in_a_real_browser() -> Result<()> {
     };
     let shared = shared();
     let origin = format!("http://{}", shared.server.addr());
-    let mut browser = Browser::launch(&chromium)?;
+    let browser = Browser::launch(&chromium)?;
 
     // Every page loads cleanly; images and math render; every interactive figure is drawn, and each
     // of its controls (sliders, selects, toggles, the cursor) changes what it shows and back.
     let mut figures_seen = 0;
     for page in pages(&shared.site) {
-        let from = browser.events.len();
+        let from = browser.mark();
         browser.open(&format!("{origin}/{page}"))?;
         // Going deeper blocks are closed by default (tests/teaching.rs checks that); open them so that
         // their formulas and figures are checked and their controls can take focus.
@@ -710,7 +687,7 @@ fn the_served_book_works_in_a_real_browser() -> Result<()> {
     assert_eq!(figures_seen, blocks, "interactive figures on the pages against ```interactive blocks in src/");
 
     let chapter = format!("{origin}/01-gradients.html");
-    let from = browser.events.len();
+    let from = browser.mark();
     browser.open(&chapter)?;
     let math_font = browser.eval("document.fonts.check('16px \"Latin Modern Math\"')")?;
     assert_eq!(math_font, json!(true), "the bundled math font is not available");
@@ -761,7 +738,7 @@ fn the_served_book_works_in_a_real_browser() -> Result<()> {
            getSelection().removeAllRanges(); getSelection().addRange(range); return true; } } return false; })()",
     )?;
     assert_eq!(selected, json!(true));
-    browser.call("Input.insertText", json!({ "text": "EDITED dw" }))?;
+    browser.insert_text("EDITED dw")?;
     assert_eq!(browser.eval("!document.getElementById('reset').hidden")?, json!(true), "Reset appears after an edit");
     browser.click("#run")?;
     browser.wait_for(&format!("{state}.startsWith('done')"), Duration::from_secs(300))?;
@@ -776,7 +753,7 @@ fn the_served_book_works_in_a_real_browser() -> Result<()> {
         "(() => { const code = document.getElementById('code'); code.focus(); const range = document.createRange(); \
          range.selectNodeContents(code); range.collapse(false); getSelection().removeAllRanges(); getSelection().addRange(range); })()",
     )?;
-    browser.call("Input.insertText", json!({ "text": "\nfn broken() -> u32 { \"three\" }\n" }))?;
+    browser.insert_text("\nfn broken() -> u32 { \"three\" }\n")?;
     browser.click("#run")?;
     browser.wait_for(&format!("{state}.startsWith('did not compile')"), Duration::from_secs(300))?;
     let compiler = browser.eval("document.querySelector('#live .listing-compiler').textContent")?;
@@ -798,7 +775,7 @@ fn the_served_book_works_in_a_real_browser() -> Result<()> {
     let before = browser.eval(state)?;
     browser.eval("document.getElementById('interactive-01-gradients-3-cursor').focus()")?;
     for _ in 0..5 {
-        browser.key("ArrowRight", 39)?;
+        browser.key("ArrowRight")?;
     }
     let after = browser.eval(state)?;
     for n in 1..=3 {
@@ -811,7 +788,7 @@ fn the_served_book_works_in_a_real_browser() -> Result<()> {
         "document.getElementById('interactive-01-gradients-1').querySelector('.interactive-readout').textContent";
     let before = browser.eval(drawn)?;
     browser.eval("document.getElementById('interactive-01-gradients-1-control-0').focus()")?;
-    browser.key("ArrowRight", 39)?;
+    browser.key("ArrowRight")?;
     let after = browser.eval(drawn)?;
     assert!(
         before.as_str().unwrap_or_default().contains("η = 0.5 ×")
@@ -823,7 +800,7 @@ fn the_served_book_works_in_a_real_browser() -> Result<()> {
 
     // Chapter 2's depth sweep: the activation selector swaps sigmoid for tanh.
     if pages(&shared.site).iter().any(|p| p == "02-saturation.html") {
-        let from = browser.events.len();
+        let from = browser.mark();
         browser.open(&format!("{origin}/02-saturation.html"))?;
         // The depth sweep is in a Going deeper block.
         browser.eval("document.querySelectorAll('details.going-deeper').forEach(d => { d.open = true; })")?;
@@ -831,7 +808,7 @@ fn the_served_book_works_in_a_real_browser() -> Result<()> {
         let readout = format!("document.querySelector('#{id} .interactive-readout').textContent");
         let before = browser.eval(&readout)?;
         browser.eval(&format!("document.getElementById('{id}-control-0').focus()"))?;
-        browser.key("ArrowDown", 40)?;
+        browser.key("ArrowDown")?;
         let after = browser.eval(&readout)?;
         assert!(
             before.as_str().unwrap_or_default().contains("sigmoid: bias gradients")
@@ -846,7 +823,7 @@ fn the_served_book_works_in_a_real_browser() -> Result<()> {
     // Chapter 6's training curves: a fixed y range (`max = 4`) with every line clipped to the frame,
     // and colour keys — each network keeps its colour from one depth to the next.
     if pages(&shared.site).iter().any(|p| p == "06-residual.html") {
-        let from = browser.events.len();
+        let from = browser.mark();
         browser.open(&format!("{origin}/06-residual.html"))?;
         let id = "interactive-06-residual-1";
         let look = format!(
@@ -857,7 +834,7 @@ fn the_served_book_works_in_a_real_browser() -> Result<()> {
         );
         let before = browser.eval(&look)?;
         browser.eval(&format!("document.getElementById('{id}-control-0').focus()"))?;
-        browser.key("ArrowLeft", 37)?;
+        browser.key("ArrowLeft")?;
         let after = browser.eval(&look)?;
         assert_eq!(before["clipped"], json!(true), "{before}");
         assert_eq!(before["top"], json!(4), "the y axis ends at its max: {before}");
@@ -869,7 +846,7 @@ fn the_served_book_works_in_a_real_browser() -> Result<()> {
     // The same site from a plain static server: recorded outputs, no Run button, working figures.
     let static_server = book::serve::start(&shared.site, "127.0.0.1:0".parse().unwrap())?;
     let static_origin = format!("http://{}", static_server.addr());
-    let from = browser.events.len();
+    let from = browser.mark();
     browser.open(&format!("{static_origin}/01-gradients.html"))?;
     let summary = browser.eval(
         "[document.querySelectorAll('.listing-run').length, document.querySelectorAll('div.listing-output .listing-stdout').length, \
