@@ -263,7 +263,8 @@ pub fn stream_figures(opts: &StreamOptions, go: &GenOptions) -> Result<Vec<Figur
     let n = opts.depth as f64;
     let theory = serde_json::json!({
         "pre_ln_last": 1.0 + 2.0 * n,
-        "scaled_last": 1.0 + 2.0 * n / (2.0 * n),
+        // 2N branches of variance 1/(2N) each.
+        "scaled_last": 2.0,
         "deepnorm_alpha": (2.0 * n).powf(0.25),
         "deepnorm_beta": (8.0 * n).powf(-0.25),
     });

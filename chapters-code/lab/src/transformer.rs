@@ -562,7 +562,9 @@ pub struct TrainRun {
     pub losses: Vec<f64>,
     /// True if the loss became NaN or infinite (the run stopped there).
     pub diverged: bool,
-    /// Fraction of held-out positions predicted right (None if diverged).
+    /// Fraction of held-out positions predicted right (None, and left out of the JSON, if diverged
+    /// or not evaluated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accuracy: Option<f64>,
 }
 
