@@ -32,6 +32,7 @@ pub fn all_generators() -> Vec<Generator> {
         ch05_batchnorm::GENERATORS,
         ch06_residual::GENERATORS,
         ch07_recurrent::GENERATORS,
+        ch09_diagnosis::GENERATORS,
         ch08_transformers::GENERATORS,
     ]
     .concat()
@@ -48,6 +49,7 @@ pub fn all_exercises() -> Vec<Exercise> {
         ch05_batchnorm::checks::EXERCISES,
         ch06_residual::checks::EXERCISES,
         ch07_recurrent::checks::EXERCISES,
+        ch09_diagnosis::checks::EXERCISES,
         ch08_transformers::checks::EXERCISES,
     ]
     .concat()

@@ -71,31 +71,74 @@ impl Case {
 /// Steps each network trains for: enough for the window, few enough for a test.
 pub const STEPS: usize = 30;
 
+/// He's scale (N(0, 2/fan_in)) times `times`: `he(1.0)` is He et al.'s initialisation.
+pub fn he(times: f64) -> Init {
+    Init::HeNormal { gain: times * 2f64.sqrt(), fan: Fan::In }
+}
+
+/// One of the chapter's MLPs on the teacher task (16 inputs, 4 classes, width 32): everything
+/// exercise 9.3 may change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Setup {
+    /// Hidden layers.
+    pub depth: usize,
+    pub activation: Activation,
+    pub init: Init,
+    pub norm: Norm,
+    /// Plain SGD's learning rate.
+    pub lr: f64,
+    /// Evaluate in training mode (batch statistics): what a forgotten `forward_t(x, false)` does. It
+    /// matters only with BatchNorm, where the doctor checks evaluation after training.
+    pub eval_in_train_mode: bool,
+}
+
+impl Case {
+    /// The MLP of this case (`None` for the recurrent network).
+    pub fn setup(&self, variant: Variant) -> Option<Setup> {
+        let fixed = variant == Variant::Fixed;
+        let mlp = |depth, activation, init, norm, lr| Setup {
+            depth,
+            activation,
+            init,
+            norm,
+            lr,
+            eval_in_train_mode: *self == Case::BatchNormEval && !fixed,
+        };
+        Some(match self {
+            Case::DeepSigmoid if !fixed => mlp(10, Activation::Sigmoid, Init::Standard, Norm::None, 0.1),
+            Case::DeepSigmoid => mlp(10, Activation::Relu, he(1.0), Norm::None, 0.05),
+            Case::DyingRelu => mlp(4, Activation::Relu, he(1.0), Norm::None, if fixed { 0.05 } else { 3.0 }),
+            Case::InitTimesTen => mlp(6, Activation::Relu, he(if fixed { 1.0 } else { 10.0 }), Norm::None, 0.05),
+            Case::BatchNormEval => mlp(4, Activation::Relu, he(1.0), Norm::Batch, 0.05),
+            Case::RnnLongLag => return None,
+        })
+    }
+}
+
 /// Trains the network of `case` (broken or fixed) with the doctor on, and returns its report.
 pub fn diagnose(case: Case, variant: Variant, seed: u64) -> Result<Report> {
-    let fixed = variant == Variant::Fixed;
-    if case == Case::RnnLongLag {
-        return rnn(fixed, seed);
+    match case.setup(variant) {
+        Some(setup) => train_setup(&setup, seed),
+        None => rnn(variant == Variant::Fixed, seed),
     }
-    let he = |gain: f64| Init::HeNormal { gain: gain * 2f64.sqrt(), fan: Fan::In };
-    let (depth, act, init, norm, lr) = match case {
-        Case::DeepSigmoid if !fixed => (10, Activation::Sigmoid, Init::Standard, Norm::None, 0.1),
-        Case::DeepSigmoid => (10, Activation::Relu, he(1.0), Norm::None, 0.05),
-        Case::DyingRelu => (4, Activation::Relu, he(1.0), Norm::None, if fixed { 0.05 } else { 3.0 }),
-        Case::InitTimesTen => (6, Activation::Relu, he(if fixed { 1.0 } else { 10.0 }), Norm::None, 0.05),
-        Case::BatchNormEval => (4, Activation::Relu, he(1.0), Norm::Batch, 0.05),
-        Case::RnnLongLag => unreachable!(),
-    };
+}
+
+/// Trains `setup` for [`STEPS`] SGD steps of 32 examples with the doctor on (window 10, every hidden
+/// layer tapped); with BatchNorm, then checks evaluation in the setup's mode. Returns the report.
+pub fn train_setup(setup: &Setup, seed: u64) -> Result<Report> {
     let data = lab::data::teacher(1024, 16, 4, seed)?;
-    let net = MlpConfig::new(16, 32, depth, 4, act, init).with_norm(norm).with_seed(seed).build(&lab::DEVICE)?;
+    let net = MlpConfig::new(16, 32, setup.depth, 4, setup.activation, setup.init)
+        .with_norm(setup.norm)
+        .with_seed(seed)
+        .build(&lab::DEVICE)?;
     let doctor = Doctor::with_options(&net.varmap, Options { window: 10, ..Options::default() })?;
-    let mut cfg = TrainConfig::new(Optim::Sgd { lr }, STEPS, 32);
+    let mut cfg = TrainConfig::new(Optim::Sgd { lr: setup.lr }, STEPS, 32);
     cfg.progress = false;
     cfg.seed = seed;
-    train_observed(&net, &data.x, &data.y, None, &cfg, &mut Watch::new(&doctor, act))?;
-    if case == Case::BatchNormEval {
+    train_observed(&net, &data.x, &data.y, None, &cfg, &mut Watch::new(&doctor, setup.activation))?;
+    if setup.norm == Norm::Batch {
         let probe = data.x.narrow(0, 0, 64)?;
-        doctor.check_eval(&probe, |x| Ok(net.forward_t(x, !fixed)?))?;
+        doctor.check_eval(&probe, |x| Ok(net.forward_t(x, setup.eval_in_train_mode)?))?;
     }
     doctor.report()
 }

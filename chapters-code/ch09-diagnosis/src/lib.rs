@@ -1,16 +1,17 @@
-//! Companion crate of chapter 9, "Diagnosing a network that won't learn": the book's five broken
-//! networks, each diagnosed by [`gradient_doctor`] and fixed with the book's remedy.
+#![doc = include_str!("../../../src/09-diagnosis.md")]
 
 pub mod cases;
+pub mod checks;
+pub mod exercises;
 pub mod figures;
+pub mod solutions;
 pub mod watch;
 
-pub use cases::{Case, Variant, diagnose};
+pub use cases::{Case, Setup, Variant, diagnose, train_setup};
 pub use watch::Watch;
 
 use lab::figure::Generator;
 
-/// The chapter's figure generators (not yet registered in the book's driver: chapter 9's text is to
-/// come).
+/// The chapter's figure generators, run by `book figures`.
 pub const GENERATORS: &[Generator] =
     &[Generator { chapter: "ch09", name: "diagnosis", run: figures::diagnosis_figures }];
