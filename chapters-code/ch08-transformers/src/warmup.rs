@@ -66,37 +66,41 @@ pub fn warmup_runs(opts: &WarmupOptions, quick: bool) -> Result<Vec<WarmupRun>> 
         "learning rates must be positive"
     );
     ensure!(opts.steps > 0 && opts.blocks > 0, "steps and blocks must be positive");
-    let lrs = if quick { &opts.lrs[..1] } else { &opts.lrs[..] };
-    let mut out = Vec::new();
+    let mut grid = Vec::new();
     for arch in [Arch::PostLn, Arch::PreLn] {
         for warmup in [0, opts.warmup] {
-            for &lr in lrs {
-                let model = arch.apply(opts.model.config(opts.blocks)).with_seed(opts.seed).build()?;
-                let train_opts = TrainOptions {
-                    task: opts.task,
-                    lr,
-                    warmup,
-                    steps: if quick { QUICK_STEPS } else { opts.steps },
-                    batch: opts.batch,
-                    eval_batch: opts.eval_batch,
-                    seed: opts.seed + 1,
-                };
-                let mut run = train(&model, &train_opts)?;
-                let final_loss = (!quick).then(|| {
-                    let tail = &run.losses[run.losses.len().saturating_sub(20)..];
-                    tail.iter().sum::<f64>() / tail.len().max(1) as f64
-                });
-                if quick {
-                    run.accuracy = None;
-                }
-                let name = format!(
-                    "{}, {}",
-                    arch.name(),
-                    if warmup == 0 { "no warm-up".into() } else { format!("warm-up {warmup}") }
-                );
-                out.push(WarmupRun { name, arch, lr, warmup, run, final_loss });
+            for &lr in &opts.lrs {
+                grid.push((arch, warmup, lr));
             }
         }
+    }
+    // A quick run is a prefix of the full one: its first two runs, a few steps each.
+    if quick {
+        grid.truncate(2);
+    }
+    let mut out = Vec::new();
+    for (arch, warmup, lr) in grid {
+        let model = arch.apply(opts.model.config(opts.blocks)).with_seed(opts.seed).build()?;
+        let train_opts = TrainOptions {
+            task: opts.task,
+            lr,
+            warmup,
+            steps: if quick { QUICK_STEPS } else { opts.steps },
+            batch: opts.batch,
+            eval_batch: opts.eval_batch,
+            seed: opts.seed + 1,
+        };
+        let mut run = train(&model, &train_opts)?;
+        let final_loss = (!quick).then(|| {
+            let tail = &run.losses[run.losses.len().saturating_sub(20)..];
+            tail.iter().sum::<f64>() / tail.len().max(1) as f64
+        });
+        if quick {
+            run.accuracy = None;
+        }
+        let name =
+            format!("{}, {}", arch.name(), if warmup == 0 { "no warm-up".into() } else { format!("warm-up {warmup}") });
+        out.push(WarmupRun { name, arch, lr, warmup, run, final_loss });
     }
     Ok(out)
 }
