@@ -62,12 +62,12 @@ impl StaticSite {
     /// would leave the site (403: `..`, `.`, backslashes or NULs in any segment, in whatever
     /// encoding they arrived), or that names a symlink leading out of the site (403). Everything
     /// else is [`ServeDir`]'s to answer.
-    fn check(&self, path: &str) -> Result<(), Response> {
+    fn refusal(&self, path: &str) -> Option<Response> {
         let well_formed =
             path.split('%').skip(1).all(|s| s.len() >= 2 && s.as_bytes()[..2].iter().all(u8::is_ascii_hexdigit));
         let decoded = percent_encoding::percent_decode_str(path).decode_utf8().ok().filter(|_| well_formed);
         let Some(decoded) = decoded.filter(|_| path.starts_with('/')) else {
-            return Err(text(StatusCode::BAD_REQUEST, "bad percent-encoding\n"));
+            return Some(text(StatusCode::BAD_REQUEST, "bad percent-encoding\n"));
         };
         let segments: Vec<&str> = decoded.split('/').filter(|s| !s.is_empty()).collect();
         let plain = |s: &&str| {
@@ -76,13 +76,13 @@ impl StaticSite {
                 && Path::new(s).components().count() == 1
         };
         if !segments.iter().all(plain) {
-            return Err(text(StatusCode::FORBIDDEN, "forbidden path\n"));
+            return Some(text(StatusCode::FORBIDDEN, "forbidden path\n"));
         }
         let file = self.root.join(segments.iter().collect::<PathBuf>());
         if file.canonicalize().is_ok_and(|real| !real.starts_with(&self.root)) {
-            return Err(text(StatusCode::FORBIDDEN, "forbidden path\n"));
+            return Some(text(StatusCode::FORBIDDEN, "forbidden path\n"));
         }
-        Ok(())
+        None
     }
 }
 
@@ -300,7 +300,7 @@ async fn api_guard(State(app): Shared, request: Request, next: Next) -> Response
 /// redirect to a folder's slash, and on HTML pages the security policy and (with the Run API) the
 /// token.
 async fn finish_pages(State(app): Shared, request: Request, next: Next) -> Response {
-    if let Err(refusal) = app.site.check(request.uri().path()) {
+    if let Some(refusal) = app.site.refusal(request.uri().path()) {
         return refusal;
     }
     let head_only = request.method() == Method::HEAD;
