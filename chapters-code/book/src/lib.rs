@@ -32,8 +32,8 @@ pub fn all_generators() -> Vec<Generator> {
         ch05_batchnorm::GENERATORS,
         ch06_residual::GENERATORS,
         ch07_recurrent::GENERATORS,
-        ch09_diagnosis::GENERATORS,
         ch08_transformers::GENERATORS,
+        ch09_diagnosis::GENERATORS,
     ]
     .concat()
 }
@@ -49,8 +49,8 @@ pub fn all_exercises() -> Vec<Exercise> {
         ch05_batchnorm::checks::EXERCISES,
         ch06_residual::checks::EXERCISES,
         ch07_recurrent::checks::EXERCISES,
-        ch09_diagnosis::checks::EXERCISES,
         ch08_transformers::checks::EXERCISES,
+        ch09_diagnosis::checks::EXERCISES,
     ]
     .concat()
 }
