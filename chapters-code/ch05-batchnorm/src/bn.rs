@@ -7,24 +7,39 @@
 use candle_core::{ModuleT, Result, Tensor, Var};
 use candle_nn::{Init, VarBuilder};
 
-/// BatchNorm of a `(batch, features)` input (Ioffe & Szegedy 2015, Algorithm 1).
+/// BatchNorm of a `(batch, features)` input (Ioffe & Szegedy 2015, Alg. 1).
 pub struct BatchNorm1d {
     gamma: Tensor, // scale γ, trained
     beta: Tensor,  // shift β, trained
     running_mean: Var,
     running_var: Var,
-    momentum: f64, // PyTorch's convention: running ← (1 − momentum)·running + momentum·batch
+    // PyTorch's convention: running ← (1 − momentum)·running + momentum·batch
+    momentum: f64,
     eps: f64,
 }
 
 impl BatchNorm1d {
-    pub fn new(features: usize, momentum: f64, eps: f64, vb: VarBuilder) -> Result<Self> {
+    pub fn new(
+        features: usize,
+        momentum: f64,
+        eps: f64,
+        vb: VarBuilder,
+    ) -> Result<Self> {
         let gamma = vb.get_with_hints(features, "weight", Init::Const(1.0))?;
         let beta = vb.get_with_hints(features, "bias", Init::Const(0.0))?;
-        // The running statistics are state, not parameters, but they live in the VarMap too (as in
-        // candle_nn) so that `VarMap::save` keeps them: a model reloaded without them cannot evaluate.
-        let running_mean = Var::from_tensor(&vb.get_with_hints(features, "running_mean", Init::Const(0.0))?)?;
-        let running_var = Var::from_tensor(&vb.get_with_hints(features, "running_var", Init::Const(1.0))?)?;
+        // The running statistics are state, not parameters, but they live in
+        // the VarMap too (as in candle_nn) so that `VarMap::save` keeps them:
+        // a model reloaded without them cannot evaluate.
+        let running_mean = Var::from_tensor(&vb.get_with_hints(
+            features,
+            "running_mean",
+            Init::Const(0.0),
+        )?)?;
+        let running_var = Var::from_tensor(&vb.get_with_hints(
+            features,
+            "running_var",
+            Init::Const(1.0),
+        )?)?;
         Ok(Self { gamma, beta, running_mean, running_var, momentum, eps })
     }
 
@@ -42,24 +57,41 @@ impl ModuleT for BatchNorm1d {
         let (mean, var) = if train {
             let batch = x.dim(0)? as f64;
             if batch < 2.0 {
-                // One example has no spread: x − mean = 0 for every input, and B/(B − 1) is infinite.
-                candle_core::bail!("BatchNorm in training mode needs at least 2 examples per batch");
+                // One example has no spread: x − mean = 0 for every input,
+                // and B/(B − 1) is infinite.
+                candle_core::bail!(
+                    "BatchNorm in training mode needs at least 2 examples \
+                     per batch"
+                );
             }
             let mean = x.mean_keepdim(0)?;
             // Normalise with the batch's own (biased, 1/B) variance ...
             let var = x.broadcast_sub(&mean)?.sqr()?.mean_keepdim(0)?;
-            // ... but let the running average estimate the population's: unbiased, 1/(B − 1).
-            let unbiased = (var.detach() * (batch / (batch - 1.0)))?.squeeze(0)?;
+            // ... but let the running average estimate the population's:
+            // unbiased, 1/(B − 1).
+            let unbiased =
+                (var.detach() * (batch / (batch - 1.0)))?.squeeze(0)?;
             let m = self.momentum;
-            self.running_mean
-                .set(&((self.running_mean.as_tensor() * (1.0 - m))? + (mean.detach().squeeze(0)? * m)?)?)?;
-            self.running_var.set(&((self.running_var.as_tensor() * (1.0 - m))? + (unbiased * m)?)?)?;
+            self.running_mean.set(
+                &((self.running_mean.as_tensor() * (1.0 - m))?
+                    + (mean.detach().squeeze(0)? * m)?)?,
+            )?;
+            self.running_var.set(
+                &((self.running_var.as_tensor() * (1.0 - m))?
+                    + (unbiased * m)?)?,
+            )?;
             (mean, var)
         } else {
-            // Evaluation: fixed statistics, so an example's output no longer depends on its batch.
-            (self.running_mean.as_detached_tensor().unsqueeze(0)?, self.running_var.as_detached_tensor().unsqueeze(0)?)
+            // Evaluation: fixed statistics, so an example's output no longer
+            // depends on its batch.
+            (
+                self.running_mean.as_detached_tensor().unsqueeze(0)?,
+                self.running_var.as_detached_tensor().unsqueeze(0)?,
+            )
         };
-        let x_hat = x.broadcast_sub(&mean)?.broadcast_div(&(var + self.eps)?.sqrt()?)?;
+        let x_hat = x
+            .broadcast_sub(&mean)?
+            .broadcast_div(&(var + self.eps)?.sqrt()?)?;
         x_hat.broadcast_mul(&self.gamma)?.broadcast_add(&self.beta)
     }
 }
