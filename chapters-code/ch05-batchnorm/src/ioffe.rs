@@ -6,9 +6,10 @@
 use anyhow::{Result, ensure};
 use candle_core::Tensor;
 use lab::data::Dataset;
-use lab::experiments::{Phase, delta_norms, train_phases};
+use lab::experiments::{Phase, train_phases};
 use lab::figure::{Figure, GenOptions};
 use lab::plot::{LayerProfile, LineChart, SeriesStyle};
+use lab::probe::error_rms;
 use lab::train::Optim;
 use lab::{Activation, DEVICE, Init, Mlp, MlpConfig, Norm};
 use serde::Serialize;
@@ -67,7 +68,8 @@ pub struct IoffeRun {
     /// every evaluation but the first (at step 0 the running statistics have not seen a batch yet, so
     /// evaluation mode would show the raw pre-activation).
     pub percentiles: Vec<[f64; 3]>,
-    /// ‖δˡ‖ per hidden layer on a fixed batch at initialisation.
+    /// gˡ (the book's gradient measure, `lab::probe::error_rms`) per hidden layer on a fixed batch at
+    /// initialisation.
     pub delta_init: Vec<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delta_trained: Option<Vec<f64>>,
@@ -125,7 +127,7 @@ fn run_one(opts: &IoffeOptions, norm: Norm, name: &'static str, steps: usize, qu
     let (probe_x, probe_y) = train.batch(&probe_idx)?;
     // A twin of the network for the initial probe: probing runs a training-mode forward pass, which
     // would nudge the running statistics of the network being trained.
-    let delta_init = delta_norms(&config.build(&DEVICE)?, &probe_x, &probe_y)?;
+    let delta_init = error_rms(&config.build(&DEVICE)?, &probe_x, &probe_y)?;
     let net = config.build(&DEVICE)?;
     let (mut at, mut accuracy, mut percentiles) = (Vec::new(), Vec::new(), Vec::new());
     let last = opts.depth - 1;
@@ -148,7 +150,7 @@ fn run_one(opts: &IoffeOptions, norm: Norm, name: &'static str, steps: usize, qu
         } else {
             None
         };
-        (Some(delta_norms(&net, &probe_x, &probe_y)?), modes)
+        (Some(error_rms(&net, &probe_x, &probe_y)?), modes)
     };
     let run = IoffeRun {
         name,
@@ -274,7 +276,7 @@ pub fn ioffe_figures(opts: &IoffeOptions, gen_opts: &GenOptions) -> Result<Vec<F
     )?;
 
     // Figure 5-4: the gradient profile at initialisation and after training.
-    let mut prof = LayerProfile::new(format!("‖δˡ‖ per layer, {title_net}")).y_label("‖δˡ‖ (batch sum of ∂L/∂z)");
+    let mut prof = LayerProfile::new(format!("gˡ per layer, {title_net}")).y_label("gˡ (per-example RMS of ∂L/∂z)");
     for (slot, r) in runs.iter().enumerate() {
         let short = if r.norm == Norm::Batch { "BN" } else { "no BN" };
         prof = prof.series_with(
@@ -290,7 +292,7 @@ pub fn ioffe_figures(opts: &IoffeOptions, gen_opts: &GenOptions) -> Result<Vec<F
             );
         }
     }
-    let alt_prof = "Norm of the back-propagated error per layer, log scale, at initialisation (dashed) and after training (solid). At initialisation the error of the network without BatchNorm shrinks towards the input by orders of magnitude, while with BatchNorm the hidden layers below the last are nearly level. After training both profiles are roughly level.";
+    let alt_prof = "The gradient at each layer (per-example RMS of the error at the pre-activation), log scale, at initialisation (dashed) and after training (solid). At initialisation the network without BatchNorm loses orders of magnitude towards the input, while with BatchNorm the three upper hidden layers are level and the first is a few times lower. After training the profile without BatchNorm is level too.";
     let fig_prof = Figure::new(
         "ch05",
         "bn-profile",

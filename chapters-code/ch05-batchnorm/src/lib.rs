@@ -91,9 +91,16 @@ mod tests {
         // BatchNorm centres and spreads the sigmoid's input: the 15th/85th percentiles straddle 0.
         let p = &bn["percentiles"][0];
         assert!(num(&p[0]) < -0.5 && num(&p[2]) > 0.5, "{p}");
-        // At initialisation the plain sigmoid net's error shrinks towards the input; BatchNorm keeps it level.
-        let ratio = |r: &serde_json::Value| num(&r["delta_init"][0]) / num(&r["delta_init"][3]);
-        assert!(ratio(plain) < 0.05 && ratio(bn) > 0.2, "{} {}", ratio(plain), ratio(bn));
+        // At initialisation the plain sigmoid net's gradient gˡ shrinks towards the input; BatchNorm keeps
+        // the upper hidden layers level and the first within a few times of them.
+        let ratio = |r: &serde_json::Value, l: usize| num(&r["delta_init"][l]) / num(&r["delta_init"][3]);
+        assert!(
+            ratio(plain, 0) < 0.05 && ratio(bn, 0) > 10.0 * ratio(plain, 0),
+            "{} {}",
+            ratio(plain, 0),
+            ratio(bn, 0)
+        );
+        assert!((0.5..2.0).contains(&ratio(bn, 1)), "BN layer 2 against layer 4: {}", ratio(bn, 1));
         Ok(())
     }
 
