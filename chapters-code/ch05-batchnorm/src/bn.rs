@@ -13,7 +13,8 @@ pub struct BatchNorm1d {
     beta: Tensor,  // shift β, trained
     running_mean: Var,
     running_var: Var,
-    // PyTorch's convention: running ← (1 − momentum)·running + momentum·batch
+    // PyTorch's convention:
+    // running ← (1 − momentum)·running + momentum·batch
     momentum: f64,
     eps: f64,
 }
