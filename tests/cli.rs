@@ -1,7 +1,7 @@
 //! Bad input gets one clear error line, a non-zero exit and no output file — checked on the real
 //! example binaries that `cargo test --workspace` builds (into `target/debug/examples/`).
 
-use lab::example_check::Examples;
+use chapter_kit::example_check::Examples;
 use std::path::Path;
 
 fn examples() -> Examples {
@@ -18,7 +18,7 @@ fn scratch(tag: &str) -> std::path::PathBuf {
 }
 
 fn no_files_in(dir: &Path) {
-    let found = lab::example_check::files_under(dir);
+    let found = chapter_kit::example_check::files_under(dir);
     assert!(found.is_empty(), "bad input left files behind: {found:?}");
 }
 

@@ -1,6 +1,6 @@
 //! Every exercise is sound and wired in:
 //! - both directions: each reference solution passes its checker; each stub, and each plausible
-//!   mistake the chapter lists, fails it (`lab::exercise::prove`) — a check that cannot fail is a
+//!   mistake the chapter lists, fails it (`chapter_kit::exercise::prove`) — a check that cannot fail is a
 //!   defect;
 //! - each registered exercise has its anchored stub (`todo!("exercise N.M")`) and solution, an
 //!   `#[ignore]`d student test named as the book's command says, and a heading and directive in its
@@ -9,7 +9,7 @@
 //!   objectives are anchored for the instructor guide.
 
 use anyhow::{Context, Result};
-use lab::exercise::Exercise;
+use chapter_kit::exercise::Exercise;
 use std::path::{Path, PathBuf};
 
 fn root() -> PathBuf {
@@ -20,7 +20,7 @@ fn root() -> PathBuf {
 fn every_solution_passes_and_every_stub_and_mistake_fails() {
     let exercises = book::all_exercises();
     assert!(!exercises.is_empty(), "no exercises are registered (book::all_exercises)");
-    let problems: Vec<String> = exercises.iter().flat_map(lab::exercise::prove).collect();
+    let problems: Vec<String> = exercises.iter().flat_map(chapter_kit::exercise::prove).collect();
     assert!(problems.is_empty(), "{} unsound exercises:\n{}", problems.len(), problems.join("\n"));
 }
 

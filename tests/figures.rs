@@ -1,11 +1,11 @@
 //! The committed figures are what the code produces, and the prose only quotes produced numbers:
-//! - every generator, rerun in quick mode, agrees with its committed JSON (`lab::figure::json_agrees`,
+//! - every generator, rerun in quick mode, agrees with its committed JSON (`chapter_kit::figure::json_agrees`,
 //!   default tolerance: floating point differs across CPUs, so not byte equality);
 //! - every committed figure file has a generator that produces it (no orphans);
 //! - every `![…](figures/…)` in the chapters exists, and every `{{#value}}` resolves.
 
 use anyhow::Result;
-use lab::figure::{Figure, GenOptions, Generator, Tolerance, json_agrees, read_data};
+use chapter_kit::figure::{Figure, GenOptions, Generator, Tolerance, json_agrees, read_data};
 use regex::Regex;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -273,7 +273,7 @@ fn compiler_errors_are_readable_and_written_figures_come_back() {
     assert!(compiler.contains("error[E0308]: mismatched types") && compiler.contains("listing.rs:2:"), "{compiler}");
 
     // A chapter crate's own code, as a listing uses it, and a figure written with lab.
-    let code = "use anyhow::Result;\nuse lab::figure::Figure;\n\nfn main() -> Result<()> {\n    \
+    let code = "use anyhow::Result;\nuse chapter_kit::figure::Figure;\n\nfn main() -> Result<()> {\n    \
                 let figure = Figure::new(\"ch01\", \"mine\", \"alt\", \"<svg xmlns='http://www.w3.org/2000/svg'/>\".into(), &1)?;\n    \
                 figure.write(std::path::Path::new(\".\"))?;\n    println!(\"{}\", ch01_gradients::chain::chain_rule_by_hand(lab::Activation::Sigmoid, 1.0, 0.0, 0.0, 2).len());\n    \
                 Ok(())\n}\n";

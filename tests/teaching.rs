@@ -87,7 +87,7 @@ fn quiz_problems(src: &Path) -> Result<Vec<String>> {
             .into_iter()
             .filter(|p| p.extension().is_some_and(|e| e == "json"))
         {
-            if let Ok(value) = lab::figure::read_data(&json) {
+            if let Ok(value) = chapter_kit::figure::read_data(&json) {
                 let name = json.file_name().unwrap().to_string_lossy().into_owned();
                 let mut found = Vec::new();
                 scalars(&value, "", &mut found);
@@ -132,7 +132,7 @@ fn the_quiz_check_catches_its_problems() -> Result<()> {
         Ok(std::fs::write(src.join(path), text)?)
     };
     let data = serde_json::json!({"ratio": 0.0123, "depth": 20});
-    lab::figure::Figure::new("ch09", "f", "", String::new(), &data)?.write(src)?;
+    chapter_kit::figure::Figure::new("ch09", "f", "", String::new(), &data)?.write(src)?;
     let copied = "[[question]]\nprompt = \"p\"\nanswer = 0.0123\nrel_tol = 0.1\nexplanation = \"e\"\n";
     write("quizzes/09-one.toml", copied)?;
     write("quizzes/09-two.toml", "[[question]]\nprompt = \"p\"\nexplanation = \"e\"\n")?;

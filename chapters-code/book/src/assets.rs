@@ -48,9 +48,9 @@ pub fn head_tags(needs: Needs, prefix: &str) -> String {
 
 /// Writes the assets into the built site.
 pub fn write_assets(site: &Path) -> Result<()> {
-    lab::figure::write_atomic(&site.join(DIR).join("interactivity.css"), CSS.as_bytes())?;
-    lab::figure::write_atomic(&site.join(DIR).join("run.js"), RUN_JS.as_bytes())?;
-    lab::figure::write_atomic(&site.join(DIR).join("interactive.js"), INTERACTIVE_JS.as_bytes())?;
+    chapter_kit::figure::write_atomic(&site.join(DIR).join("interactivity.css"), CSS.as_bytes())?;
+    chapter_kit::figure::write_atomic(&site.join(DIR).join("run.js"), RUN_JS.as_bytes())?;
+    chapter_kit::figure::write_atomic(&site.join(DIR).join("interactive.js"), INTERACTIVE_JS.as_bytes())?;
     Ok(())
 }
 

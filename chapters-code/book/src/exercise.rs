@@ -14,7 +14,7 @@
 //! (`### Exercise N.M: <title>`) and statement above it.
 
 use anyhow::{Context, Result, bail};
-use lab::exercise::Exercise;
+use chapter_kit::exercise::Exercise;
 use mdbook_preprocessor::PreprocessorContext;
 use mdbook_preprocessor::book::Book;
 use std::path::Path;

@@ -10,8 +10,8 @@
 
 use crate::site::newest_mtime;
 use anyhow::{Context, Result, bail};
+use chapter_kit::figure::{Figure, GenOptions, Generator};
 use indicatif::{ProgressBar, ProgressStyle};
-use lab::figure::{Figure, GenOptions, Generator};
 use std::io::Write as _;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};

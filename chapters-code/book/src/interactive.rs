@@ -276,7 +276,7 @@ fn resolve(spec_text: &str, figures_dir: &Path) -> Result<Resolved> {
         bail!("data = `{}` must be a .json file inside src/figures/, e.g. `ch01/name.json`", spec.data);
     }
     let path = figures_dir.join(&spec.data);
-    let data = lab::figure::read_data(&path)?;
+    let data = chapter_kit::figure::read_data(&path)?;
     let mut series = Vec::new();
     // Colour keys in order of first appearance; a series without a key gets a colour of its own.
     let mut colours: Vec<Option<String>> = Vec::new();
@@ -493,7 +493,10 @@ mod tests {
 
     fn figures(data: Value) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
-        lab::figure::Figure::new("ch07", "demo", "alt", String::new(), &data).unwrap().write(dir.path()).unwrap();
+        chapter_kit::figure::Figure::new("ch07", "demo", "alt", String::new(), &data)
+            .unwrap()
+            .write(dir.path())
+            .unwrap();
         dir
     }
 

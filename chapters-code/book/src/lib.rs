@@ -17,8 +17,8 @@ pub mod site;
 pub mod teaching;
 pub mod values;
 
-use lab::exercise::Exercise;
-use lab::figure::Generator;
+use chapter_kit::exercise::Exercise;
+use chapter_kit::figure::Generator;
 use std::path::PathBuf;
 
 /// Every chapter's figure generators. Adding a chapter is one line here (and its crate in

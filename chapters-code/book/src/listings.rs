@@ -160,7 +160,7 @@ pub fn read_outputs(src_dir: &Path, chapter: &Path) -> Result<Outputs> {
 
 pub fn write_outputs(src_dir: &Path, chapter: &Path, outputs: &Outputs) -> Result<PathBuf> {
     let path = outputs_path(src_dir, chapter);
-    lab::figure::write_atomic(&path, (serde_json::to_string_pretty(outputs)? + "\n").as_bytes())?;
+    chapter_kit::figure::write_atomic(&path, (serde_json::to_string_pretty(outputs)? + "\n").as_bytes())?;
     Ok(path)
 }
 

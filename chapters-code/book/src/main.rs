@@ -106,8 +106,8 @@ fn default_jobs() -> usize {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     // Before any thread or tensor exists: every generator's stock matmuls then skip candle's
-    // per-call core count (see `lab::cli::pin_thread_count`).
-    lab::cli::pin_thread_count()?;
+    // per-call core count (see `chapter_kit::cli::pin_thread_count`).
+    chapter_kit::cli::pin_thread_count()?;
     let root = cli.root.unwrap_or_else(book::workspace_root);
     match cli.command {
         Command::Figures { chapter, quick, all, jobs } => figures(&root, &chapter, quick, all, jobs),

@@ -287,7 +287,7 @@ mod tests {
     fn figures() -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
         let data = serde_json::json!({"ratio": 0.000123456, "name": "x"});
-        lab::figure::Figure::new("ch09", "f", "alt", String::new(), &data).unwrap().write(dir.path()).unwrap();
+        chapter_kit::figure::Figure::new("ch09", "f", "alt", String::new(), &data).unwrap().write(dir.path()).unwrap();
         dir
     }
 

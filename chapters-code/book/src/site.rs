@@ -328,12 +328,12 @@ pub fn postprocess(site: &Path) -> Result<()> {
             );
         }
         if new_text != text {
-            lab::figure::write_atomic(&path, new_text.as_bytes())?;
+            chapter_kit::figure::write_atomic(&path, new_text.as_bytes())?;
         }
     }
     if pages_with_math > 0 {
-        lab::figure::write_atomic(&site.join(MATHML_DIR).join("mathml.css"), MATHML_CSS.as_bytes())?;
-        lab::figure::write_atomic(&site.join(MATHML_DIR).join("latinmodern-math.woff2"), MATHML_FONT)?;
+        chapter_kit::figure::write_atomic(&site.join(MATHML_DIR).join("mathml.css"), MATHML_CSS.as_bytes())?;
+        chapter_kit::figure::write_atomic(&site.join(MATHML_DIR).join("latinmodern-math.woff2"), MATHML_FONT)?;
     }
     if pages_with_teaching > 0 {
         crate::teaching::write_assets(site)?;

@@ -68,8 +68,8 @@ pub fn head_tags(needs: Needs, prefix: &str) -> String {
 
 /// Writes the assets into the built site.
 pub fn write_assets(site: &Path) -> Result<()> {
-    lab::figure::write_atomic(&site.join(DIR).join("teaching.css"), CSS.as_bytes())?;
-    lab::figure::write_atomic(&site.join(DIR).join("quiz.js"), QUIZ_JS.as_bytes())?;
+    chapter_kit::figure::write_atomic(&site.join(DIR).join("teaching.css"), CSS.as_bytes())?;
+    chapter_kit::figure::write_atomic(&site.join(DIR).join("quiz.js"), QUIZ_JS.as_bytes())?;
     Ok(())
 }
 

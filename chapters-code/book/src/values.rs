@@ -131,7 +131,7 @@ impl FigureData {
                         path.display()
                     ));
                 }
-                lab::figure::read_data(path).map_err(|e| format!("{e:#}"))
+                chapter_kit::figure::read_data(path).map_err(|e| format!("{e:#}"))
             })
             .as_ref()
             .map_err(Clone::clone)
@@ -243,7 +243,7 @@ mod tests {
 
     fn figures_with(data: Value) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
-        let fig = lab::figure::Figure::new("ch02", "profile", "alt", String::new(), &data).unwrap();
+        let fig = chapter_kit::figure::Figure::new("ch02", "profile", "alt", String::new(), &data).unwrap();
         fig.write(dir.path()).unwrap();
         dir
     }

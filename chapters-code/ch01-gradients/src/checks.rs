@@ -1,11 +1,11 @@
 //! Checkers of the chapter 1 exercises, generic over the implementation, and the chapter's
 //! exercise registry. Each checker returns `Err` with a message a student can act on; the
 //! registry's `mistakes` are plausible wrong answers each checker must reject (see
-//! [`lab::exercise`]).
+//! [`chapter_kit::exercise`]).
 
 use anyhow::{Context, Result};
 use candle_core::{DType, Tensor, Var};
-use lab::exercise::{Exercise, close};
+use chapter_kit::exercise::{Exercise, close};
 use lab::{Activation, DEVICE, Init, MlpConfig};
 
 /// The chapter's exercises, in rising difficulty.
@@ -472,7 +472,7 @@ mod tests {
     #[test]
     fn every_solution_passes_its_checker() {
         for exercise in super::EXERCISES {
-            if let Err(e) = lab::exercise::run(exercise.solution) {
+            if let Err(e) = chapter_kit::exercise::run(exercise.solution) {
                 panic!("exercise {}: {e}", exercise.id);
             }
         }

@@ -78,7 +78,7 @@ pub fn relative_changes(net: &lab::Mlp, x: &Tensor, y: &Tensor, cfg: &lab::train
 #[cfg(test)]
 mod tests {
     use crate::checks;
-    use lab::exercise::pass;
+    use chapter_kit::exercise::pass;
 
     #[test]
     #[ignore = "exercise: cargo test -p ch01-gradients exercise_1_1 -- --ignored"]

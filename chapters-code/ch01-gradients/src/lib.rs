@@ -15,7 +15,7 @@ pub mod primer {
 
 use anyhow::Result;
 use candle_core::{DType, Tensor};
-use lab::figure::{Figure, GenOptions, Generator};
+use chapter_kit::figure::{Figure, GenOptions, Generator};
 use lab::plot::{LineChart, SeriesStyle};
 use lab::{Activation, Init, MlpConfig};
 use serde::Serialize;

@@ -6,9 +6,9 @@
 use anyhow::Result;
 use ch02_saturation::cli::{self as ch02_cli, DataArgs, OutArgs, show};
 use ch02_saturation::{SweepOptions, sweep_figure};
+use chapter_kit::cli::{self, Common};
+use chapter_kit::figure::GenOptions;
 use clap::Parser;
-use lab::cli::{self, Common};
-use lab::figure::GenOptions;
 use lab::{Activation, Init};
 
 #[derive(Parser)]

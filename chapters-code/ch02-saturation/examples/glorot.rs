@@ -8,9 +8,9 @@ use anyhow::Result;
 use ch02_saturation::cli::{self as ch02_cli, OutArgs, show};
 use ch02_saturation::glorot::{GlorotOptions, Inputs};
 use ch02_saturation::{GlorotFigureOptions, glorot_figures};
+use chapter_kit::cli::{self, Common};
+use chapter_kit::figure::GenOptions;
 use clap::Parser;
-use lab::cli::{self, Common};
-use lab::figure::GenOptions;
 use lab::{Activation, Init};
 
 #[derive(Parser)]

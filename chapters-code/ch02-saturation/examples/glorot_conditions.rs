@@ -6,9 +6,9 @@
 use anyhow::Result;
 use ch02_saturation::cli::OutArgs;
 use ch02_saturation::{ConditionsOptions, conditions_figure};
+use chapter_kit::cli::{self, Common};
+use chapter_kit::figure::GenOptions;
 use clap::Parser;
-use lab::cli::{self, Common};
-use lab::figure::GenOptions;
 
 #[derive(Parser)]
 #[command(

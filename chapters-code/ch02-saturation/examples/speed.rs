@@ -7,9 +7,9 @@ use anyhow::Result;
 use ch02_saturation::cli::{self as ch02_cli, DataArgs, OutArgs};
 use ch02_saturation::nielsen::Cost;
 use ch02_saturation::{SpeedInitOptions, speed_init_figure};
+use chapter_kit::cli::{self, Common};
+use chapter_kit::figure::GenOptions;
 use clap::Parser;
-use lab::cli::{self, Common};
-use lab::figure::GenOptions;
 use lab::{Activation, Init};
 
 #[derive(Parser)]

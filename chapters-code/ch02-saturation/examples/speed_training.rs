@@ -8,9 +8,9 @@ use ch02_saturation::cli::{self as ch02_cli, DataArgs, OutArgs, show};
 use ch02_saturation::nielsen::Cost;
 use ch02_saturation::speed_training_figure;
 use ch02_saturation::training::SpeedTrainingOptions;
+use chapter_kit::cli::{self, Common};
+use chapter_kit::figure::GenOptions;
 use clap::Parser;
-use lab::cli::{self, Common};
-use lab::figure::GenOptions;
 
 #[derive(Parser)]
 #[command(

@@ -1,9 +1,9 @@
 //! Checkers of the chapter 2 exercises, generic over the implementation, and the chapter's exercise
 //! registry. Each checker returns `Err` with a message a student can act on; the registry's
-//! `mistakes` are plausible wrong answers each checker must reject (see [`lab::exercise`]).
+//! `mistakes` are plausible wrong answers each checker must reject (see [`chapter_kit::exercise`]).
 
 use crate::window::window_numeric;
-use lab::exercise::{Exercise, close};
+use chapter_kit::exercise::{Exercise, close};
 use lab::meanfield::{Prior, layer_moments, log_delta_ratio, propagate};
 use lab::{Activation, act::SATURATION_MARGIN};
 
@@ -282,7 +282,7 @@ mod tests {
     #[test]
     fn every_solution_passes_its_checker() {
         for exercise in super::EXERCISES {
-            if let Err(e) = lab::exercise::run(exercise.solution) {
+            if let Err(e) = chapter_kit::exercise::run(exercise.solution) {
                 panic!("exercise {}: {e}", exercise.id);
             }
         }

@@ -1,8 +1,8 @@
-//! Flags the chapter's examples share (on top of [`lab::cli::Common`]).
+//! Flags the chapter's examples share (on top of [`chapter_kit::cli::Common`]).
 
 use crate::nielsen::{Cost, DataSource};
 use anyhow::{Result, ensure};
-use lab::figure::{Figure, save_from_example};
+use chapter_kit::figure::{Figure, save_from_example};
 use std::path::PathBuf;
 
 /// Where the digits come from: `--mnist-dir DIR` for the real MNIST, else lab's procedural digits.
@@ -61,7 +61,7 @@ pub fn inputs(s: &str) -> Result<crate::glorot::Inputs, String> {
 
 /// A depth of at least 2 (a ratio between the first and the last hidden layer needs two).
 pub fn depth_at_least_2(s: &str) -> Result<usize, String> {
-    match lab::cli::positive_usize(s)? {
+    match chapter_kit::cli::positive_usize(s)? {
         1 => Err(format!("must be at least 2, got `{s}`")),
         n => Ok(n),
     }

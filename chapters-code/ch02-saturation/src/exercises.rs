@@ -67,7 +67,7 @@ pub fn rescue(base: lab::MlpConfig) -> lab::MlpConfig {
 #[cfg(test)]
 mod tests {
     use crate::checks;
-    use lab::exercise::pass;
+    use chapter_kit::exercise::pass;
 
     #[test]
     #[ignore = "exercise: cargo test -p ch02-saturation exercise_2_1 -- --ignored"]

@@ -13,7 +13,7 @@ pub mod window;
 
 pub use figures::*;
 
-use lab::figure::Generator;
+use chapter_kit::figure::Generator;
 
 /// The chapter's figure generators, run by its examples and by `book figures`.
 pub const GENERATORS: &[Generator] = &[
@@ -49,7 +49,7 @@ pub const GENERATORS: &[Generator] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lab::figure::GenOptions;
+    use chapter_kit::figure::GenOptions;
 
     #[test]
     fn every_generator_runs_in_quick_mode() -> anyhow::Result<()> {

@@ -1,11 +1,11 @@
 //! Checkers of the chapter 3 exercises, generic over the implementation, and the chapter's exercise
 //! registry. Each checker returns `Err` with a message a student can act on; the registry's
-//! `mistakes` are plausible wrong answers each checker must reject (see [`lab::exercise`]).
+//! `mistakes` are plausible wrong answers each checker must reject (see [`chapter_kit::exercise`]).
 
 use crate::shapes::mean_slope2;
 use anyhow::Result;
 use candle_core::Tensor;
-use lab::exercise::{Exercise, close};
+use chapter_kit::exercise::{Exercise, close};
 use lab::{Activation, DEVICE, Init, Mlp, MlpConfig};
 
 /// The chapter's exercises, in rising difficulty.
@@ -264,7 +264,7 @@ mod tests {
     #[test]
     fn every_exercise_is_sound() {
         for exercise in super::EXERCISES {
-            let problems = lab::exercise::prove(exercise);
+            let problems = chapter_kit::exercise::prove(exercise);
             assert!(problems.is_empty(), "{problems:#?}");
         }
     }

@@ -1,11 +1,11 @@
-//! Flag parsers of the chapter's examples, on top of `lab::cli`: one clear error line for bad input.
+//! Flag parsers of the chapter's examples, on top of `chapter_kit::cli`: one clear error line for bad input.
 
 use crate::figures::NetFamily;
 use lab::Activation;
 
 /// A depth of at least 2 (a ratio of two layers needs two).
 pub fn depth_at_least_2(s: &str) -> Result<usize, String> {
-    match lab::cli::positive_usize(s) {
+    match chapter_kit::cli::positive_usize(s) {
         Ok(n) if n >= 2 => Ok(n),
         _ => Err(format!("must be an integer ≥ 2, got `{s}`")),
     }
@@ -18,9 +18,9 @@ pub fn family(s: &str) -> Result<NetFamily, String> {
         Some((a, g)) => (a, Some(g)),
         None => (s, None),
     };
-    let act: Activation = lab::cli::activation(act)?;
+    let act: Activation = chapter_kit::cli::activation(act)?;
     let gain2 = match gain2 {
-        Some(g) => lab::cli::finite_positive_f64(g).map_err(|e| format!("σ_w² after `@` {e}"))?,
+        Some(g) => chapter_kit::cli::finite_positive_f64(g).map_err(|e| format!("σ_w² after `@` {e}"))?,
         None => lab::init::gain(act).powi(2),
     };
     Ok(NetFamily::new(act, gain2))
@@ -32,7 +32,7 @@ pub fn trained_family(s: &str) -> Result<crate::figures::TrainedFamily, String> 
         return Err(format!("expected activation@σ_w²:learning_rate (e.g. relu@2:0.01), got `{s}`"));
     };
     // `leaky_relu:0.1` has a colon of its own: `leaky_relu:0.1@2:0.01` splits at the last one.
-    let lr = lab::cli::finite_positive_f64(lr).map_err(|e| format!("learning rate {e}"))?;
+    let lr = chapter_kit::cli::finite_positive_f64(lr).map_err(|e| format!("learning rate {e}"))?;
     Ok(crate::figures::TrainedFamily { family: family(fam)?, lr })
 }
 

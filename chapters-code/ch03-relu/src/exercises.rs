@@ -65,7 +65,7 @@ pub fn largest_safe_lr() -> f64 {
 #[cfg(test)]
 mod tests {
     use crate::checks;
-    use lab::exercise::pass;
+    use chapter_kit::exercise::pass;
 
     #[test]
     #[ignore = "exercise: cargo test -p ch03-relu exercise_3_1 -- --ignored"]

@@ -8,9 +8,9 @@
 use crate::born_dead;
 use crate::shapes::{self, label};
 use anyhow::{Result, ensure};
+use chapter_kit::figure::{Figure, GenOptions};
 use lab::data::Dataset;
 use lab::experiments::{self, Phase, Score};
-use lab::figure::{Figure, GenOptions};
 use lab::init::Fan;
 use lab::plot::{Legend, LineChart, SeriesStyle};
 use lab::train::{Optim, TrainConfig};

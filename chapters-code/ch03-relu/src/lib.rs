@@ -10,7 +10,7 @@ pub mod solutions;
 
 pub use figures::*;
 
-use lab::figure::Generator;
+use chapter_kit::figure::Generator;
 
 /// The chapter's figure generators, run by its examples and by `book figures`.
 pub const GENERATORS: &[Generator] = &[

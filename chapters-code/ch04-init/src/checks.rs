@@ -1,9 +1,9 @@
 //! Checkers of the chapter 4 exercises, generic over the implementation, and the chapter's exercise
 //! registry. Each checker returns `Err` with a message a student can act on; the registry's
-//! `mistakes` are plausible wrong answers each checker must reject (see [`lab::exercise`]).
+//! `mistakes` are plausible wrong answers each checker must reject (see [`chapter_kit::exercise`]).
 
+use chapter_kit::exercise::{Exercise, close};
 use lab::Activation;
-use lab::exercise::{Exercise, close};
 
 /// The chapter's exercises, in rising difficulty.
 pub const EXERCISES: &[Exercise] = &[
@@ -263,7 +263,7 @@ mod tests {
     #[test]
     fn every_exercise_is_sound() {
         for exercise in super::EXERCISES {
-            let problems = lab::exercise::prove(exercise);
+            let problems = chapter_kit::exercise::prove(exercise);
             assert!(problems.is_empty(), "{problems:#?}");
         }
     }

@@ -3,8 +3,8 @@
 
 use crate::common::{gaussian_inputs, mean_sq_norm, randomize_hidden_biases};
 use anyhow::{Result, ensure};
+use chapter_kit::figure::{Figure, GenOptions};
 use lab::chaos::{critical_sigma_w2, phase, predicted_delta_ratio, propagate};
-use lab::figure::{Figure, GenOptions};
 use lab::plot::{Heatmap, LayerProfile, SeriesStyle};
 use lab::{Activation, DEVICE, Init, MlpConfig};
 use serde::Serialize;

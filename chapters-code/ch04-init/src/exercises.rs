@@ -55,7 +55,7 @@ pub fn break_symmetry(net: &lab::Mlp, seed: u64) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use crate::checks;
-    use lab::exercise::pass;
+    use chapter_kit::exercise::pass;
 
     #[test]
     #[ignore = "exercise: cargo test -p ch04-init exercise_4_1 -- --ignored"]

@@ -4,7 +4,7 @@
 
 use crate::common::{standardized_digits, std_of};
 use anyhow::{Result, ensure};
-use lab::figure::{Figure, GenOptions};
+use chapter_kit::figure::{Figure, GenOptions};
 use lab::plot::{HistogramGrid, LayerProfile, Legend, Marker, SeriesStyle};
 use lab::probe::Histogram;
 use lab::{Activation, DEVICE, Init, MlpConfig};

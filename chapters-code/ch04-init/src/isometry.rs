@@ -3,8 +3,8 @@
 
 use anyhow::{Result, ensure};
 use candle_core::{DType, Tensor};
+use chapter_kit::figure::{Figure, GenOptions};
 use lab::chaos::{WeightEnsemble, critical_point, fixed_point_q, spectrum_spread_per_layer};
-use lab::figure::{Figure, GenOptions};
 use lab::jacobian::{input_output_jacobians, singular_values, squared_sv_moments};
 use lab::plot::{HistogramGrid, LineChart, SeriesStyle};
 use lab::{Activation, DEVICE, Init};

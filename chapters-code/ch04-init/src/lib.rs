@@ -13,21 +13,17 @@ pub mod symmetry;
 
 pub use edge::{GradientOptions, PhaseOptions, gradients_figure, phase_figure};
 pub use glorot::{GlorotOptions, glorot_figures};
-pub use he::{HeTrainingOptions, HeVarianceOptions, he_training_figure, he_variance_figure};
+pub use he::{HeTrainingOptions, HeVariance, HeVarianceOptions, he_training_figure};
 pub use isometry::{IsometryOptions, isometry_figures};
 pub use lsuv::{LsuvOptions, lsuv_figure};
 pub use symmetry::{SymmetryOptions, symmetry_figure};
 
-use lab::figure::Generator;
+use chapter_kit::figure::Generator;
 
 /// The chapter's figure generators, run by its examples and by `book figures`.
 pub const GENERATORS: &[Generator] = &[
     Generator { chapter: "ch04", name: "glorot", run: |o| glorot_figures(&GlorotOptions::default(), o) },
-    Generator {
-        chapter: "ch04",
-        name: "he-variance",
-        run: |o| Ok(vec![he_variance_figure(&HeVarianceOptions::default(), o)?]),
-    },
+    Generator::of::<HeVariance>(),
     Generator {
         chapter: "ch04",
         name: "he-training",
@@ -51,8 +47,9 @@ pub const GENERATORS: &[Generator] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chapter_kit::Experiment;
+    use chapter_kit::figure::GenOptions;
     use lab::Activation;
-    use lab::figure::GenOptions;
 
     const QUICK: GenOptions = GenOptions { quick: true, progress: false };
 
@@ -103,11 +100,10 @@ mod tests {
     #[test]
     fn quick_runs_agree_with_theory() -> anyhow::Result<()> {
         // He keeps the ReLU signal within the finite-width wander of √2 over 10 layers; Xavier halves it.
-        let he = he_variance_figure(&HeVarianceOptions::default(), &QUICK)?;
-        let runs = &he.data["runs"];
+        let he = HeVariance::run(&HeVarianceOptions::default(), &QUICK)?;
         for l in 0..10 {
-            assert!((num(&runs[0]["pre_std"][l]) / 2f64.sqrt() - 1.0).abs() < 0.3);
-            assert!((num(&runs[1]["pre_std"][l]) / num(&runs[1]["theory_std"][l]) - 1.0).abs() < 0.3);
+            assert!((he.runs[0].pre_std[l] / 2f64.sqrt() - 1.0).abs() < 0.3);
+            assert!((he.runs[1].pre_std[l] / he.runs[1].theory_std[l] - 1.0).abs() < 0.3);
         }
         // Linear networks with orthogonal weights are exactly isometric; Gaussian ones spread ≈ L.
         let iso = &isometry_figures(&IsometryOptions::default(), &QUICK)?[0].data;

@@ -3,7 +3,7 @@
 
 use crate::common::{mean_sq_norm, standardized_digits, std_of};
 use anyhow::{Result, ensure};
-use lab::figure::{Figure, GenOptions};
+use chapter_kit::figure::{Figure, GenOptions};
 use lab::plot::{LayerProfile, SeriesStyle};
 use lab::{Activation, DEVICE, Init, MlpConfig};
 use serde::Serialize;

@@ -4,7 +4,7 @@
 use crate::common::standardized_digits;
 use anyhow::{Result, ensure};
 use candle_core::{DType, Tensor};
-use lab::figure::{Figure, GenOptions};
+use chapter_kit::figure::{Figure, GenOptions};
 use lab::plot::LineChart;
 use lab::train::{Optim, TrainConfig, train};
 use lab::{Activation, DEVICE, Init, Mlp, MlpConfig};

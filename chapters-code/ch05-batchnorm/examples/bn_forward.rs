@@ -6,9 +6,9 @@
 use anyhow::Result;
 use ch05_batchnorm::IoffeOptions;
 use ch05_batchnorm::forward::forward_figure;
+use chapter_kit::cli::{self, Common};
+use chapter_kit::figure::{GenOptions, save_from_example};
 use clap::Parser;
-use lab::cli::{self, Common};
-use lab::figure::{GenOptions, save_from_example};
 use std::path::PathBuf;
 
 #[derive(Parser)]

@@ -58,7 +58,7 @@ pub fn normalise_and_choose_rate() -> (lab::Norm, f64) {
 #[cfg(test)]
 mod tests {
     use crate::checks;
-    use lab::exercise::pass;
+    use chapter_kit::exercise::pass;
 
     #[test]
     #[ignore = "exercise: cargo test -p ch05-batchnorm exercise_5_1 -- --ignored"]

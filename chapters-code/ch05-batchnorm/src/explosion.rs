@@ -3,7 +3,7 @@
 //! size, for ReLU and linear networks with BatchNorm and for ReLU with LayerNorm.
 
 use anyhow::{Result, ensure};
-use lab::figure::{Figure, GenOptions};
+use chapter_kit::figure::{Figure, GenOptions};
 use lab::norm::{backward_growth, linear_bn_growth, linear_loss_weight_grads, relu_bn_growth_limit};
 use lab::plot::{LayerProfile, LineChart, SeriesStyle};
 use lab::{Activation, DEVICE, Init, MlpConfig, Norm};

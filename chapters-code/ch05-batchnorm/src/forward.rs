@@ -4,7 +4,7 @@
 
 use crate::ioffe::{IoffeOptions, digit_split};
 use anyhow::{Result, ensure};
-use lab::figure::{Figure, GenOptions};
+use chapter_kit::figure::{Figure, GenOptions};
 use lab::plot::HistogramGrid;
 use lab::{Activation, DEVICE, Init, MlpConfig, Norm};
 

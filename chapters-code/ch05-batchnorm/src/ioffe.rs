@@ -5,9 +5,9 @@
 
 use anyhow::{Result, ensure};
 use candle_core::Tensor;
+use chapter_kit::figure::{Figure, GenOptions};
 use lab::data::Dataset;
 use lab::experiments::{Phase, train_phases};
-use lab::figure::{Figure, GenOptions};
 use lab::plot::{LayerProfile, LineChart, SeriesStyle};
 use lab::probe::error_rms;
 use lab::train::Optim;

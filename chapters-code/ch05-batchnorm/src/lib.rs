@@ -14,7 +14,7 @@ pub use bn::BatchNorm1d;
 pub use explosion::{ExplosionOptions, explosion_figures};
 pub use ioffe::{IoffeOptions, ioffe_figures};
 
-use lab::figure::Generator;
+use chapter_kit::figure::Generator;
 
 /// The chapter's figure generators, run by its examples and by `book figures`.
 pub const GENERATORS: &[Generator] = &[
@@ -30,7 +30,7 @@ pub const GENERATORS: &[Generator] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lab::figure::GenOptions;
+    use chapter_kit::figure::GenOptions;
 
     const QUICK: GenOptions = GenOptions { quick: true, progress: false };
 

@@ -2,7 +2,7 @@
 //! file, and a good quick run writes its figure data where asked. `cargo test -p ch05-batchnorm`
 //! builds the examples (into `target/debug/examples/`) before running this.
 
-use lab::example_check::Examples;
+use chapter_kit::example_check::Examples;
 
 fn examples() -> Examples {
     Examples::of(env!("CARGO_MANIFEST_DIR"))

@@ -57,7 +57,7 @@ pub fn make_it_train(plain: lab::resnet::ResMlpConfig) -> lab::resnet::ResMlpCon
 #[cfg(test)]
 mod tests {
     use crate::checks;
-    use lab::exercise::pass;
+    use chapter_kit::exercise::pass;
 
     #[test]
     #[ignore = "exercise: cargo test -p ch06-residual exercise_6_1 -- --ignored"]

@@ -4,7 +4,7 @@
 use crate::common::{digits, tail_mean};
 use crate::profile::architectures;
 use anyhow::{Result, ensure};
-use lab::figure::{Figure, GenOptions};
+use chapter_kit::figure::{Figure, GenOptions};
 use lab::net::{accuracy, cross_entropy};
 use lab::plot::{LineChart, SeriesStyle};
 use lab::resnet::{ResMlp, train};

@@ -14,7 +14,7 @@ pub use profile::{ProfileOptions, TrainingOptions, profile_figure, training_figu
 pub use shattered::{ShatteredOptions, shattered_figures};
 pub use variance::{OneStepOptions, VarianceOptions, one_step_figure, variance_figure};
 
-use lab::figure::Generator;
+use chapter_kit::figure::Generator;
 
 /// The chapter's figure generators, run by its examples and by `book figures`.
 pub const GENERATORS: &[Generator] = &[
@@ -45,7 +45,7 @@ pub const GENERATORS: &[Generator] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lab::figure::GenOptions;
+    use chapter_kit::figure::GenOptions;
 
     const QUICK: GenOptions = GenOptions { quick: true, progress: false };
 

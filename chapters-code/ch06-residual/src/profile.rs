@@ -3,7 +3,7 @@
 
 use crate::common::{digits, smooth, tail_mean};
 use anyhow::{Result, ensure};
-use lab::figure::{Figure, GenOptions};
+use chapter_kit::figure::{Figure, GenOptions};
 use lab::plot::{LineChart, SeriesStyle};
 use lab::resnet::{ResMlpConfig, train};
 use lab::train::Optim;

@@ -4,7 +4,7 @@
 
 use anyhow::{Result, ensure};
 use candle_core::{DType, Module, Tensor, Var};
-use lab::figure::{Figure, GenOptions};
+use chapter_kit::figure::{Figure, GenOptions};
 use lab::plot::{LineChart, SeriesStyle};
 use lab::resnet::{ResMlp, ResMlpConfig};
 use serde::Serialize;

@@ -4,7 +4,7 @@
 use crate::common::{digits, rms_row_norm, second_moment};
 use anyhow::{Result, ensure};
 use candle_core::Module;
-use lab::figure::{Figure, GenOptions};
+use chapter_kit::figure::{Figure, GenOptions};
 use lab::plot::{LineChart, SeriesStyle};
 use lab::resnet::ResMlpConfig;
 use serde::Serialize;

@@ -7,9 +7,9 @@
 use anyhow::Result;
 use ch07_recurrent::memory::{SGD_LRS, SGD_MOMENTUM};
 use ch07_recurrent::{MemoryOptions, memory_figure};
+use chapter_kit::cli::{self, Common};
+use chapter_kit::figure::{GenOptions, save_from_example};
 use clap::{Parser, ValueEnum};
-use lab::cli::{self, Common};
-use lab::figure::{GenOptions, save_from_example};
 use lab::rnn::Cell;
 use lab::train::Optim;
 use std::path::PathBuf;

@@ -1,8 +1,8 @@
 //! Checkers of the chapter 7 exercises, generic over the implementation, and the chapter's exercise
 //! registry. Each checker returns `Err` with a message a student can act on; the registry's
-//! `mistakes` are plausible wrong answers each checker must reject (see [`lab::exercise`]).
+//! `mistakes` are plausible wrong answers each checker must reject (see [`chapter_kit::exercise`]).
 
-use lab::exercise::{Exercise, close};
+use chapter_kit::exercise::{Exercise, close};
 
 /// The chapter's exercises, in rising difficulty.
 pub const EXERCISES: &[Exercise] = &[
@@ -299,7 +299,7 @@ mod tests {
     #[test]
     fn every_exercise_is_sound() {
         for exercise in super::EXERCISES {
-            let problems = lab::exercise::prove(exercise);
+            let problems = chapter_kit::exercise::prove(exercise);
             assert!(problems.is_empty(), "{problems:#?}");
         }
     }

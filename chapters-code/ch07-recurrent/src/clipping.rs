@@ -4,7 +4,7 @@
 
 use crate::task::{Budget, Run, Task, train};
 use anyhow::{Result, ensure};
-use lab::figure::{Figure, GenOptions};
+use chapter_kit::figure::{Figure, GenOptions};
 use lab::plot::{LineChart, SeriesStyle};
 use lab::rnn::{Cell, RnnConfig};
 use lab::train::Optim;

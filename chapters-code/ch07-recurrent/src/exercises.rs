@@ -54,7 +54,7 @@ pub fn forget_bias() -> f64 {
 #[cfg(test)]
 mod tests {
     use crate::checks;
-    use lab::exercise::pass;
+    use chapter_kit::exercise::pass;
 
     #[test]
     #[ignore = "exercise: cargo test -p ch07-recurrent exercise_7_1 -- --ignored"]

@@ -5,7 +5,7 @@
 
 use anyhow::{Result, ensure};
 use candle_core::{DType, IndexOp, Tensor};
-use lab::figure::{Figure, GenOptions};
+use chapter_kit::figure::{Figure, GenOptions};
 use lab::plot::{LineChart, SeriesStyle};
 use lab::rnn::{AnyCell, Cell, RnnConfig, SeqModel, Trace};
 use lab::{DEVICE, Init};

@@ -12,7 +12,7 @@ pub use clipping::{ClippingOptions, clipping_figures};
 pub use lag::{LagOptions, lag_figures};
 pub use memory::{MemoryOptions, memory_figure, pick_lr};
 
-use lab::figure::Generator;
+use chapter_kit::figure::Generator;
 
 /// The chapter's figure generators, run by its examples and by `book figures`.
 pub const GENERATORS: &[Generator] = &[
@@ -25,7 +25,7 @@ pub const GENERATORS: &[Generator] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lab::figure::GenOptions;
+    use chapter_kit::figure::GenOptions;
     use lab::rnn::Cell;
 
     const QUICK: GenOptions = GenOptions { quick: true, progress: false };

@@ -2,7 +2,7 @@
 //! file, and a good quick run writes its figure data where asked. `cargo test -p ch07-recurrent`
 //! builds the examples (into `target/debug/examples/`) before running this.
 
-use lab::example_check::Examples;
+use chapter_kit::example_check::Examples;
 
 fn examples() -> Examples {
     Examples::of(env!("CARGO_MANIFEST_DIR"))
@@ -46,7 +46,7 @@ fn the_sgd_memory_task_writes_its_own_figure_and_has_help() {
     let out = dir.to_string_lossy().into_owned();
     let run = examples.run("memory_task", &["--optimizer", "sgd", "--lrs", "0.01,0.1", "--quick", "--out", &out]);
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
-    assert_eq!(lab::example_check::files_under(&dir), [dir.join("figures/ch07/memory-sgd.json")]);
+    assert_eq!(chapter_kit::example_check::files_under(&dir), [dir.join("figures/ch07/memory-sgd.json")]);
     let json = std::fs::read_to_string(dir.join("figures/ch07/memory-sgd.json")).unwrap();
     assert!(json.contains("\"lrs\"") && json.contains("0.01"), "{json}");
     let _ = std::fs::remove_dir_all(&dir);

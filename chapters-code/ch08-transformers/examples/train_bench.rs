@@ -7,8 +7,8 @@
 
 use anyhow::Result;
 use ch08_transformers::{Arch, ModelOptions};
+use chapter_kit::cli::{self, Common};
 use clap::Parser;
-use lab::cli::{self, Common};
 use lab::data::SeqTask;
 use lab::transformer::{Transformer, warmup_lr};
 use std::time::Instant;

@@ -5,9 +5,9 @@
 
 use anyhow::Result;
 use ch08_transformers::{WarmupOptions, warmup_figures};
+use chapter_kit::cli::{self, Common};
+use chapter_kit::figure::{GenOptions, save_from_example};
 use clap::Parser;
-use lab::cli::{self, Common};
-use lab::figure::{GenOptions, save_from_example};
 use std::path::PathBuf;
 
 #[derive(Parser)]

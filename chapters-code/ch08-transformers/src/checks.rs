@@ -1,8 +1,8 @@
 //! Checkers of the chapter 8 exercises, generic over the implementation, and the chapter's exercise
 //! registry. Each checker returns `Err` with a message a student can act on; the registry's
-//! `mistakes` are plausible wrong answers each checker must reject (see [`lab::exercise`]).
+//! `mistakes` are plausible wrong answers each checker must reject (see [`chapter_kit::exercise`]).
 
-use lab::exercise::{Exercise, close};
+use chapter_kit::exercise::{Exercise, close};
 use lab::transformer::{TrainOptions, TransformerConfig};
 
 /// The chapter's exercises, in rising difficulty.

@@ -45,7 +45,7 @@ pub fn make_it_train(config: TransformerConfig, opts: TrainOptions) -> (Transfor
 #[cfg(test)]
 mod tests {
     use crate::checks;
-    use lab::exercise::pass;
+    use chapter_kit::exercise::pass;
 
     #[test]
     #[ignore = "exercise: cargo test -p ch08-transformers exercise_8_1 -- --ignored"]

@@ -3,8 +3,8 @@
 //! the error arriving on it for Post-LN, Pre-LN, Pre-LN with GPT-2's 1/√(2N) scaling and DeepNorm.
 
 use anyhow::{Result, ensure};
+use chapter_kit::figure::{Figure, GenOptions};
 use lab::data::SeqTask;
-use lab::figure::{Figure, GenOptions};
 use lab::plot::{LineChart, SeriesStyle};
 use lab::transformer::{Transformer, TransformerConfig};
 use serde::Serialize;

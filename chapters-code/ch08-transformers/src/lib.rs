@@ -11,7 +11,7 @@ pub use gradients::{Arch, LnOptions, ModelOptions, StreamOptions, ln_figures, st
 pub use saturation::{SaturationOptions, saturation_figure};
 pub use warmup::{WarmupOptions, warmup_figures};
 
-use lab::figure::Generator;
+use chapter_kit::figure::Generator;
 
 /// The chapter's figure generators, run by its examples and by `book figures`.
 pub const GENERATORS: &[Generator] = &[
@@ -28,7 +28,7 @@ pub const GENERATORS: &[Generator] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lab::figure::GenOptions;
+    use chapter_kit::figure::GenOptions;
 
     const QUICK: GenOptions = GenOptions { quick: true, progress: false };
 

@@ -4,8 +4,8 @@
 //! gets through the softmax to the logits — and on to W_Q and W_K — vanishes.
 
 use anyhow::{Result, ensure};
+use chapter_kit::figure::{Figure, GenOptions};
 use lab::data::SeqTask;
-use lab::figure::{Figure, GenOptions};
 use lab::plot::{LineChart, SeriesStyle};
 use lab::transformer::{Transformer, TransformerConfig, attention_entropy};
 use serde::Serialize;

@@ -4,8 +4,8 @@
 
 use crate::gradients::{Arch, ModelOptions};
 use anyhow::{Result, ensure};
+use chapter_kit::figure::{Figure, GenOptions};
 use lab::data::SeqTask;
-use lab::figure::{Figure, GenOptions};
 use lab::plot::{LineChart, SeriesStyle};
 use lab::transformer::{TrainOptions, TrainRun, train};
 use serde::Serialize;

@@ -46,7 +46,7 @@ pub fn treat(sick: &Setup, report: &Report) -> Setup {
 #[cfg(test)]
 mod tests {
     use crate::checks;
-    use lab::exercise::pass;
+    use chapter_kit::exercise::pass;
 
     #[test]
     #[ignore = "exercise: cargo test -p ch09-diagnosis exercise_9_1 -- --ignored"]

@@ -3,8 +3,8 @@
 
 use crate::{Case, Variant, diagnose};
 use anyhow::Result;
+use chapter_kit::figure::{Figure, GenOptions};
 use gradient_doctor::{Options, Report};
-use lab::figure::{Figure, GenOptions};
 use serde::Serialize;
 
 /// One network's diagnosis, as the chapter quotes it.

@@ -10,7 +10,7 @@ pub mod watch;
 pub use cases::{Case, Setup, Variant, diagnose, train_setup};
 pub use watch::Watch;
 
-use lab::figure::Generator;
+use chapter_kit::figure::Generator;
 
 /// The chapter's figure generators, run by `book figures`.
 pub const GENERATORS: &[Generator] =

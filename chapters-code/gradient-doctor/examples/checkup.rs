@@ -12,9 +12,9 @@
 
 use anyhow::{Result, ensure};
 use candle_core::{ModuleT, backprop::GradStore};
+use chapter_kit::cli::{self, Common};
 use clap::Parser;
 use gradient_doctor::{Act, Doctor, Options};
-use lab::cli::{self, Common};
 use lab::net::Trace;
 use lab::train::{Optim, StepObserver, TrainConfig, train_observed};
 use lab::{Activation, DEVICE, Init, MlpConfig, Norm};

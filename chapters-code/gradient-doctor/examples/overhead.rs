@@ -9,9 +9,9 @@
 //! every hidden activation. The last lines print steps/s of each and the overhead in percent.
 
 use anyhow::Result;
+use chapter_kit::cli::{self, Common};
 use clap::Parser;
 use gradient_doctor::{Act, Doctor};
-use lab::cli::{self, Common};
 use lab::net::cross_entropy;
 use lab::train::Optim;
 use lab::{Activation, DEVICE, Init, MlpConfig};

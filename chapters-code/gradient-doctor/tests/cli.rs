@@ -1,7 +1,7 @@
 //! The checkup example refuses bad flags with one clear error line, and a short run prints a verdict.
 //! `cargo test -p gradient-doctor` builds the examples before running this.
 
-use lab::example_check::Examples;
+use chapter_kit::example_check::Examples;
 
 fn examples() -> Examples {
     Examples::of(env!("CARGO_MANIFEST_DIR"))

@@ -17,10 +17,10 @@ use lab::npz::{GradientsArgs, run_gradients};
 
 fn main() {
     let args = GradientsArgs::parse();
-    lab::cli::exit_on_error((|| {
+    chapter_kit::cli::exit_on_error((|| {
         match args.threads {
-            Some(n) => lab::cli::set_threads(n)?,
-            None => lab::cli::pin_thread_count()?,
+            Some(n) => chapter_kit::cli::set_threads(n)?,
+            None => chapter_kit::cli::pin_thread_count()?,
         }
         run_gradients(&args, &mut std::io::stdout().lock())?;
         Ok(())

@@ -13,8 +13,8 @@
 //! x86-64); the last line is `gflops: <median>`.
 
 use anyhow::{Result, ensure};
+use chapter_kit::cli;
 use clap::Parser;
-use lab::cli;
 use std::time::Instant;
 
 #[derive(Parser, Debug)]

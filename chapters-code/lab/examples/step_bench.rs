@@ -12,8 +12,8 @@
 //! `steps_per_sec: <number>`; see `chapters-code/lab/PERFORMANCE.md` for the numbers and what they mean.
 
 use anyhow::{Result, ensure};
+use chapter_kit::cli::{self, Common};
 use clap::Parser;
-use lab::cli::{self, Common};
 use lab::train::Optim;
 use lab::{Activation, DEVICE, Init, MlpConfig, Norm};
 use std::time::Instant;

@@ -927,7 +927,7 @@ pub fn write_idx_images(path: impl AsRef<Path>, rows: usize, cols: usize, pixels
         bytes.extend(v.to_be_bytes());
     }
     bytes.extend_from_slice(pixels);
-    crate::cli::OutputFile::write_all_atomic(path, &bytes)?;
+    crate::io::OutputFile::write_all_atomic(path, &bytes)?;
     Ok(())
 }
 
@@ -937,7 +937,7 @@ pub fn write_idx_labels(path: impl AsRef<Path>, labels: &[u8]) -> Result<()> {
     bytes.extend(IDX_LABELS_MAGIC.to_be_bytes());
     bytes.extend((labels.len() as u32).to_be_bytes());
     bytes.extend_from_slice(labels);
-    crate::cli::OutputFile::write_all_atomic(path, &bytes)?;
+    crate::io::OutputFile::write_all_atomic(path, &bytes)?;
     Ok(())
 }
 

@@ -15,7 +15,7 @@
 //!
 //! Threads: a product of at least [`set_split`]'s size (default 2²⁰ multiply-adds) is cut into
 //! blocks of output columns, one per thread, each a single-threaded gemm, run on candle's spinning
-//! barrier pool (`CANDLE_NUM_THREADS` − 1 workers plus the caller; [`crate::cli::set_threads`] sizes
+//! barrier pool (`CANDLE_NUM_THREADS` − 1 workers plus the caller; [`crate::threads::set_threads`] sizes
 //! it). gemm's own rayon splitting, called from outside a rayon pool as candle does, wakes sleeping
 //! threads for every product and gains nothing at 128×256×256 on 2 cores: that, and candle's
 //! elementwise pool spinning beside rayon's workers, is why stock candle is slower on 2 threads than

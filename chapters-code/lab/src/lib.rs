@@ -20,23 +20,24 @@
 //! - [`probe`]: per-layer gradient and activation statistics;
 //! - [`train`]: a training loop with SGD / momentum / AdamW and a serde history;
 //! - [`data`]: deterministic synthetic tasks and an MNIST IDX reader;
-//! - [`exercise`]: checked exercises (stubs, solutions, checkers that must be able to fail);
 //! - [`npz`]: weights in, gradients out, in numpy's `.npz` format;
 //! - [`plot`]: the house plotting style on plotters' SVG backend;
-//! - [`figure`]: figures (SVG + JSON data) written atomically, and the generator registry;
-//! - [`cli`]: flag parsers shared by every example, with clear errors on bad input;
-//! - [`example_check`]: the checks every crate's `tests/cli.rs` runs on its example binaries.
+//! - [`flags`]: parsers that read lab's settings from command-line flags, with clear errors;
+//! - [`io`]: files written atomically (no half-written output, ever);
+//! - [`threads`]: how many threads candle and [`fast`] compute with.
+//!
+//! lab is the laboratory only. The book's plumbing — figure writing and the generator registry,
+//! example flags, exercise checks — is the `chapter-kit` crate, which depends on lab, never the
+//! other way round.
 
 pub mod act;
 pub mod chaos;
-pub mod cli;
 pub mod data;
-pub mod example_check;
-pub mod exercise;
 pub mod experiments;
 pub mod fast;
-pub mod figure;
+pub mod flags;
 pub mod init;
+pub mod io;
 pub mod jacobian;
 pub mod linalg;
 pub mod meanfield;
@@ -47,6 +48,7 @@ pub mod plot;
 pub mod probe;
 pub mod resnet;
 pub mod rnn;
+pub mod threads;
 pub mod train;
 pub mod transformer;
 

@@ -40,7 +40,7 @@
 //! # }
 //! ```
 
-use crate::cli::{self, OutputFile};
+use crate::io::OutputFile;
 use crate::{Activation, DEVICE, Init, MlpConfig, Norm};
 use anyhow::{Context, Result, bail, ensure};
 use candle_core::{DType, Device, Tensor};
@@ -622,7 +622,7 @@ pub struct GradientsArgs {
     #[arg(long, value_name = "W.npz")]
     pub weights: PathBuf,
     /// Activation of the hidden layers: sigmoid, tanh, relu, leaky_relu[:α], gelu, softsign, linear.
-    #[arg(long, value_parser = cli::activation)]
+    #[arg(long, value_parser = crate::flags::activation)]
     pub activation: Activation,
     /// BatchNorm (batch statistics, biased variance, ε = 1e-5, γ = 1, β = 0) after each hidden Linear.
     #[arg(long)]
@@ -637,7 +637,7 @@ pub struct GradientsArgs {
     #[arg(long, value_name = "G.npz")]
     pub save_grads: Option<PathBuf>,
     /// Worker threads for candle.
-    #[arg(long, value_parser = cli::positive_usize, allow_negative_numbers = true)]
+    #[arg(long, value_parser = crate::flags::positive_usize, allow_negative_numbers = true)]
     pub threads: Option<usize>,
 }
 

@@ -6,12 +6,12 @@ use candle_core::{Device, Tensor};
 
 #[test]
 fn set_threads_is_what_candle_uses() -> anyhow::Result<()> {
-    lab::cli::set_threads(1)?;
+    lab::threads::set_threads(1)?;
     assert_eq!(candle_core::utils::get_num_threads(), 1);
     assert_eq!(std::env::var("CANDLE_NUM_THREADS")?, "1");
     let a = Tensor::ones((64, 64), candle_core::DType::F32, &Device::Cpu)?;
     let s = a.matmul(&a)?.sum_all()?.to_scalar::<f32>()?;
     assert_eq!(s, 64.0 * 64.0 * 64.0);
-    assert!(lab::cli::set_threads(0).unwrap_err().to_string().contains("at least 1"));
+    assert!(lab::threads::set_threads(0).unwrap_err().to_string().contains("at least 1"));
     Ok(())
 }

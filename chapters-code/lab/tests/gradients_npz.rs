@@ -332,7 +332,7 @@ fn run_error(w: &Path, g: &Path, extra: &[&str]) -> String {
     let args = GradientsArgs::try_parse_from(argv).unwrap();
     let err = run_gradients(&args, &mut Vec::new()).expect_err("bad input must be refused");
     assert!(!g.exists(), "no gradient file may be written on error");
-    let line = lab::cli::one_line(&err);
+    let line = chapter_kit::cli::one_line(&err);
     assert!(!line.contains('\n'));
     line
 }

@@ -1,11 +1,77 @@
 //! Figures: an SVG plus the JSON of the data behind it, written atomically, and the registry of
 //! generators that the driver (`book figures`) and each chapter's examples call.
 //!
-//! A generator is a plain function `fn(&GenOptions) -> Result<Vec<Figure>>`. The same seed gives the
-//! same data. Quick mode exists so `cargo test` can check freshness cheaply: a quick run must produce
-//! a *sub-document* of the full run's JSON — the same keys with the same values, where arrays may be
-//! prefixes (e.g. the first steps of the same seeded training run) and keys may be missing. The
-//! freshness test compares quick output against the committed JSON with [`json_agrees`].
+//! ## The shape of a figure
+//!
+//! Every figure family is one [`Experiment`]:
+//!
+//! - an **options** struct deriving `clap::Args` + `Serialize` (+ `Clone`, `Debug`): each field a flag
+//!   with its default written once, in its `#[arg(default_value_t = …)]` attribute;
+//!   [`defaults_from_flags!`](crate::defaults_from_flags) derives `Default` from those attributes, so the
+//!   example's defaults, the registry's run and the committed figures cannot disagree. The options are
+//!   saved in every figure's JSON (`"options"`).
+//! - `run(&Options, &GenOptions) -> Data`: the experiment, returning a typed, serialisable result whose
+//!   `Display` is the summary the example prints;
+//! - `draw(&Data) -> Vec<Drawing>`: one SVG per figure, with alt text and the part of the data that
+//!   figure shows (its JSON's `"data"`, where the prose reads its `{{#value}}`s).
+//!
+//! Then the registry line is `Generator::of::<MyExperiment>()` and the example is
+//! `fn main() { chapter_kit::example_main::<MyExperiment>() }`.
+//!
+//! ```
+//! use anyhow::Result;
+//! use chapter_kit::figure::{Drawing, Experiment, GenOptions, Generator, figures};
+//! use serde::Serialize;
+//!
+//! /// Settings of the figure.
+//! #[derive(Debug, Clone, Serialize, clap::Args)]
+//! pub struct SquaresOptions {
+//!     /// How many squares.
+//!     #[arg(long, default_value_t = 4, value_parser = chapter_kit::cli::positive_usize)]
+//!     pub n: usize,
+//! }
+//! chapter_kit::defaults_from_flags!(SquaresOptions);
+//!
+//! #[derive(Serialize)]
+//! pub struct Squares { squares: Vec<usize> }
+//!
+//! impl std::fmt::Display for Squares {
+//!     fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+//!         writeln!(f, "squares: {:?}", self.squares)
+//!     }
+//! }
+//!
+//! pub struct SquaresFigure;
+//!
+//! impl Experiment for SquaresFigure {
+//!     const CHAPTER: &'static str = "ch00";
+//!     const NAME: &'static str = "squares";
+//!     const ABOUT: &'static str = "Figure 0-1: the first n squares";
+//!     type Options = SquaresOptions;
+//!     type Data = Squares;
+//!     fn run(opts: &SquaresOptions, _: &GenOptions) -> Result<Squares> {
+//!         Ok(Squares { squares: (1..=opts.n).map(|i| i * i).collect() })
+//!     }
+//!     fn draw(data: &Squares) -> Result<Vec<Drawing>> {
+//!         Ok(vec![Drawing::new("squares", "The first squares.", "<svg/>".into(), data)?])
+//!     }
+//! }
+//!
+//! # fn main() -> Result<()> {
+//! assert_eq!(SquaresOptions::default().n, 4);
+//! let (data, figs) = figures::<SquaresFigure>(&SquaresOptions::default(), &GenOptions::default())?;
+//! assert_eq!(data.squares, [1, 4, 9, 16]);
+//! assert_eq!(figs[0].options.as_ref().unwrap()["n"], 4);
+//! const GENERATORS: &[Generator] = &[Generator::of::<SquaresFigure>()];
+//! assert_eq!(GENERATORS[0].name, "squares");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The same seed gives the same data. Quick mode exists so `cargo test` can check freshness cheaply: a
+//! quick run must produce a *sub-document* of the full run's JSON — the same keys with the same values,
+//! where arrays may be prefixes (e.g. the first steps of the same seeded training run) and keys may be
+//! missing. The freshness test compares quick output against the committed JSON with [`json_agrees`].
 
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
@@ -40,6 +106,8 @@ pub struct Figure {
     pub alt: String,
     /// The data behind the figure; numbers quoted in the prose are read from here.
     pub data: Value,
+    /// The settings that produced it (an [`Experiment`]'s options), saved beside the data.
+    pub options: Option<Value>,
 }
 
 impl Figure {
@@ -50,6 +118,7 @@ impl Figure {
             svg,
             alt: alt.to_string(),
             data: serde_json::to_value(data)?,
+            options: None,
         })
     }
 
@@ -69,6 +138,9 @@ impl Figure {
         let mut json = serde_json::json!({ "alt": self.alt, "data": self.data });
         if let Some(obj) = json.as_object_mut() {
             obj.insert("generator".into(), Value::String(format!("{}/{}", self.chapter, self.name)));
+            if let Some(options) = &self.options {
+                obj.insert("options".into(), options.clone());
+            }
         }
         let svg_path = src_dir.join(self.svg_path());
         let json_path = src_dir.join(self.json_path());
@@ -90,18 +162,87 @@ pub fn read_data(path: &Path) -> Result<Value> {
     v.get("data").cloned().with_context(|| format!("{} has no `data` field", path.display()))
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().context("output path has no parent directory")?;
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let file_name = path.file_name().context("output path has no file name")?.to_string_lossy();
-    let tmp = dir.join(format!(".{file_name}.tmp{}", std::process::id()));
-    let result = std::fs::write(&tmp, bytes).and_then(|_| std::fs::rename(&tmp, path));
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e).with_context(|| format!("writing {}", path.display()));
+pub use lab::io::write_atomic;
+
+/// One figure family: settings in, typed data out, figures drawn from the data (see the module docs).
+pub trait Experiment {
+    /// Chapter folder under `src/figures/`, e.g. `ch04`.
+    const CHAPTER: &'static str;
+    /// The family's name in the registry (`book figures`), e.g. `he-variance`.
+    const NAME: &'static str;
+    /// One line for the example's `--help`: which figure, and what it shows.
+    const ABOUT: &'static str;
+    /// The settings, as flags; `Default` must be the settings of the committed figures.
+    type Options: clap::Args + clap::FromArgMatches + Default + Serialize + Clone + std::fmt::Debug;
+    /// What the experiment measured; its `Display` is the summary the example prints.
+    type Data: Serialize + std::fmt::Display;
+    /// Runs the experiment (in quick mode, the cheap sub-run the freshness test compares).
+    fn run(options: &Self::Options, run_mode: &GenOptions) -> Result<Self::Data>;
+    /// Draws the figures from the data.
+    fn draw(data: &Self::Data) -> Result<Vec<Drawing>>;
+}
+
+/// One drawn figure of an [`Experiment`]: its file stem, alt text, SVG and the data it shows.
+#[derive(Debug, Clone)]
+pub struct Drawing {
+    pub name: String,
+    pub alt: String,
+    pub svg: String,
+    pub data: Value,
+}
+
+impl Drawing {
+    /// A figure named `name` (file stem) showing `data` — the experiment's whole data or the part of it
+    /// this figure draws.
+    pub fn new(name: &str, alt: &str, svg: String, data: &impl Serialize) -> Result<Drawing> {
+        Ok(Drawing { name: name.to_string(), alt: alt.to_string(), svg, data: serde_json::to_value(data)? })
     }
-    Ok(())
+}
+
+/// Runs experiment `E` with `options` and draws its figures, each carrying the options. In quick mode
+/// the SVGs are dropped: only the data is compared, and a quick run's picture is not the figure.
+pub fn figures<E: Experiment>(options: &E::Options, run_mode: &GenOptions) -> Result<(E::Data, Vec<Figure>)> {
+    let data = E::run(options, run_mode)?;
+    let saved = serde_json::to_value(options)?;
+    let drawings = E::draw(&data)?;
+    let figures = drawings
+        .into_iter()
+        .map(|d| Figure {
+            chapter: E::CHAPTER.to_string(),
+            name: d.name,
+            svg: if run_mode.quick { String::new() } else { d.svg },
+            alt: d.alt,
+            data: d.data,
+            options: Some(saved.clone()),
+        })
+        .collect();
+    Ok((data, figures))
+}
+
+fn figures_with_defaults<E: Experiment>(run_mode: &GenOptions) -> Result<Vec<Figure>> {
+    Ok(figures::<E>(&E::Options::default(), run_mode)?.1)
+}
+
+/// The default options of an options struct, read from its flags' `default_value_t`s (what
+/// [`defaults_from_flags!`](crate::defaults_from_flags) implements `Default` with).
+pub fn flag_defaults<T: clap::Args + clap::FromArgMatches>() -> T {
+    let command = T::augment_args(clap::Command::new("defaults").no_binary_name(true));
+    let matches = command.try_get_matches_from(std::iter::empty::<String>());
+    let parsed = matches.and_then(|m| T::from_arg_matches(&m));
+    parsed.unwrap_or_else(|e| panic!("the flags' own defaults must parse: {e}"))
+}
+
+/// Implements `Default` for an options struct from its flags' defaults, so each default is written
+/// once: in the `#[arg(default_value_t = …)]` next to the field.
+#[macro_export]
+macro_rules! defaults_from_flags {
+    ($options:ty) => {
+        impl ::std::default::Default for $options {
+            fn default() -> Self {
+                $crate::figure::flag_defaults::<$options>()
+            }
+        }
+    };
 }
 
 /// A registered figure generator.
@@ -113,6 +254,13 @@ pub struct Generator {
     pub name: &'static str,
     /// Produces one or more figures.
     pub run: fn(&GenOptions) -> Result<Vec<Figure>>,
+}
+
+impl Generator {
+    /// The registry entry of experiment `E`, run with its default options.
+    pub const fn of<E: Experiment>() -> Generator {
+        Generator { chapter: E::CHAPTER, name: E::NAME, run: figures_with_defaults::<E> }
+    }
 }
 
 /// Tolerances of the freshness comparison. Floating point differs across CPUs (FMA, SIMD widths,
@@ -202,10 +350,10 @@ pub fn example_out_dir() -> PathBuf {
     }
 }
 
-/// The workspace root (lab lives in `chapters-code/lab`).
+/// The workspace root (this crate lives in `chapters-code/chapter-kit`).
 pub fn workspace_root() -> PathBuf {
-    let lab = Path::new(env!("CARGO_MANIFEST_DIR"));
-    lab.parent().and_then(Path::parent).expect("lab sits two levels below the workspace root").to_path_buf()
+    let kit = Path::new(env!("CARGO_MANIFEST_DIR"));
+    kit.parent().and_then(Path::parent).expect("chapter-kit sits two levels below the workspace root").to_path_buf()
 }
 
 /// What a chapter example does with its figures: write them under `--out DIR` (default

@@ -2,7 +2,7 @@
 //! `error:` line, a non-zero exit and no output file; a good run writes where it was asked to.
 //!
 //! ```no_run
-//! let examples = lab::example_check::Examples::of(env!("CARGO_MANIFEST_DIR"));
+//! let examples = chapter_kit::example_check::Examples::of(env!("CARGO_MANIFEST_DIR"));
 //! examples.refuses_writing_nothing("chain", &["--depth", "0"], "must be a positive integer, got `0`");
 //! ```
 //! (`no_run`: the example binaries exist only once `cargo test` has built them.)
@@ -135,6 +135,6 @@ mod tests {
             let root = Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).unwrap();
             assert_eq!(examples.dir, root.join("target/debug/examples"));
         }
-        assert_eq!(examples.crate_name, "lab");
+        assert_eq!(examples.crate_name, "chapter-kit");
     }
 }

@@ -1,0 +1,46 @@
+//! How many threads candle (and lab's own kernels in [`crate::fast`]) compute with.
+
+use anyhow::{Result, bail};
+
+/// Pins candle's thread count to its own default (the number of physical cores) unless
+/// `RAYON_NUM_THREADS` already sets it. Call at the start of `main`, as [`set_threads`].
+///
+/// Why: without the variable, candle 0.11's `get_num_threads()` — which every stock matmul calls —
+/// re-derives the core count from the CPU mask and `/proc/cpuinfo` each time. A recurrent network's
+/// chain of tiny products spends most of its time there (2.5–3× slower in chapter 7's memory task).
+/// With the variable set, the same call is one environment lookup.
+pub fn pin_thread_count() -> Result<()> {
+    if std::env::var_os("RAYON_NUM_THREADS").is_some() {
+        return Ok(());
+    }
+    set_threads(candle_core::utils::get_num_threads())
+}
+
+/// Sets the number of threads candle computes with. Call it at the start of `main`, before any tensor
+/// operation and before any other thread is started.
+///
+/// How candle 0.11 decides (see `candle_core::utils`): matmuls go through `gemm` with
+/// `get_num_threads()` workers on rayon's global pool, and `get_num_threads()` reads
+/// `RAYON_NUM_THREADS` on every call (falling back to the number of physical cores); elementwise ops
+/// run on candle's own barrier pool, sized once, on its first use, from `CANDLE_NUM_THREADS` or else
+/// `RAYON_NUM_THREADS`; rayon's global pool is also sized from `RAYON_NUM_THREADS` when first used.
+/// So setting both variables before the first tensor op sizes all three consistently. Afterwards the
+/// two pools are fixed, which is why this must run first. lab's own products ([`crate::fast`]) split
+/// across the barrier pool's threads, so `--threads` sizes them too.
+pub fn set_threads(n: usize) -> Result<()> {
+    if n == 0 {
+        bail!("--threads must be at least 1");
+    }
+    let value = n.to_string();
+    // SAFETY: the environment is only modified here, which the caller runs at the start of `main`,
+    // before any other thread exists (documented contract of this function).
+    unsafe {
+        std::env::set_var("RAYON_NUM_THREADS", &value);
+        std::env::set_var("CANDLE_NUM_THREADS", &value);
+    }
+    let seen = candle_core::utils::get_num_threads();
+    if seen != n {
+        bail!("could not set the thread count to {n}: candle reports {seen}");
+    }
+    Ok(())
+}
