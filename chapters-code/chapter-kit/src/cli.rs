@@ -88,6 +88,12 @@ pub fn one_line(e: &anyhow::Error) -> String {
     format!("{e:#}").replace('\n', " ")
 }
 
+/// Refuses a list flag (`--depths 4,2`) whose values are not strictly ascending.
+pub fn ensure_ascending<T: PartialOrd + std::fmt::Debug>(flag: &str, values: &[T]) -> Result<()> {
+    anyhow::ensure!(values.windows(2).all(|w| w[0] < w[1]), "--{flag} must be ascending, got {values:?}");
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,6 +195,13 @@ mod tests {
         assert_eq!(probability("1"), Ok(1.0));
         assert!(probability("-0.0001").is_err());
         assert!(finite_positive_f64("1e400").is_err());
+    }
+
+    #[test]
+    fn ascending_lists() {
+        assert!(ensure_ascending("depths", &[2, 4, 8]).is_ok());
+        let err = ensure_ascending("depths", &[4, 2]).unwrap_err().to_string();
+        assert!(err.contains("--depths must be ascending, got [4, 2]"), "{err}");
     }
 
     #[test]

@@ -94,6 +94,15 @@ impl Examples {
     }
 }
 
+impl Examples {
+    /// The checks every figure example passes through [`crate::example_main`]: bad run flags are
+    /// refused with one line and nothing written.
+    pub fn refuses_bad_run_flags(&self, name: &str) {
+        self.refuses_writing_nothing(name, &["--threads", "0"], "must be a positive integer, got `0`");
+        self.refuses_writing_nothing(name, &["--book"], "mutually exclusive");
+    }
+}
+
 /// Every file below `dir`, sorted (none if `dir` does not exist).
 pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();

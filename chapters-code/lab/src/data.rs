@@ -729,6 +729,14 @@ pub fn digits(n: usize, seed: u64) -> Result<Dataset> {
     digits_with(n, seed, &DigitStyle::default())
 }
 
+/// `n` digits with the pixels standardised over the whole set (mean 0, std 1): the input the
+/// initialisation chapters use, so that the first layer sees unit-variance inputs.
+pub fn standardized_digits(n: usize, seed: u64) -> Result<(Tensor, Tensor)> {
+    let data = digits(n, seed)?;
+    let (mean, std) = crate::probe::mean_std(&data.x)?;
+    Ok((data.x.affine(1.0 / std, -mean / std)?, data.y))
+}
+
 /// [`digits`] with an explicit [`DigitStyle`].
 pub fn digits_with(n: usize, seed: u64, style: &DigitStyle) -> Result<Dataset> {
     let mut label_rng = init::rng(sub_seed(seed, 4));

@@ -23,6 +23,7 @@
 //! - [`npz`]: weights in, gradients out, in numpy's `.npz` format;
 //! - [`plot`]: the house plotting style on plotters' SVG backend;
 //! - [`flags`]: parsers that read lab's settings from command-line flags, with clear errors;
+//! - [`stats`]: second moments, row norms, running and tail means (one definition each);
 //! - [`io`]: files written atomically (no half-written output, ever);
 //! - [`threads`]: how many threads candle and [`fast`] compute with.
 //!
@@ -48,6 +49,7 @@ pub mod plot;
 pub mod probe;
 pub mod resnet;
 pub mod rnn;
+pub mod stats;
 pub mod threads;
 pub mod train;
 pub mod transformer;

@@ -44,3 +44,29 @@ pub fn set_threads(n: usize) -> Result<()> {
     }
     Ok(())
 }
+
+/// Runs `f` on every item on `workers` threads and returns the results in order. Each job must be
+/// seeded by its own arguments, so that results do not depend on the scheduling.
+pub fn parallel_map<T: Sync, R: Send>(
+    items: &[T],
+    workers: usize,
+    f: impl Fn(&T) -> Result<R> + Sync,
+) -> Result<Vec<R>> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let slots: Vec<Mutex<Option<Result<R>>>> = items.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..workers.clamp(1, items.len().max(1)) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(item) = items.get(i) else { break };
+                    let r = f(item);
+                    *slots[i].lock().expect("slot") = Some(r);
+                }
+            });
+        }
+    });
+    slots.into_iter().map(|s| s.into_inner().expect("slot").expect("every job ran")).collect()
+}
