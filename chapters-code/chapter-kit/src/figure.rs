@@ -322,6 +322,31 @@ pub fn json_agrees(quick: &Value, full: &Value, tol: Tolerance) -> Result<()> {
     go(quick, full, tol, &mut String::from("data"))
 }
 
+/// Reruns every generator of `generators` in quick mode and checks each figure's data against the
+/// committed JSON under the book's `src/` ([`json_agrees`], default tolerance); panics listing every
+/// disagreement. The root `figures` test does this for the whole book in CI; a chapter crate calls it
+/// from an `#[ignore]`d test to check its own figures while it is being edited.
+pub fn assert_quick_runs_agree(generators: &[Generator]) {
+    let src = book_src_dir();
+    let quick = GenOptions { quick: true, progress: false };
+    let mut problems = Vec::new();
+    for g in generators {
+        match (g.run)(&quick) {
+            Err(e) => problems.push(format!("{}/{}: {e:#}", g.chapter, g.name)),
+            Ok(figures) => {
+                for fig in figures {
+                    let committed = read_data(&src.join(fig.json_path()));
+                    let check = committed.and_then(|c| json_agrees(&fig.data, &c, Tolerance::default()));
+                    if let Err(e) = check {
+                        problems.push(format!("{}/{}: {e:#}", fig.chapter, fig.name));
+                    }
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "quick runs disagree with the committed figures:\n{}", problems.join("\n"));
+}
+
 /// Runs `gen` and writes its figures under `src_dir`, printing each path — what every chapter
 /// example's `main` does.
 pub fn run_and_write(generator: &Generator, opts: &GenOptions, src_dir: &Path) -> Result<Vec<PathBuf>> {
