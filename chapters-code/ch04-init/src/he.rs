@@ -1,12 +1,12 @@
 //! He, Zhang, Ren & Sun (2015), §2.2: the variance of a deep ReLU network's signal under Xavier and He
-//! initialisation, and what it does to training.
+//! initialisation (Figure 4-3; what it does to training is [`crate::he_training`]).
 
-use crate::common::{gaussian_inputs, mean_sq_norm, running_mean, standardized_digits, std_of};
+use crate::inputs::gaussian_inputs;
 use anyhow::{Result, ensure};
 use chapter_kit::cli;
-use chapter_kit::figure::{Drawing, Experiment, Figure, GenOptions};
-use lab::plot::{LayerProfile, LineChart, SeriesStyle};
-use lab::train::{Optim, TrainConfig, train};
+use chapter_kit::figure::{Drawing, Experiment, GenOptions};
+use lab::plot::{LayerProfile, SeriesStyle};
+use lab::stats::{mean_sq_norm, std_of};
 use lab::{Activation, DEVICE, Init, MlpConfig};
 use serde::Serialize;
 
@@ -167,103 +167,4 @@ impl std::fmt::Display for HeVarianceData {
         }
         Ok(())
     }
-}
-
-/// Settings of Figure 4-4.
-#[derive(Debug, Clone, Serialize)]
-pub struct HeTrainingOptions {
-    pub depth: usize,
-    pub width: usize,
-    pub steps: usize,
-    pub batch: usize,
-    pub lr: f64,
-    pub momentum: f64,
-    pub train_examples: usize,
-    pub test_examples: usize,
-    pub seed: u64,
-}
-
-impl Default for HeTrainingOptions {
-    fn default() -> Self {
-        HeTrainingOptions {
-            depth: 30,
-            width: 128,
-            steps: 300,
-            batch: 64,
-            lr: 0.005,
-            momentum: 0.9,
-            train_examples: 2000,
-            test_examples: 500,
-            seed: 0,
-        }
-    }
-}
-
-/// The runs of Figure 4-4.
-pub fn he_training_inits() -> [(&'static str, Init, bool); 3] {
-    [
-        ("He", Init::HE, false),
-        ("Xavier", Init::XavierNormal { gain: 1.0 }, false),
-        ("LSUV (orthogonal, then rescaled)", Init::Orthogonal { gain: 1.0 }, true),
-    ]
-}
-
-/// Steps the quick run trains for.
-const QUICK_STEPS: usize = 5;
-/// Smoothing window of the plotted losses.
-const SMOOTH: usize = 20;
-
-/// Figure 4-4: training curves of a deep ReLU MLP under each initialisation.
-pub fn he_training_figure(opts: &HeTrainingOptions, gen_opts: &GenOptions) -> Result<Figure> {
-    ensure!(opts.depth >= 1 && opts.width > 0 && opts.steps > 0, "need depth, width and steps ≥ 1");
-    let (x, y) = standardized_digits(opts.train_examples + opts.test_examples, opts.seed)?;
-    let (train_x, test_x) =
-        (x.narrow(0, 0, opts.train_examples)?, x.narrow(0, opts.train_examples, opts.test_examples)?);
-    let (train_y, test_y) =
-        (y.narrow(0, 0, opts.train_examples)?, y.narrow(0, opts.train_examples, opts.test_examples)?);
-    let steps = if gen_opts.quick { opts.steps.min(QUICK_STEPS) } else { opts.steps };
-    let mut runs = Vec::new();
-    for (name, init, use_lsuv) in he_training_inits() {
-        let net = MlpConfig::new(x.dim(1)?, opts.width, opts.depth, 10, Activation::Relu, init)
-            .with_seed(opts.seed)
-            .build(&DEVICE)?;
-        if use_lsuv {
-            lab::init::lsuv(&net, &train_x.narrow(0, 0, opts.batch.min(opts.train_examples))?, 0.01, 10)?;
-        }
-        let mut cfg = TrainConfig::new(Optim::Momentum { lr: opts.lr, momentum: opts.momentum }, steps, opts.batch);
-        cfg.seed = opts.seed + 1;
-        cfg.progress = gen_opts.progress;
-        let history = train(&net, &train_x, &train_y, Some((&test_x, &test_y)), &cfg)?;
-        let losses = history.losses();
-        let mut run = serde_json::json!({ "name": name, "init": init, "lsuv": use_lsuv, "losses": losses });
-        if !gen_opts.quick {
-            let eval = history.final_eval().expect("train evaluates at the end");
-            run["test_accuracy"] = serde_json::json!(eval.accuracy);
-            run["test_loss"] = serde_json::json!(eval.loss);
-            run["final_train_loss"] = serde_json::json!(running_mean(&losses, SMOOTH).last().copied());
-            run["diverged"] = serde_json::json!(history.diverged);
-        }
-        runs.push(run);
-    }
-    if gen_opts.quick {
-        return Figure::new("ch04", "he-training", "", String::new(), &serde_json::json!({ "runs": runs }));
-    }
-    let mut chart =
-        LineChart::new(format!("Training a {}-layer ReLU MLP (width {}) on digits", opts.depth, opts.width))
-            .x_label("step")
-            .y_label(format!("training loss (mean of {SMOOTH} steps)"));
-    for r in &runs {
-        let losses: Vec<f64> = r["losses"].as_array().into_iter().flatten().filter_map(|v| v.as_f64()).collect();
-        let smooth = running_mean(&losses, SMOOTH);
-        chart = chart.series(
-            r["name"].as_str().unwrap_or("?"),
-            smooth.iter().enumerate().map(|(i, &l)| (i as f64, l)).collect(),
-        );
-    }
-    let chance = (10f64).ln();
-    chart = chart.hline(chance, "chance: ln 10");
-    let alt = "Training loss against step for three initialisations of a deep ReLU MLP. He and LSUV fall steadily; Xavier stays flat at ln 10, the loss of a uniform guess.";
-    let svg = chart.render(alt)?;
-    let data = serde_json::json!({ "options": opts, "smooth": SMOOTH, "chance_loss": chance, "runs": runs });
-    Figure::new("ch04", "he-training", alt, svg, &data)
 }

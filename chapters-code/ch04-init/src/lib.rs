@@ -1,47 +1,56 @@
 #![doc = include_str!("../../../src/04-initialization.md")]
 
+//! ## The crate
+//!
+//! One module per figure family, each an [`Experiment`](chapter_kit::Experiment) that one example in
+//! `examples/` and `book figures` run:
+//!
+//! - [`glorot`]: Figures 4-1 and 4-2, Glorot & Bengio's tanh network at initialisation;
+//! - [`he`]: Figure 4-3, the variance of a deep ReLU network's signal under He and Xavier;
+//! - [`he_training`]: Figure 4-4, training it from He, Xavier and LSUV;
+//! - [`chaos_phase`]: Figure 4-5, χ₁ of tanh networks over (σ_w², σ_b²);
+//! - [`chaos_gradients`]: Figure 4-6, simulated gradients in each phase;
+//! - [`isometry`]: Figures 4-7 and 4-8, the Jacobian's singular values at criticality;
+//! - [`lsuv`]: Figure 4-9, LSUV on several activations;
+//! - [`symmetry`]: Figure 4-10, zero, constant and random starts.
+//!
+//! [`inputs`] holds the Gaussian inputs of Figures 4-3 and 4-6; [`exercises`], [`solutions`] and
+//! [`checks`] are the chapter's exercises.
+
+pub mod chaos_gradients;
+pub mod chaos_phase;
 pub mod checks;
-pub mod common;
-pub mod edge;
 pub mod exercises;
 pub mod glorot;
 pub mod he;
+pub mod he_training;
+pub mod inputs;
 pub mod isometry;
 pub mod lsuv;
 pub mod solutions;
 pub mod symmetry;
 
-pub use edge::{GradientOptions, PhaseOptions, gradients_figure, phase_figure};
-pub use glorot::{GlorotOptions, glorot_figures};
-pub use he::{HeTrainingOptions, HeVariance, HeVarianceOptions, he_training_figure};
-pub use isometry::{IsometryOptions, isometry_figures};
-pub use lsuv::{LsuvOptions, lsuv_figure};
-pub use symmetry::{SymmetryOptions, symmetry_figure};
+pub use chaos_gradients::{ChaosGradients, GradientOptions};
+pub use chaos_phase::{ChaosPhase, ChaosPhaseOptions};
+pub use glorot::{Glorot, GlorotOptions};
+pub use he::{HeVariance, HeVarianceOptions};
+pub use he_training::{HeTraining, HeTrainingOptions};
+pub use isometry::{Isometry, IsometryOptions};
+pub use lsuv::{Lsuv, LsuvOptions};
+pub use symmetry::{Symmetry, SymmetryOptions};
 
 use chapter_kit::figure::Generator;
 
 /// The chapter's figure generators, run by its examples and by `book figures`.
 pub const GENERATORS: &[Generator] = &[
-    Generator { chapter: "ch04", name: "glorot", run: |o| glorot_figures(&GlorotOptions::default(), o) },
+    Generator::of::<Glorot>(),
     Generator::of::<HeVariance>(),
-    Generator {
-        chapter: "ch04",
-        name: "he-training",
-        run: |o| Ok(vec![he_training_figure(&HeTrainingOptions::default(), o)?]),
-    },
-    Generator { chapter: "ch04", name: "isometry", run: |o| isometry_figures(&IsometryOptions::default(), o) },
-    Generator { chapter: "ch04", name: "chaos-phase", run: |o| Ok(vec![phase_figure(&PhaseOptions::default(), o)?]) },
-    Generator {
-        chapter: "ch04",
-        name: "chaos-gradients",
-        run: |o| Ok(vec![gradients_figure(&GradientOptions::default(), o)?]),
-    },
-    Generator { chapter: "ch04", name: "lsuv", run: |o| Ok(vec![lsuv_figure(&LsuvOptions::default(), o)?]) },
-    Generator {
-        chapter: "ch04",
-        name: "symmetry",
-        run: |o| Ok(vec![symmetry_figure(&SymmetryOptions::default(), o)?]),
-    },
+    Generator::of::<HeTraining>(),
+    Generator::of::<Isometry>(),
+    Generator::of::<ChaosPhase>(),
+    Generator::of::<ChaosGradients>(),
+    Generator::of::<Lsuv>(),
+    Generator::of::<Symmetry>(),
 ];
 
 #[cfg(test)]
@@ -52,10 +61,6 @@ mod tests {
     use lab::Activation;
 
     const QUICK: GenOptions = GenOptions { quick: true, progress: false };
-
-    fn num(v: &serde_json::Value) -> f64 {
-        v.as_f64().unwrap_or(f64::NAN)
-    }
 
     #[test]
     fn relu_variance_recursion_in_closed_form() {
@@ -81,17 +86,16 @@ mod tests {
 
     #[test]
     fn quick_glorot_reproduces_the_qualitative_result() -> anyhow::Result<()> {
-        let figs = glorot_figures(&GlorotOptions::default(), &QUICK)?;
-        let inits = &figs[1].data["inits"];
+        let inits = Glorot::run(&GlorotOptions::default(), &QUICK)?.inits;
         // Standard init: activations shrink and errors grow towards the top, about √3 per layer;
         // the weight gradients stay level.
-        assert!(num(&inits[0]["act_std_first_over_last"]) > 6.0);
-        assert!(num(&inits[0]["delta_std_first_over_last"]) < 0.15);
-        assert!((num(&inits[0]["grad_w_std_first_over_last"]) - 1.0).abs() < 0.2);
+        assert!(inits[0].act_std_first_over_last > 6.0);
+        assert!(inits[0].delta_std_first_over_last < 0.15);
+        assert!((inits[0].grad_w_std_first_over_last - 1.0).abs() < 0.2);
         // Normalized: much nearer one.
-        assert!(num(&inits[1]["act_std_first_over_last"]) < 3.0);
+        assert!(inits[1].act_std_first_over_last < 3.0);
         // Mean singular values near Glorot & Bengio's 0.5 and below the quarter-circle bound.
-        let sv = |i: usize| inits[i]["jacobian_mean_sv"][0].as_array().unwrap().iter().map(num).collect::<Vec<_>>();
+        let sv = |i: usize| &inits[i].jacobian_mean_sv[0];
         assert!(sv(0).iter().all(|&s| s > 0.4 && s < 0.52), "{:?}", sv(0));
         assert!(sv(1).iter().all(|&s| s > 0.6 && s < 0.86), "{:?}", sv(1));
         Ok(())
@@ -112,31 +116,28 @@ mod tests {
             assert!((he.runs[1].pre_std[l] / he.runs[1].theory_std[l] - 1.0).abs() < 0.3);
         }
         // Linear networks with orthogonal weights are exactly isometric; Gaussian ones spread ≈ L.
-        let iso = &isometry_figures(&IsometryOptions::default(), &QUICK)?[0].data;
-        let configs = iso["configs"].as_array().unwrap();
-        for (k, depth) in iso["depths"].as_array().unwrap().iter().enumerate() {
-            let depth = num(depth);
-            for v in configs[1]["normalized_variance"][k].as_array().unwrap() {
-                assert!(num(v) < 1e-9);
+        let iso = Isometry::run(&IsometryOptions::default(), &QUICK)?;
+        for (k, &depth) in iso.depths.iter().enumerate() {
+            for &v in &iso.configs[1].normalized_variance[k] {
+                assert!(v < 1e-9);
             }
-            let mean = configs[0]["normalized_variance"][k].as_array().unwrap().iter().map(num).sum::<f64>() / 4.0;
-            assert!((mean / depth - 1.0).abs() < 0.3, "depth {depth}: {mean}");
+            let mean = iso.configs[0].normalized_variance[k].iter().sum::<f64>() / 4.0;
+            assert!((mean / depth as f64 - 1.0).abs() < 0.3, "depth {depth}: {mean}");
         }
         // The ordered network's gradient vanishes as predicted.
-        let grads = gradients_figure(&GradientOptions::default(), &QUICK)?;
-        let run = &grads.data["runs"][0];
-        let (m, p) = (num(&run["measured_first"]), num(&run["predicted_first"]));
+        let grads = ChaosGradients::run(&GradientOptions::default(), &QUICK)?;
+        let (m, p) = (grads.runs[0].measured_first, grads.runs[0].predicted_first);
         assert!(m < 1e-3 && (m / p).ln().abs() < 0.5, "{m} vs {p}");
         Ok(())
     }
 
     #[test]
     fn tanh_gain_five_thirds_is_mildly_chaotic() -> anyhow::Result<()> {
-        let g = edge::tanh_gains()?;
-        let chi = num(&g["five_thirds"]["chi1"]);
+        let g = chaos_phase::tanh_gains()?;
+        let chi = g.five_thirds.chi1;
         assert!(chi > 1.1 && chi < 1.3, "{chi}");
-        assert!((num(&g["unit_q"]["q_star"]) - 1.0).abs() < 1e-9);
-        assert!((num(&g["unit_q_gain"]) - 1.5925).abs() < 1e-3);
+        assert!((g.unit_q.q_star - 1.0).abs() < 1e-9);
+        assert!((g.unit_q_gain - 1.5925).abs() < 1e-3);
         Ok(())
     }
 }

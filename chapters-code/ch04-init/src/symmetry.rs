@@ -1,45 +1,48 @@
 //! Why not start at zero or at one constant? Symmetry: units that start equal get equal gradients
 //! and stay equal, so a layer of any width computes what one unit computes.
 
-use crate::common::standardized_digits;
 use anyhow::{Result, ensure};
 use candle_core::{DType, Tensor};
-use chapter_kit::figure::{Figure, GenOptions};
+use chapter_kit::cli;
+use chapter_kit::figure::{Drawing, Experiment, GenOptions};
+use lab::data::standardized_digits;
 use lab::plot::LineChart;
 use lab::train::{Optim, TrainConfig, train};
 use lab::{Activation, DEVICE, Init, Mlp, MlpConfig};
 use serde::Serialize;
 
 /// Settings of Figure 4-10.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, clap::Args)]
 pub struct SymmetryOptions {
+    /// Hidden layers.
+    #[arg(long, default_value_t = 3, value_parser = cli::positive_usize, allow_negative_numbers = true)]
     pub depth: usize,
+    /// Units per hidden layer (at least 2: a layer needs two units to compare).
+    #[arg(long, default_value_t = 64, value_parser = cli::positive_usize, allow_negative_numbers = true)]
     pub width: usize,
+    /// SGD steps per run.
+    #[arg(long, default_value_t = 400, value_parser = cli::positive_usize, allow_negative_numbers = true)]
     pub steps: usize,
+    /// Minibatch size.
+    #[arg(long, default_value_t = 64, value_parser = cli::positive_usize, allow_negative_numbers = true)]
     pub batch: usize,
+    /// Learning rate of plain SGD.
+    #[arg(long, default_value_t = 0.1, value_parser = cli::finite_positive_f64, allow_negative_numbers = true)]
     pub lr: f64,
     /// Measure the units' spread and the held-out accuracy every this many steps.
+    #[arg(long, default_value_t = 20, value_parser = cli::positive_usize, allow_negative_numbers = true)]
     pub record_every: usize,
+    /// Training images.
+    #[arg(long, default_value_t = 2000, value_parser = cli::positive_usize, allow_negative_numbers = true)]
     pub train_examples: usize,
+    /// Held-out images.
+    #[arg(long, default_value_t = 500, value_parser = cli::positive_usize, allow_negative_numbers = true)]
     pub test_examples: usize,
+    /// Seed of the digits, the random start and the batches.
+    #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }
-
-impl Default for SymmetryOptions {
-    fn default() -> Self {
-        SymmetryOptions {
-            depth: 3,
-            width: 64,
-            steps: 400,
-            batch: 64,
-            lr: 0.1,
-            record_every: 20,
-            train_examples: 2000,
-            test_examples: 500,
-            seed: 0,
-        }
-    }
-}
+chapter_kit::defaults_from_flags!(SymmetryOptions);
 
 /// Steps of the freshness test's quick run (a prefix of the full run).
 const QUICK_STEPS: usize = 60;
@@ -193,45 +196,94 @@ pub fn symmetry_runs(opts: &SymmetryOptions, steps: usize) -> Result<Vec<Symmetr
         .collect()
 }
 
+/// The numbers the prose quotes from one run: the final accuracy, and the largest spread any hidden
+/// layer reached during training.
+#[derive(Debug, Clone, Serialize)]
+pub struct SymmetrySummary {
+    pub start: Start,
+    pub final_accuracy: Option<f64>,
+    pub max_spread: f64,
+    pub final_spreads: Option<Vec<f64>>,
+}
+
+/// What Figure 4-10 shows (quick mode: the first steps of the same runs, without the summary).
+#[derive(Debug, Clone, Serialize)]
+pub struct SymmetryData {
+    pub runs: Vec<SymmetryRun>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<Vec<SymmetrySummary>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub options: Option<SymmetryOptions>,
+}
+
+/// The largest spread any hidden layer of `run` reached.
+fn max_spread(run: &SymmetryRun) -> f64 {
+    run.record.spreads.iter().flatten().fold(0.0f64, |a, &b| a.max(b))
+}
+
 /// Figure 4-10: held-out accuracy while training from zeros, from one constant and from a random
 /// draw; the data also holds every hidden layer's unit spread at each measurement.
-pub fn symmetry_figure(opts: &SymmetryOptions, gen_opts: &GenOptions) -> Result<Figure> {
-    let steps = if gen_opts.quick { opts.steps.min(QUICK_STEPS) } else { opts.steps };
-    let runs = symmetry_runs(opts, steps)?;
-    let mut data = serde_json::json!({ "runs": runs });
-    if gen_opts.quick {
-        return Figure::new("ch04", "symmetry", "", String::new(), &data);
-    }
-    // Summaries the prose quotes: the final accuracy, and the largest spread any hidden layer of each
-    // run reached during training.
-    let summary: Vec<_> = runs
-        .iter()
-        .map(|r| {
-            let max_spread = r.record.spreads.iter().flatten().fold(0.0f64, |a, &b| a.max(b));
-            serde_json::json!({
-                "start": r.start,
-                "final_accuracy": r.record.test_accuracy.last(),
-                "max_spread": max_spread,
-                "final_spreads": r.record.spreads.last(),
+pub struct Symmetry;
+
+impl Experiment for Symmetry {
+    const CHAPTER: &'static str = "ch04";
+    const NAME: &'static str = "symmetry";
+    const ABOUT: &'static str =
+        "Zero, constant and random starts: do a layer's units ever differ, and what does the net learn? (Figure 4-10)";
+    type Options = SymmetryOptions;
+    type Data = SymmetryData;
+
+    fn run(opts: &SymmetryOptions, run_mode: &GenOptions) -> Result<SymmetryData> {
+        let steps = if run_mode.quick { opts.steps.min(QUICK_STEPS) } else { opts.steps };
+        let runs = symmetry_runs(opts, steps)?;
+        if run_mode.quick {
+            return Ok(SymmetryData { runs, summary: None, options: None });
+        }
+        let summary = runs
+            .iter()
+            .map(|r| SymmetrySummary {
+                start: r.start,
+                final_accuracy: r.record.test_accuracy.last().copied(),
+                max_spread: max_spread(r),
+                final_spreads: r.record.spreads.last().cloned(),
             })
-        })
-        .collect();
-    data["summary"] = serde_json::json!(summary);
-    data["options"] = serde_json::json!(opts);
-    let mut chart =
-        LineChart::new(format!("Training a {}-layer tanh MLP (width {}) from three starts", opts.depth, opts.width))
-            .x_label("SGD step")
-            .y_label("held-out accuracy")
-            .y_range(0.0, 1.0);
-    for r in &runs {
-        let spread = r.record.spreads.iter().flatten().fold(0.0f64, |a, &b| a.max(b));
-        let points = r.record.steps.iter().zip(&r.record.test_accuracy).map(|(&s, &a)| (s as f64, a)).collect();
-        chart = chart.series(format!("{}, spread {spread:.2}", r.start.short()), points);
+            .collect();
+        Ok(SymmetryData { runs, summary: Some(summary), options: Some(opts.clone()) })
     }
-    chart = chart.hline(0.1, "chance");
-    let alt = "Held-out accuracy against SGD step for a tanh MLP started from all zeros, from every weight equal to 1/fan_in, and from Xavier's random draw. Only the random start learns the task; the zero start stays at chance and the constant start, whose units stay identical, learns a little and stalls.";
-    let svg = chart.render(alt)?;
-    Figure::new("ch04", "symmetry", alt, svg, &data)
+
+    fn draw(data: &SymmetryData) -> Result<Vec<Drawing>> {
+        let Some(opts) = &data.options else {
+            return Ok(vec![Drawing::new("symmetry", "", String::new(), data)?]);
+        };
+        let mut chart = LineChart::new(format!(
+            "Training a {}-layer tanh MLP (width {}) from three starts",
+            opts.depth, opts.width
+        ))
+        .x_label("SGD step")
+        .y_label("held-out accuracy")
+        .y_range(0.0, 1.0);
+        for r in &data.runs {
+            let points = r.record.steps.iter().zip(&r.record.test_accuracy).map(|(&s, &a)| (s as f64, a)).collect();
+            chart = chart.series(format!("{}, spread {:.2}", r.start.short(), max_spread(r)), points);
+        }
+        chart = chart.hline(0.1, "chance");
+        let alt = "Held-out accuracy against SGD step for a tanh MLP started from all zeros, from every weight equal to 1/fan_in, and from Xavier's random draw. Only the random start learns the task; the zero start stays at chance and the constant start, whose units stay identical, learns a little and stalls.";
+        let svg = chart.render(alt)?;
+        Ok(vec![Drawing::new("symmetry", alt, svg, data)?])
+    }
+}
+
+impl std::fmt::Display for SymmetryData {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        writeln!(f, "{:<24} {:>10} {:>28}", "start", "test acc", "unit spread per layer (end)")?;
+        for r in &self.runs {
+            let last = r.record.spreads.last().map(Vec::as_slice).unwrap_or_default();
+            let spreads: Vec<String> = last.iter().map(|v| format!("{v:.2e}")).collect();
+            let accuracy = r.record.test_accuracy.last().copied().unwrap_or(f64::NAN);
+            writeln!(f, "{:<24} {accuracy:>10.3} {:>28}", r.label, spreads.join(" "))?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
