@@ -95,7 +95,7 @@ fn measured_stream() -> anyhow::Result<(f64, f64)> {
     let x = lab::Init::Normal { std: 1.0 }.tensor(128, 512, &mut lab::init::rng(3), &lab::DEVICE)?;
     let net = lab::resnet::ResMlpConfig::new(512, 512, 12, 2).with_alpha(0.5).with_seed(5).build()?;
     let s = net.stream(&x, None)?;
-    Ok((crate::common::second_moment(&s[0])?, crate::common::second_moment(&s[12])?))
+    Ok((lab::stats::second_moment(&s[0])?, lab::stats::second_moment(&s[12])?))
 }
 
 /// Exercise 6.2: the Jacobian of a real block, from candle's autograd, at points where some ReLUs are
@@ -200,13 +200,13 @@ pub const TRAINED_LOSS: f64 = 0.5;
 /// on 1500 standardised digits — Figure 6-2's budget — and returns the mean training loss of the
 /// last 10 steps (infinite if it diverged).
 pub fn final_loss(config: &lab::resnet::ResMlpConfig) -> anyhow::Result<f64> {
-    let (x, y) = crate::common::digits(1500, 0)?;
+    let (x, y) = lab::data::standardized_digits(1500, 0)?;
     let optim = lab::train::Optim::Momentum { lr: 0.02, momentum: 0.9 };
     let losses = lab::resnet::train(&config.build()?, &x, &y, optim, 100, 64, 1)?;
     if losses.iter().any(|l| !l.is_finite()) {
         return Ok(f64::INFINITY);
     }
-    Ok(crate::common::tail_mean(&losses, 10))
+    Ok(lab::stats::tail_mean(&losses, 10))
 }
 
 /// Exercise 6.4: the same network with skips, trained to [`TRAINED_LOSS`].

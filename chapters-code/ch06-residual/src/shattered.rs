@@ -4,40 +4,38 @@
 
 use anyhow::{Result, ensure};
 use candle_core::{DType, Module, Tensor, Var};
-use chapter_kit::figure::{Figure, GenOptions};
+use chapter_kit::cli;
+use chapter_kit::figure::{Drawing, Experiment, GenOptions};
 use lab::plot::{LineChart, SeriesStyle};
 use lab::resnet::{ResMlp, ResMlpConfig};
 use serde::Serialize;
 
 /// Settings of Figures 6-5 and 6-6.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, clap::Args)]
 pub struct ShatteredOptions {
+    /// Numbers of blocks, comma-separated, ascending.
+    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 2, 4, 8, 16, 32, 64], value_parser = cli::positive_usize, allow_negative_numbers = true)]
     pub depths: Vec<usize>,
+    /// Width of every layer.
+    #[arg(long, default_value_t = 200, value_parser = cli::positive_usize, allow_negative_numbers = true)]
     pub width: usize,
     /// Grid points in [−2, 2].
+    #[arg(long, default_value_t = 256, value_parser = cli::positive_usize, allow_negative_numbers = true)]
     pub points: usize,
-    /// Independently drawn networks averaged per point.
+    /// Independently drawn networks averaged per depth.
+    #[arg(long, default_value_t = 4, value_parser = cli::positive_usize, allow_negative_numbers = true)]
     pub networks: usize,
     /// Largest lag of the autocorrelation function.
+    #[arg(long, default_value_t = 16, value_parser = cli::positive_usize, allow_negative_numbers = true)]
     pub max_lag: usize,
-    /// Depth of the networks whose gradients Figure 6-6 draws.
+    /// Depth of the networks whose gradients Figure 6-6 draws (one of --depths).
+    #[arg(long, default_value_t = 64, value_parser = cli::positive_usize, allow_negative_numbers = true)]
     pub curve_depth: usize,
+    /// Seed of the weights (network k uses seed + 1000k).
+    #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }
-
-impl Default for ShatteredOptions {
-    fn default() -> Self {
-        ShatteredOptions {
-            depths: vec![1, 2, 4, 8, 16, 32, 64],
-            width: 200,
-            points: 256,
-            networks: 4,
-            max_lag: 16,
-            curve_depth: 64,
-            seed: 0,
-        }
-    }
-}
+chapter_kit::defaults_from_flags!(ShatteredOptions);
 
 /// The networks compared, for `blocks` blocks, all with a 1-D input and output.
 pub fn shattered_configs(width: usize, blocks: usize) -> Vec<(&'static str, ResMlpConfig)> {
@@ -72,103 +70,182 @@ pub fn autocorrelation(g: &[f64], max_lag: usize) -> Vec<f64> {
         .collect()
 }
 
-/// Figures 6-5 (lag-1 autocorrelation of dy/dx against depth) and 6-6 (the gradients themselves).
-pub fn shattered_figures(opts: &ShatteredOptions, gen_opts: &GenOptions) -> Result<Vec<Figure>> {
-    ensure!(!opts.depths.is_empty() && opts.depths.iter().all(|&d| d >= 1), "every depth must be at least 1");
-    ensure!(opts.points >= 4 && opts.width > 0 && opts.networks > 0, "need ≥ 4 points, width ≥ 1, networks ≥ 1");
-    ensure!(opts.max_lag >= 1 && opts.max_lag < opts.points, "the largest lag must be between 1 and points − 1");
-    ensure!(opts.depths.contains(&opts.curve_depth), "the curve depth {} must be one of the depths", opts.curve_depth);
-    let depths = if gen_opts.quick { &opts.depths[..opts.depths.len().min(3)] } else { &opts.depths[..] };
-    let names: Vec<&str> = shattered_configs(opts.width, 1).iter().map(|c| c.0).collect();
-    // acf[variant][depth] = mean over networks of ρ(0..=max_lag).
-    let mut acf = vec![Vec::new(); names.len()];
-    for &depth in depths {
-        for (i, (_, cfg)) in shattered_configs(opts.width, depth).into_iter().enumerate() {
-            let mut mean = vec![0.0; opts.max_lag + 1];
-            for k in 0..opts.networks {
-                let g = input_gradient(&cfg.clone().with_seed(opts.seed + 1000 * k as u64).build()?, opts.points)?;
-                for (m, r) in mean.iter_mut().zip(autocorrelation(&g, opts.max_lag)) {
-                    *m += r / opts.networks as f64;
-                }
-            }
-            acf[i].push(mean);
-        }
-    }
-    let runs: Vec<_> = names
-        .iter()
-        .zip(&acf)
-        .map(|(name, a)| {
-            let lag1: Vec<f64> = a.iter().map(|r| r[1]).collect();
-            serde_json::json!({ "name": name, "lag1": lag1, "acf": a })
-        })
-        .collect();
-    let first = if gen_opts.quick {
-        Figure::new("ch06", "shattered", "", String::new(), &serde_json::json!({ "runs": runs }))?
-    } else {
-        shattered_chart(opts, &names, &runs)?
-    };
-
-    // Figure 6-6: the gradients of one network each, standardised and stacked.
-    let d = opts.curve_depth;
-    let shallow = shattered_configs(opts.width, 1)[0].1.clone();
-    let deep = shattered_configs(opts.width, d);
-    let curves = [
-        ("plain, L = 1".to_string(), shallow),
-        (format!("plain, L = {d}"), deep[0].1.clone()),
-        (format!("residual α = 1, L = {d}"), deep[1].1.clone()),
-        (format!("residual α = 1/√L, L = {d}"), deep[2].1.clone()),
-    ];
-    let mut chart = LineChart::new("dy/dx over the input, standardised, offset by 5 per curve")
-        .x_label("input x")
-        .y_label("standardised dy/dx (offset)");
-    let mut kept = Vec::new();
-    for (i, (name, cfg)) in curves.iter().enumerate() {
-        let g = input_gradient(&cfg.clone().with_seed(opts.seed).build()?, opts.points)?;
-        let mean = g.iter().sum::<f64>() / g.len() as f64;
-        let std = (g.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / g.len() as f64).sqrt().max(f64::MIN_POSITIVE);
-        let offset = -5.0 * i as f64;
-        let points = g
-            .iter()
-            .enumerate()
-            .map(|(j, v)| (-2.0 + 4.0 * j as f64 / (opts.points - 1) as f64, (v - mean) / std + offset))
-            .collect();
-        chart = chart.series_with(name.as_str(), points, SeriesStyle::solid().color(i));
-        kept.push(serde_json::json!({ "name": name, "lag1": autocorrelation(&g, 1)[1] }));
-    }
-    if gen_opts.quick {
-        let data = serde_json::json!({ "curves": kept });
-        return Ok(vec![first, Figure::new("ch06", "shattered-curves", "", String::new(), &data)?]);
-    }
-    let alt = "Four standardised input-gradient curves over x in [−2, 2]: a one-block plain network's is a few smooth steps; a deep plain network's is jagged; deep residual networks' are rougher than the shallow one's but correlated over longer stretches, the more so with α = 1/√L.";
-    let svg = chart.render(alt)?;
-    let second =
-        Figure::new("ch06", "shattered-curves", alt, svg, &serde_json::json!({ "options": opts, "curves": kept }))?;
-    Ok(vec![first, second])
+/// One network's autocorrelation in Figure 6-5.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShatteredRun {
+    pub name: &'static str,
+    /// ρ(1) per depth.
+    pub lag1: Vec<f64>,
+    /// `acf[depth]` = mean over networks of ρ(0..=max_lag).
+    pub acf: Vec<Vec<f64>>,
 }
 
-/// Figure 6-5's chart and data.
-fn shattered_chart(opts: &ShatteredOptions, names: &[&str], runs: &[serde_json::Value]) -> Result<Figure> {
-    let mut chart = LineChart::new(format!(
-        "Shattered gradients: correlation of dy/dx at neighbouring inputs (width {}, {} points in [−2, 2])",
-        opts.width, opts.points
-    ))
-    .x_label("blocks L")
-    .y_label("lag-1 autocorrelation of dy/dx")
-    .log_x()
-    .markers();
-    for (i, r) in runs.iter().enumerate() {
-        let points = opts
-            .depths
-            .iter()
-            .zip(r["lag1"].as_array().into_iter().flatten())
-            .filter_map(|(&d, v)| Some((d as f64, v.as_f64()?)))
+/// One network's gradient in Figure 6-6.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShatteredCurve {
+    pub name: String,
+    /// ρ(1) of this one gradient.
+    pub lag1: f64,
+    /// dy/dx on the grid (drawn, not saved).
+    #[serde(skip)]
+    pub gradient: Vec<f64>,
+}
+
+/// What Figures 6-5 and 6-6 measured (quick mode: the three smallest depths, no options).
+#[derive(Debug, Clone, Serialize)]
+pub struct ShatteredData {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub options: Option<ShatteredOptions>,
+    pub runs: Vec<ShatteredRun>,
+    pub curves: Vec<ShatteredCurve>,
+    /// The depths measured (those of the options, or their quick prefix).
+    #[serde(skip)]
+    pub depths: Vec<usize>,
+}
+
+/// Figure 6-5's data.
+#[derive(Serialize)]
+struct RunsPart<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    options: Option<&'a ShatteredOptions>,
+    runs: &'a [ShatteredRun],
+}
+
+/// Figure 6-6's data.
+#[derive(Serialize)]
+struct CurvesPart<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    options: Option<&'a ShatteredOptions>,
+    curves: &'a [ShatteredCurve],
+}
+
+/// Figures 6-5 (lag-1 autocorrelation of dy/dx against depth) and 6-6 (the gradients themselves).
+pub struct Shattered;
+
+impl Experiment for Shattered {
+    const CHAPTER: &'static str = "ch06";
+    const NAME: &'static str = "shattered";
+    const ABOUT: &'static str =
+        "Autocorrelation of dy/dx over a 1-D input for plain and residual nets against depth (Figures 6-5, 6-6)";
+    type Options = ShatteredOptions;
+    type Data = ShatteredData;
+
+    fn run(opts: &ShatteredOptions, run_mode: &GenOptions) -> Result<ShatteredData> {
+        cli::ensure_ascending("depths", &opts.depths)?;
+        ensure!(!opts.depths.is_empty() && opts.depths.iter().all(|&d| d >= 1), "every depth must be at least 1");
+        ensure!(opts.points >= 4 && opts.width > 0 && opts.networks > 0, "need ≥ 4 points, width ≥ 1, networks ≥ 1");
+        ensure!(opts.max_lag >= 1 && opts.max_lag < opts.points, "the largest lag must be between 1 and points − 1");
+        ensure!(
+            opts.depths.contains(&opts.curve_depth),
+            "the curve depth {} must be one of the depths",
+            opts.curve_depth
+        );
+        let depths = if run_mode.quick { &opts.depths[..opts.depths.len().min(3)] } else { &opts.depths[..] };
+        let names: Vec<&'static str> = shattered_configs(opts.width, 1).iter().map(|c| c.0).collect();
+        // acf[variant][depth] = mean over networks of ρ(0..=max_lag).
+        let mut acf = vec![Vec::new(); names.len()];
+        for &depth in depths {
+            for (i, (_, cfg)) in shattered_configs(opts.width, depth).into_iter().enumerate() {
+                let mut mean = vec![0.0; opts.max_lag + 1];
+                for k in 0..opts.networks {
+                    let g = input_gradient(&cfg.clone().with_seed(opts.seed + 1000 * k as u64).build()?, opts.points)?;
+                    for (m, r) in mean.iter_mut().zip(autocorrelation(&g, opts.max_lag)) {
+                        *m += r / opts.networks as f64;
+                    }
+                }
+                acf[i].push(mean);
+            }
+        }
+        let runs = names
+            .into_iter()
+            .zip(acf)
+            .map(|(name, acf)| ShatteredRun { name, lag1: acf.iter().map(|r| r[1]).collect(), acf })
             .collect();
-        chart = chart.series_with(names[i], points, SeriesStyle::solid().color(i));
+
+        // Figure 6-6: the gradients of one network each.
+        let d = opts.curve_depth;
+        let shallow = shattered_configs(opts.width, 1)[0].1.clone();
+        let deep = shattered_configs(opts.width, d);
+        let configs = [
+            ("plain, L = 1".to_string(), shallow),
+            (format!("plain, L = {d}"), deep[0].1.clone()),
+            (format!("residual α = 1, L = {d}"), deep[1].1.clone()),
+            (format!("residual α = 1/√L, L = {d}"), deep[2].1.clone()),
+        ];
+        let mut curves = Vec::new();
+        for (name, cfg) in configs {
+            let gradient = input_gradient(&cfg.with_seed(opts.seed).build()?, opts.points)?;
+            curves.push(ShatteredCurve { name, lag1: autocorrelation(&gradient, 1)[1], gradient });
+        }
+        let options = (!run_mode.quick).then(|| opts.clone());
+        Ok(ShatteredData { options, runs, curves, depths: depths.to_vec() })
     }
-    let alt = "Lag-1 autocorrelation of the input gradient against depth on a log axis. For the plain network it falls steadily with depth towards 0, the value of white noise; the residual network with α = 1 falls more slowly at the largest depths, and with α = 1/√L it stays near 1.";
-    let svg = chart.render(alt)?;
-    let data = serde_json::json!({ "options": opts, "runs": runs });
-    Figure::new("ch06", "shattered", alt, svg, &data)
+
+    fn draw(data: &ShatteredData) -> Result<Vec<Drawing>> {
+        let runs_part = RunsPart { options: data.options.as_ref(), runs: &data.runs };
+        let curves_part = CurvesPart { options: data.options.as_ref(), curves: &data.curves };
+        let Some(opts) = &data.options else {
+            return Ok(vec![
+                Drawing::new("shattered", "", String::new(), &runs_part)?,
+                Drawing::new("shattered-curves", "", String::new(), &curves_part)?,
+            ]);
+        };
+        let mut chart = LineChart::new(format!(
+            "Shattered gradients: correlation of dy/dx at neighbouring inputs (width {}, {} points in [−2, 2])",
+            opts.width, opts.points
+        ))
+        .x_label("blocks L")
+        .y_label("lag-1 autocorrelation of dy/dx")
+        .log_x()
+        .markers();
+        for (i, r) in data.runs.iter().enumerate() {
+            // Non-finite values are left out, as the JSON has them as null.
+            let points =
+                data.depths.iter().zip(&r.lag1).filter(|(_, v)| v.is_finite()).map(|(&d, &v)| (d as f64, v)).collect();
+            chart = chart.series_with(r.name, points, SeriesStyle::solid().color(i));
+        }
+        let alt = "Lag-1 autocorrelation of the input gradient against depth on a log axis. For the plain network it falls steadily with depth towards 0, the value of white noise; the residual network with α = 1 falls more slowly at the largest depths, and with α = 1/√L it stays near 1.";
+        let first = Drawing::new("shattered", alt, chart.render(alt)?, &runs_part)?;
+
+        // Figure 6-6: the gradients, standardised and stacked.
+        let mut chart = LineChart::new("dy/dx over the input, standardised, offset by 5 per curve")
+            .x_label("input x")
+            .y_label("standardised dy/dx (offset)");
+        for (i, c) in data.curves.iter().enumerate() {
+            let g = &c.gradient;
+            let mean = g.iter().sum::<f64>() / g.len() as f64;
+            let std =
+                (g.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / g.len() as f64).sqrt().max(f64::MIN_POSITIVE);
+            let offset = -5.0 * i as f64;
+            let points = g
+                .iter()
+                .enumerate()
+                .map(|(j, v)| (-2.0 + 4.0 * j as f64 / (opts.points - 1) as f64, (v - mean) / std + offset))
+                .collect();
+            chart = chart.series_with(c.name.as_str(), points, SeriesStyle::solid().color(i));
+        }
+        let alt = "Four standardised input-gradient curves over x in [−2, 2]: a one-block plain network's is a few smooth steps; a deep plain network's is jagged; deep residual networks' are rougher than the shallow one's but correlated over longer stretches, the more so with α = 1/√L.";
+        let second = Drawing::new("shattered-curves", alt, chart.render(alt)?, &curves_part)?;
+        Ok(vec![first, second])
+    }
+}
+
+impl std::fmt::Display for ShatteredData {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "{:<22}", "lag-1 autocorrelation")?;
+        for d in &self.depths {
+            write!(f, " {:>7}", format!("L={d}"))?;
+        }
+        writeln!(f)?;
+        for r in &self.runs {
+            write!(f, "{:<22}", r.name)?;
+            for v in &r.lag1 {
+                write!(f, " {v:>7.3}")?;
+            }
+            writeln!(f)?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

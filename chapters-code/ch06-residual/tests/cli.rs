@@ -4,17 +4,16 @@
 
 use chapter_kit::example_check::Examples;
 
-fn examples() -> Examples {
-    Examples::of(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Bad flags: one `error:` line naming the problem, a non-zero exit and nothing written.
-fn refuses(bin: &str, args: &[&str], needle: &str) {
-    examples().refuses_writing_nothing(bin, args, needle)
-}
+const EXAMPLES: [&str; 6] =
+    ["res_lesion", "res_one_step", "res_profile", "res_training", "res_variance", "shattered_gradients"];
 
 #[test]
 fn examples_refuse_bad_flags_and_write_nothing() {
+    let examples = Examples::of(env!("CARGO_MANIFEST_DIR"));
+    for name in EXAMPLES {
+        examples.refuses_bad_run_flags(name);
+    }
+    let refuses = |name: &str, args: &[&str], needle: &str| examples.refuses_writing_nothing(name, args, needle);
     refuses("res_profile", &["--width", "0"], "must be a positive integer, got `0`");
     refuses("res_profile", &["--depths", "16,8"], "--depths must be ascending");
     refuses("res_profile", &["--depths", "1"], "every depth must be at least 2");
@@ -23,6 +22,7 @@ fn examples_refuse_bad_flags_and_write_nothing() {
     refuses("res_training", &["--batch", "100", "--train-examples", "50"], "cannot exceed --train-examples");
     refuses("res_variance", &["--blocks", "-2"], "must be a positive integer, got `-2`");
     refuses("res_one_step", &["--lr", "0"], "must be a finite positive number, got `0`");
+    refuses("res_one_step", &["--depths", "8,4"], "--depths must be ascending");
     refuses("shattered_gradients", &["--curve-depth", "5"], "the curve depth 5 must be one of the depths");
     refuses(
         "shattered_gradients",
@@ -30,11 +30,13 @@ fn examples_refuse_bad_flags_and_write_nothing() {
         "the largest lag must be between 1 and points − 1",
     );
     refuses("res_lesion", &["--blocks", "1"], "need blocks ≥ 2");
+    refuses("res_lesion", &["--momentum", "1.5"], "--momentum must be below 1");
 }
 
 #[test]
 fn a_quick_run_writes_its_figure_data_where_asked() {
     // Quick mode writes the data only (the freshness test's mode), never an SVG.
-    let stdout = examples().writes_exactly("res_variance", &["--quick"], &["figures/ch06/res-variance.json"]);
+    let examples = Examples::of(env!("CARGO_MANIFEST_DIR"));
+    let stdout = examples.writes_exactly("res_variance", &["--quick"], &["figures/ch06/res-variance.json"]);
     assert!(stdout.contains("measured/predicted") && stdout.contains("α = 1/√L"), "{stdout}");
 }
