@@ -16,9 +16,14 @@
 //!
 //! The networks are tiny (N ≤ 16), so they are simulated in plain `f64` arithmetic rather than
 //! candle, with weights from lab's seeded [`Init::sample`] — the same draws `MlpConfig::build` makes.
+//!
+//! [`BornDead`] draws Figure 3-8 from [`width_curve`]s.
 
 use anyhow::{Result, ensure};
+use chapter_kit::cli;
+use chapter_kit::figure::{Drawing, Experiment, GenOptions};
 use lab::Init;
+use lab::plot::{Legend, LineChart, SeriesStyle};
 use rand::rngs::StdRng;
 use serde::Serialize;
 
@@ -164,6 +169,198 @@ pub fn width_curve(
 /// design rule: N ≥ log₂(L/p) roughly.
 pub fn min_width_for(depth: usize, p: f64) -> usize {
     (1..64).find(|&n| single_input_dead(n, depth) <= p).unwrap_or(64)
+}
+
+/// Settings of Figure 3-8.
+#[derive(Debug, Clone, Serialize, clap::Args)]
+pub struct BornDeadOptions {
+    /// Widths N, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [2, 3, 4, 6, 8], value_parser = cli::positive_usize, allow_negative_numbers = true)]
+    pub widths: Vec<usize>,
+    /// Deepest network L (at least 20: the chapter quotes depths 10 and 20).
+    #[arg(long, default_value_t = 50, value_parser = cli::positive_usize, allow_negative_numbers = true)]
+    pub max_depth: usize,
+    /// Random networks per width.
+    #[arg(long, default_value_t = 2000, value_parser = cli::positive_usize, allow_negative_numbers = true)]
+    pub samples: usize,
+    /// Points of [−1, 1] each network is evaluated on.
+    #[arg(long = "inputs", default_value_t = 64, value_parser = cli::positive_usize, allow_negative_numbers = true)]
+    pub n_inputs: usize,
+    /// Width of the extra curve with multi-dimensional Gaussian inputs.
+    #[arg(long, default_value_t = 3, value_parser = cli::positive_usize, allow_negative_numbers = true)]
+    pub extra_width: usize,
+    /// Input dimension of the extra curve.
+    #[arg(long = "d-in", default_value_t = 16, value_parser = cli::positive_usize, allow_negative_numbers = true)]
+    pub d_in_extra: usize,
+    /// Seed of the weights (and of the extra curve's Gaussian inputs).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+chapter_kit::defaults_from_flags!(BornDeadOptions);
+
+/// A curve's values at one depth, as the chapter quotes them.
+#[derive(Debug, Clone, Serialize)]
+pub struct AtDepth {
+    pub depth: usize,
+    pub measured: f64,
+    pub upper: f64,
+    pub lower: f64,
+    pub std_error: f64,
+}
+
+impl AtDepth {
+    fn of(c: &WidthCurve, depth: usize) -> AtDepth {
+        let l = depth - 1;
+        AtDepth { depth, measured: c.measured[l], upper: c.upper[l], lower: c.lower[l], std_error: c.std_error[l] }
+    }
+}
+
+/// One width's values at depths 10, 20 and the deepest (`at50`).
+#[derive(Debug, Clone, Serialize)]
+pub struct WidthAt {
+    pub width: usize,
+    pub at10: AtDepth,
+    pub at20: AtDepth,
+    pub at50: AtDepth,
+}
+
+/// What the full run adds to the curves: the extra curve, the quoted values and the design rule.
+#[derive(Debug, Clone, Serialize)]
+pub struct BornDeadDetail {
+    pub options: BornDeadOptions,
+    pub extra: WidthCurve,
+    pub at: Vec<WidthAt>,
+    pub extra_at10: AtDepth,
+    pub extra_at20: AtDepth,
+    pub extra_at50: AtDepth,
+    pub min_width_1pct_depth50: usize,
+    pub min_width_1pct_depth100: usize,
+}
+
+/// What Figure 3-8 measured (quick mode: the first two widths' curves to depth 10).
+#[derive(Debug, Clone, Serialize)]
+pub struct BornDeadData {
+    pub curves: Vec<WidthCurve>,
+    #[serde(flatten)]
+    pub detail: Option<BornDeadDetail>,
+}
+
+/// Figure 3-8: P(born dead) against depth for narrow ReLU nets, with the two bounds.
+pub struct BornDead;
+
+impl Experiment for BornDead {
+    const CHAPTER: &'static str = "ch03";
+    const NAME: &'static str = "born-dead";
+    const ABOUT: &'static str = "How often a random deep, narrow ReLU network is born dead (Figure 3-8)";
+    type Options = BornDeadOptions;
+    type Data = BornDeadData;
+
+    fn run(opts: &BornDeadOptions, go: &GenOptions) -> Result<BornDeadData> {
+        ensure!(!opts.widths.is_empty(), "need at least one width (--widths)");
+        ensure!(
+            opts.max_depth >= 20,
+            "--max-depth must be at least 20 (the chapter quotes depths 10 and 20), got {}",
+            opts.max_depth
+        );
+        // Quick: the same networks of the first two widths, followed for 10 layers — a prefix of every curve.
+        let depth = if go.quick { opts.max_depth.min(10) } else { opts.max_depth };
+        let widths = if go.quick { &opts.widths[..opts.widths.len().min(2)] } else { &opts.widths[..] };
+        let mut curves = Vec::new();
+        for &w in widths {
+            curves.push(width_curve(w, 1, depth, opts.samples, opts.n_inputs, opts.seed)?);
+        }
+        if go.quick {
+            return Ok(BornDeadData { curves, detail: None });
+        }
+        let extra = width_curve(opts.extra_width, opts.d_in_extra, depth, opts.samples, opts.n_inputs, opts.seed)?;
+        let at = curves
+            .iter()
+            .map(|c| WidthAt {
+                width: c.width,
+                at10: AtDepth::of(c, 10),
+                at20: AtDepth::of(c, 20),
+                at50: AtDepth::of(c, depth),
+            })
+            .collect();
+        let detail = BornDeadDetail {
+            options: opts.clone(),
+            at,
+            extra_at10: AtDepth::of(&extra, 10),
+            extra_at20: AtDepth::of(&extra, 20),
+            extra_at50: AtDepth::of(&extra, depth),
+            extra,
+            min_width_1pct_depth50: min_width_for(50, 0.01),
+            min_width_1pct_depth100: min_width_for(100, 0.01),
+        };
+        Ok(BornDeadData { curves, detail: Some(detail) })
+    }
+
+    fn draw(data: &BornDeadData) -> Result<Vec<Drawing>> {
+        let Some(detail) = &data.detail else {
+            // A quick run: the first layers of two widths, nothing to draw.
+            return Ok(vec![Drawing::new("born-dead", "", String::new(), data)?]);
+        };
+        let (opts, extra) = (&detail.options, &detail.extra);
+        let xy = |v: &[f64]| v.iter().enumerate().map(|(i, &p)| ((i + 1) as f64, p)).collect::<Vec<_>>();
+        let mut chart = LineChart::new(format!(
+            "Born dead: share of {} random zero-bias ReLU nets whose output is constant",
+            opts.samples
+        ))
+        .x_label("depth L (hidden layers)")
+        .y_label("P(born dead)")
+        .y_range(0.0, 1.0);
+        for (i, c) in data.curves.iter().enumerate() {
+            chart = chart.series_with(
+                format!("N = {}, inputs in [−1, 1]", c.width),
+                xy(&c.measured),
+                SeriesStyle::solid().color(i),
+            );
+            chart = chart.series_with(
+                format!("N = {}: bound 1 − (1 − 2⁻ᴺ)ᴸ", c.width),
+                xy(&c.upper),
+                SeriesStyle::dashed().color(i).width(1.5),
+            );
+        }
+        chart = chart.series_with(
+            format!("N = {}, {}-d Gaussian inputs", extra.width, extra.d_in),
+            xy(&extra.measured),
+            SeriesStyle::dotted().color(opts.widths.len()),
+        );
+        let alt = "Probability that a random zero-bias ReLU network is born dead against depth, for widths 2, 3, 4, 6 and 8: each measured curve rises with depth and sits below its dashed single-input bound; width 2 is dead almost surely by depth 50, width 8 rarely";
+        let svg = chart.legend(Legend::Outside).size(820, 460).render(alt)?;
+        Ok(vec![Drawing::new("born-dead", alt, svg, data)?])
+    }
+}
+
+impl std::fmt::Display for BornDeadData {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        let depth = self.curves.first().map_or(0, |c| c.measured.len());
+        let marks: Vec<usize> = [5, 10, 20, 50, 100, 200].into_iter().filter(|&l| l <= depth).collect();
+        writeln!(f, "P(born dead): measured ± standard error [lower bound, upper bound]")?;
+        let show = |f: &mut std::fmt::Formatter, c: &WidthCurve, name: String| -> std::fmt::Result {
+            write!(f, "{name:<22}")?;
+            for &l in &marks {
+                let (m, se, lo, hi) = (c.measured[l - 1], c.std_error[l - 1], c.lower[l - 1], c.upper[l - 1]);
+                write!(f, "  L={l}: {m:.3}±{se:.3} [{lo:.3}, {hi:.3}]")?;
+            }
+            writeln!(f)
+        };
+        for c in &self.curves {
+            show(f, c, format!("width {}, 1-d inputs", c.width))?;
+        }
+        if let Some(d) = &self.detail {
+            show(f, &d.extra, format!("width {}, {}-d inputs", d.extra.width, d.extra.d_in))?;
+        }
+        writeln!(f, "(no lower bound is derived for multi-dimensional inputs; it is printed as 0)")?;
+        for l in [50, 100] {
+            writeln!(
+                f,
+                "width needed for P ≤ 1% at depth {l} by the single-input formula: {}",
+                min_width_for(l, 0.01)
+            )?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

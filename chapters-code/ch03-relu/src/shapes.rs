@@ -6,9 +6,15 @@
 //! [`lab::meanfield`]). For ReLU, f′ is 1 on the active half and 0 on the other, so E[f′(z)²] = ½
 //! whatever the distribution of z (as long as it is symmetric): χ = σ_w²/2, and He's σ_w² = 2 gives
 //! exactly χ = 1 at every layer.
+//!
+//! [`Activations`] draws Figures 3-1 (the activations) and 3-2 (their derivatives) with the table of slopes.
 
+use anyhow::Result;
+use chapter_kit::cli;
+use chapter_kit::figure::{Drawing, Experiment, GenOptions};
 use lab::Activation;
 use lab::meanfield::gaussian_expectation;
+use lab::plot::{Legend, LineChart, SeriesStyle};
 use serde::Serialize;
 
 /// The activations the chapter compares, in the order of its figures (ReLU last, drawn on top).
@@ -99,6 +105,125 @@ pub fn slope_table(acts: &[Activation]) -> Vec<SlopeRow> {
             }
         })
         .collect()
+}
+
+/// Settings of Figures 3-1 and 3-2 (the figures always show [`compared`]; the flag only adds rows to
+/// the printed table).
+#[derive(Debug, Clone, Serialize, clap::Args)]
+pub struct ActivationsOptions {
+    /// Extra activations to add to the printed table (e.g. leaky_relu:0.2,softsign); the figures always
+    /// show the chapter's five.
+    #[arg(long, value_delimiter = ',', value_parser = cli::activation)]
+    pub also: Vec<Activation>,
+}
+chapter_kit::defaults_from_flags!(ActivationsOptions);
+
+/// A point of a curve: where, and the slope there.
+#[derive(Debug, Clone, Serialize)]
+pub struct SlopeAt {
+    pub z: f64,
+    pub slope: f64,
+}
+
+/// The z range both figures are drawn over.
+const Z_RANGE: [f64; 2] = [-4.0, 4.0];
+
+/// What Figures 3-1 and 3-2 show: the table of slopes and GELU′'s extremes (Figure 3-2's data).
+#[derive(Debug, Clone, Serialize)]
+pub struct ActivationsData {
+    pub z_range: [f64; 2],
+    pub table: Vec<SlopeRow>,
+    pub gelu_min_slope: SlopeAt,
+    pub gelu_max_slope: SlopeAt,
+    pub relu_mean_slope2: f64,
+    /// The table's rows for `--also`, printed but not drawn.
+    #[serde(skip)]
+    pub also: Vec<SlopeRow>,
+}
+
+/// Figure 3-1 (the activations) and Figure 3-2 (their derivatives), with the table of slopes.
+pub struct Activations;
+
+impl Experiment for Activations {
+    const CHAPTER: &'static str = "ch03";
+    const NAME: &'static str = "activations";
+    const ABOUT: &'static str = "The activations, their derivatives and the table of slopes (Figures 3-1 and 3-2)";
+    type Options = ActivationsOptions;
+    type Data = ActivationsData;
+
+    fn run(opts: &ActivationsOptions, _: &GenOptions) -> Result<ActivationsData> {
+        let ((zmin, dmin), (zmax, dmax)) = gelu_derivative_extremes();
+        Ok(ActivationsData {
+            z_range: Z_RANGE,
+            table: slope_table(&compared()),
+            gelu_min_slope: SlopeAt { z: zmin, slope: dmin },
+            gelu_max_slope: SlopeAt { z: zmax, slope: dmax },
+            relu_mean_slope2: mean_slope2(Activation::Relu, 1.0),
+            also: slope_table(&opts.also),
+        })
+    }
+
+    fn draw(data: &ActivationsData) -> Result<Vec<Drawing>> {
+        let acts = compared();
+        let zs: Vec<f64> = (0..=800).map(|i| -4.0 + i as f64 * 0.01).collect();
+        let curve = |f: &dyn Fn(f64) -> f64| zs.iter().map(|&z| (z, f(z))).collect::<Vec<_>>();
+        let mut values =
+            LineChart::new("The activations").x_label("pre-activation z").y_label("f(z)").y_range(-1.5, 4.0);
+        let mut slopes = LineChart::new("Their derivatives: the factor each layer multiplies the error by")
+            .x_label("pre-activation z")
+            .y_label("f′(z)")
+            .y_range(-0.2, 1.2);
+        // The colours of the later figures: sigmoid, tanh, ReLU in slots 0, 1, 2.
+        let slot = |a: Activation| match a {
+            Activation::Sigmoid => 0,
+            Activation::Tanh => 1,
+            Activation::Relu => 2,
+            Activation::LeakyRelu(_) => 3,
+            _ => 4,
+        };
+        for &act in &acts {
+            let style = SeriesStyle::solid().color(slot(act)).width(if act == Activation::Relu { 3.0 } else { 2.0 });
+            values = values.series_with(label(act), curve(&|z| act.value(z)), style);
+            slopes = slopes.series_with(label(act), curve(&|z| act.derivative(z)), style);
+        }
+        let alt_values = "The five activations on z from −4 to 4: sigmoid rises from 0 to 1, tanh from −1 to 1, ReLU is zero for negative z and the identity for positive z, leaky ReLU has slope 0.1 on the negative side, and GELU follows ReLU but curves smoothly through zero with a small dip below it";
+        let alt_slopes = "The derivatives of the five activations: sigmoid's peaks at 0.25, tanh's at 1 at z = 0 and both fall to 0 in the tails; ReLU's is exactly 0 for negative z and exactly 1 for positive z; leaky ReLU's is 0.1 then 1; GELU's rises smoothly from slightly below 0 to slightly above 1";
+        let values_svg = values.hline(0.0, "").legend(Legend::TopLeft).render(alt_values)?;
+        let slopes_svg = slopes.legend(Legend::TopLeft).render(alt_slopes)?;
+        #[derive(Serialize)]
+        struct Range {
+            z_range: [f64; 2],
+        }
+        Ok(vec![
+            Drawing::new("activations", alt_values, values_svg, &Range { z_range: data.z_range })?,
+            Drawing::new("derivatives", alt_slopes, slopes_svg, data)?,
+        ])
+    }
+}
+
+impl std::fmt::Display for ActivationsData {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        writeln!(
+            f,
+            "z ~ N(0, 1)          sup|f'|   E[f'²]  E[f'²] (q=4)  P(f'=1)  χ (σ_w²=1)  χ (σ_w²=2)  σ_w² for χ=1"
+        )?;
+        for r in self.table.iter().chain(&self.also) {
+            writeln!(
+                f,
+                "{:<20} {:>7.4}  {:>7.4}  {:>12.4}  {:>7.2}  {:>10.4}  {:>10.4}  {:>12.4}",
+                r.label,
+                r.max_slope,
+                r.mean_slope2,
+                r.mean_slope2_q4,
+                r.share_of_unit_slope,
+                r.chi_lecun,
+                r.chi_he,
+                r.critical_gain2
+            )?;
+        }
+        let (lo, hi) = (&self.gelu_min_slope, &self.gelu_max_slope);
+        writeln!(f, "GELU′ ranges from {:.4} (z = {:.4}) to {:.4} (z = {:.4})", lo.slope, lo.z, hi.slope, hi.z)
+    }
 }
 
 #[cfg(test)]
