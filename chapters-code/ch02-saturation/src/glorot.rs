@@ -8,6 +8,9 @@
 
 use anyhow::{Result, ensure};
 use candle_core::Tensor;
+use chapter_kit::cli;
+use chapter_kit::figure::{Drawing, Experiment, GenOptions};
+use lab::plot::{HistogramGrid, Legend, LineChart, SeriesStyle};
 use lab::probe::{Histogram, probe};
 use lab::train::{Optim, TrainConfig, train};
 use lab::{Activation, DEVICE, Init, MlpConfig};
@@ -34,46 +37,64 @@ impl std::str::FromStr for Inputs {
     }
 }
 
-/// One training run of the experiment.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct GlorotOptions {
-    pub activation: Activation,
-    pub depth: usize,
-    pub width: usize,
-    pub d_in: usize,
-    pub classes: usize,
-    pub init: Init,
-    pub lr: f64,
-    pub batch: usize,
-    pub steps: usize,
-    /// Probe the held-out batch every this many steps.
-    pub probe_every: usize,
-    pub inputs: Inputs,
-    pub n_train: usize,
-    pub n_eval: usize,
-    pub seed: u64,
-}
-
-impl Default for GlorotOptions {
-    fn default() -> Self {
-        GlorotOptions {
-            activation: Activation::Sigmoid,
-            depth: 4,
-            width: 256,
-            d_in: 100,
-            classes: 10,
-            init: Init::Standard,
-            lr: 0.1,
-            batch: 10,
-            steps: 6000,
-            probe_every: 100,
-            inputs: Inputs::Gaussian,
-            n_train: 20_000,
-            n_eval: 300,
-            seed: 0,
-        }
+/// The flag's spelling of the inputs (`--inputs gaussian|positive`).
+impl std::fmt::Display for Inputs {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(match self {
+            Inputs::Gaussian => "gaussian",
+            Inputs::Positive => "positive",
+        })
     }
 }
+
+/// One training run of the experiment; as flags, the settings of Figures 2-9 to 2-12 (the sigmoid
+/// network, and the tanh network of the contrast with the same settings).
+#[derive(Debug, Clone, PartialEq, Serialize, clap::Args)]
+pub struct GlorotOptions {
+    /// Hidden activation (the figures run sigmoid, then tanh with the same settings).
+    #[arg(skip = Activation::Sigmoid)]
+    pub activation: Activation,
+    /// Hidden layers.
+    #[arg(long, default_value_t = 4, value_parser = cli::positive_usize, allow_negative_numbers = true)]
+    pub depth: usize,
+    /// Units per hidden layer.
+    #[arg(long, default_value_t = 256, value_parser = cli::positive_usize, allow_negative_numbers = true)]
+    pub width: usize,
+    /// Input dimension of the teacher task.
+    #[arg(long, default_value_t = 100, value_parser = cli::positive_usize, allow_negative_numbers = true)]
+    pub d_in: usize,
+    /// Classes of the teacher task.
+    #[arg(skip = 10usize)]
+    pub classes: usize,
+    /// Weight init (Glorot & Bengio's "standard" is U(±1/√n)).
+    #[arg(long, default_value_t = Init::Standard, value_parser = cli::init)]
+    pub init: Init,
+    /// Learning rate of plain SGD.
+    #[arg(long, default_value_t = 0.1, value_parser = cli::finite_positive_f64, allow_negative_numbers = true)]
+    pub lr: f64,
+    /// Minibatch size (the paper's is 10).
+    #[arg(long, default_value_t = 10, value_parser = cli::positive_usize, allow_negative_numbers = true)]
+    pub batch: usize,
+    /// SGD steps per network.
+    #[arg(long, default_value_t = 6000, value_parser = cli::positive_usize, allow_negative_numbers = true)]
+    pub steps: usize,
+    /// Probe the held-out batch every this many steps.
+    #[arg(long, default_value_t = 100, value_parser = cli::positive_usize, allow_negative_numbers = true)]
+    pub probe_every: usize,
+    /// Inputs: gaussian (the teacher's N(0, I)) or positive (σ(x), like pixels).
+    #[arg(long, default_value_t = Inputs::Gaussian)]
+    pub inputs: Inputs,
+    /// Training examples of the teacher task.
+    #[arg(skip = 20_000usize)]
+    pub n_train: usize,
+    /// Held-out examples the probes are taken on.
+    #[arg(skip = 300usize)]
+    pub n_eval: usize,
+    /// Seed of the teacher task, the weights and the minibatch order.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+chapter_kit::defaults_from_flags!(GlorotOptions);
 
 /// The per-layer statistics at one probe.
 #[derive(Debug, Clone, Serialize)]
@@ -125,7 +146,7 @@ fn histograms(net: &lab::Mlp, x: &Tensor, act: Activation) -> Result<Vec<Histogr
 /// steps whatever `steps` is) and probes every `opts.probe_every` steps.
 pub fn run(opts: &GlorotOptions, steps: usize, progress: bool) -> Result<GlorotRun> {
     ensure!(opts.probe_every > 0, "probe interval must be at least 1");
-    ensure!(opts.batch <= opts.n_train, "batch {} is larger than the {} training examples", opts.batch, opts.n_train);
+    ensure!(opts.batch <= opts.n_train, "--batch {} is larger than the {} training examples", opts.batch, opts.n_train);
     let (x, y, xe, ye) = data(opts)?;
     let net = MlpConfig::new(opts.d_in, opts.width, opts.depth, opts.classes, opts.activation, opts.init)
         .with_seed(opts.seed)
@@ -164,6 +185,272 @@ pub fn run(opts: &GlorotOptions, steps: usize, progress: bool) -> Result<GlorotR
     }
     bar.finish_and_clear();
     Ok(GlorotRun { snapshots, histograms_start, histograms_end: histograms(&net, &xe, opts.activation)? })
+}
+
+/// The numbers the chapter quotes from one network's full run.
+#[derive(Debug, Clone, Serialize)]
+pub struct GlorotSummary {
+    pub initial_means: Vec<f64>,
+    pub final_means: Vec<f64>,
+    pub final_std: Vec<f64>,
+    pub final_saturated: Vec<f64>,
+    pub initial_saturated: Vec<f64>,
+    pub top_initial_mean: f64,
+    pub top_final_mean: f64,
+    pub top_final_saturated: f64,
+    /// The mean slope left in the top layer, from its activations' mean m and std s:
+    /// E[σ′] = E[a(1 − a)] = m − m² − s² for sigmoid, E[tanh′] = E[1 − a²] = 1 − m² − s² for tanh.
+    pub top_initial_mean_slope: f64,
+    pub top_final_mean_slope: f64,
+    pub top_slope_fall: f64,
+    /// The final mean of the layer below the top (none in a one-layer network).
+    pub below_top_final_mean: Option<f64>,
+    pub max_final_saturated: f64,
+    pub initial_loss: f64,
+    pub final_loss: f64,
+    pub final_accuracy: f64,
+    pub final_error: f64,
+    pub chance_loss: f64,
+    /// Sigmoid only: the first probe at which the top layer's mean activation had fallen below 0.1
+    /// (`null` if it never did).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_below_0_1_at: Option<Option<usize>>,
+}
+
+impl GlorotSummary {
+    fn of(opts: &GlorotOptions, snapshots: &[Snapshot]) -> GlorotSummary {
+        let first = &snapshots[0];
+        let last = snapshots.last().expect("snapshots");
+        let top = opts.depth - 1;
+        let slope = |m: f64, s: f64| match opts.activation {
+            Activation::Sigmoid => m - m * m - s * s,
+            _ => 1.0 - m * m - s * s,
+        };
+        GlorotSummary {
+            initial_means: first.mean.clone(),
+            final_means: last.mean.clone(),
+            final_std: last.std.clone(),
+            final_saturated: last.saturated.clone(),
+            initial_saturated: first.saturated.clone(),
+            top_initial_mean: first.mean[top],
+            top_final_mean: last.mean[top],
+            top_final_saturated: last.saturated[top],
+            top_initial_mean_slope: slope(first.mean[top], first.std[top]),
+            top_final_mean_slope: slope(last.mean[top], last.std[top]),
+            top_slope_fall: slope(first.mean[top], first.std[top]) / slope(last.mean[top], last.std[top]),
+            below_top_final_mean: (top > 0).then(|| last.mean[top - 1]),
+            max_final_saturated: last.saturated.iter().copied().fold(0.0, f64::max),
+            initial_loss: first.loss,
+            final_loss: last.loss,
+            final_accuracy: last.accuracy,
+            final_error: 1.0 - last.accuracy,
+            chance_loss: (opts.classes as f64).ln(),
+            top_below_0_1_at: (opts.activation == Activation::Sigmoid)
+                .then(|| snapshots.iter().find(|s| s.mean[top] < 0.1).map(|s| s.step)),
+        }
+    }
+}
+
+/// One network of the experiment: Figure 2-9's (sigmoid) or 2-10's (tanh) data.
+#[derive(Debug, Clone, Serialize)]
+pub struct GlorotNet {
+    pub options: GlorotOptions,
+    pub snapshots: Vec<Snapshot>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<GlorotSummary>,
+}
+
+/// Figure 2-12's data for one network: the activation histograms at the start and the end.
+#[derive(Debug, Clone, Serialize)]
+pub struct GlorotHistograms {
+    pub histograms_start: Vec<Histogram>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub histograms_end: Option<Vec<Histogram>>,
+}
+
+/// Figure 2-11's data: it draws the two networks' snapshots, saved in their own figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct GlorotErrorSources {
+    pub sources: [&'static str; 2],
+}
+
+/// What Figures 2-9 to 2-12 measured (quick mode: the first probe interval, no summaries, no final
+/// histograms).
+#[derive(Debug, Clone, Serialize)]
+pub struct GlorotData {
+    pub sigmoid: GlorotNet,
+    pub tanh: GlorotNet,
+    pub sigmoid_histograms: GlorotHistograms,
+    pub tanh_histograms: GlorotHistograms,
+}
+
+/// Figures 2-9 to 2-12: per-layer mean activations of the sigmoid network during training, the tanh
+/// network's spread, held-out error of both, and activation histograms.
+pub struct Glorot;
+
+/// Trains one network of the figures: all its steps, or in quick mode the first probe interval.
+fn glorot_net(opts: GlorotOptions, run_mode: &GenOptions) -> Result<(GlorotNet, GlorotHistograms)> {
+    let steps = if run_mode.quick { opts.probe_every.min(opts.steps) } else { opts.steps };
+    let run = run(&opts, steps, run_mode.progress)?;
+    let summary = (!run_mode.quick).then(|| GlorotSummary::of(&opts, &run.snapshots));
+    let histograms_end = (!run_mode.quick).then_some(run.histograms_end);
+    Ok((
+        GlorotNet { options: opts, snapshots: run.snapshots, summary },
+        GlorotHistograms { histograms_start: run.histograms_start, histograms_end },
+    ))
+}
+
+fn steps_of(net: &GlorotNet) -> Vec<f64> {
+    net.snapshots.iter().map(|s| s.step as f64).collect()
+}
+
+fn draw_sigmoid(net: &GlorotNet) -> Result<Drawing> {
+    let s = &net.options;
+    let mut chart = LineChart::new(format!(
+        "Mean sigmoid activation per hidden layer during SGD ({} × {}, U(±1/√n), η = {})",
+        s.depth, s.width, s.lr
+    ))
+    .x_label("SGD step (minibatch of 10)")
+    .y_label("mean activation on held-out data")
+    .y_range(0.0, 1.0)
+    .hline(0.5, "σ(0) = ½");
+    let steps = steps_of(net);
+    for l in 0..s.depth {
+        let mean = net.snapshots.iter().map(|x| x.mean[l]).collect::<Vec<_>>();
+        chart = chart.series(format!("layer {}", l + 1), steps.iter().copied().zip(mean).collect());
+    }
+    let alt = "Mean activation of each sigmoid hidden layer against training step: the top layer's mean falls from one half towards zero within the first few thousand steps, the layer below it rises above one half, the lowest layers stay near one half";
+    Drawing::new("glorot-sigmoid", alt, chart.legend(Legend::Outside).render(alt)?, net)
+}
+
+fn draw_tanh(net: &GlorotNet) -> Result<Drawing> {
+    let t = &net.options;
+    let mut chart = LineChart::new(format!(
+        "tanh network: spread and saturation per hidden layer ({} × {}, η = {})",
+        t.depth, t.width, t.lr
+    ))
+    .x_label("SGD step (minibatch of 10)")
+    .y_label("std of activations · saturated fraction")
+    .y_range(0.0, 1.0);
+    let steps = steps_of(net);
+    for l in 0..t.depth {
+        let std = net.snapshots.iter().map(|x| x.std[l]).collect::<Vec<_>>();
+        let sat = net.snapshots.iter().map(|x| x.saturated[l]).collect::<Vec<_>>();
+        chart = chart
+            .series_with(
+                format!("layer {} std", l + 1),
+                steps.iter().copied().zip(std).collect(),
+                SeriesStyle::solid().color(l),
+            )
+            .series_with(
+                format!("layer {} saturated", l + 1),
+                steps.iter().copied().zip(sat).collect(),
+                SeriesStyle::dotted().color(l),
+            );
+    }
+    let alt = "Standard deviation and saturated fraction of each tanh hidden layer's activations against training step: the spread grows in every layer as the network learns, and a growing minority of units saturate";
+    Drawing::new("glorot-tanh", alt, chart.legend(Legend::Outside).render(alt)?, net)
+}
+
+fn draw_error(sig: &GlorotNet, tanh: &GlorotNet) -> Result<Drawing> {
+    let err = |net: &GlorotNet| net.snapshots.iter().map(|x| (x.step as f64, 1.0 - x.accuracy)).collect::<Vec<_>>();
+    let alt = "Held-out classification error against training step: the sigmoid network stays at chance, about 90 percent error, while the tanh network's error falls quickly in the first few hundred steps and then slowly";
+    let svg = LineChart::new("Held-out error during training (10 classes)")
+        .x_label("SGD step (minibatch of 10)")
+        .y_label("held-out error")
+        .y_range(0.0, 1.0)
+        .series("sigmoid", err(sig))
+        .series("tanh", err(tanh))
+        .hline(1.0 - 1.0 / sig.options.classes as f64, "chance")
+        .render(alt)?;
+    let sources = GlorotErrorSources { sources: ["glorot-sigmoid.json", "glorot-tanh.json"] };
+    Drawing::new("glorot-error", alt, svg, &sources)
+}
+
+fn draw_histograms(name: &str, net: &GlorotNet, hists: &GlorotHistograms) -> Result<Drawing> {
+    let (opts, act) = (&net.options, net.options.activation);
+    let alt = format!(
+        "Histograms of each hidden layer's {act} activations on held-out data, at initialisation and after training, with the saturated ends shaded; panel titles give the saturated fraction"
+    );
+    let Some(end) = &hists.histograms_end else {
+        // A quick run has no final histograms (and its figure is never drawn).
+        return Drawing::new(name, &alt, String::new(), hists);
+    };
+    let (lo, hi) = if act == Activation::Sigmoid { (0.0, 1.0) } else { (-1.0, 1.0) };
+    let m = lab::act::SATURATION_MARGIN;
+    let mut grid = HistogramGrid::new(format!(
+        "{act} activations per layer: at initialisation (top) and after {} steps (bottom)",
+        opts.steps
+    ))
+    .x_label(format!("activation {act}(z)"))
+    .x_range(lo, hi)
+    .columns(opts.depth)
+    .shade(lo, lo + m, "saturated")
+    .shade(hi - m, hi, "saturated");
+    if act == Activation::Sigmoid {
+        // A saturated sigmoid layer piles into one bin; a shared scale would flatten every other panel.
+        grid = grid.independent_y();
+    }
+    let last = net.snapshots.last().expect("snapshots");
+    for (when, hists, sat) in
+        [("init", &hists.histograms_start, &net.snapshots[0].saturated), ("end", end, &last.saturated)]
+    {
+        for (l, h) in hists.iter().enumerate() {
+            let title = format!("L{} {when} · {:.0}% sat", l + 1, 100.0 * sat[l]);
+            grid = grid.panel_counts(title, h.counts.iter().map(|&c| c as f64).collect());
+        }
+    }
+    let svg = grid.render(&alt)?;
+    Drawing::new(name, &alt, svg, hists)
+}
+
+impl Experiment for Glorot {
+    const CHAPTER: &'static str = "ch02";
+    const NAME: &'static str = "glorot";
+    const ABOUT: &'static str = "Per-layer activations of deep sigmoid and tanh nets during SGD, after Glorot & Bengio 2010 §3.1 (Figures 2-9 to 2-12)";
+    type Options = GlorotOptions;
+    type Data = GlorotData;
+
+    fn run(opts: &GlorotOptions, run_mode: &GenOptions) -> Result<GlorotData> {
+        ensure!(
+            opts.batch <= opts.n_train,
+            "--batch {} is larger than the {} training examples",
+            opts.batch,
+            opts.n_train
+        );
+        let sigmoid = GlorotOptions { activation: Activation::Sigmoid, ..opts.clone() };
+        let tanh = GlorotOptions { activation: Activation::Tanh, ..opts.clone() };
+        let (sigmoid, sigmoid_histograms) = glorot_net(sigmoid, run_mode)?;
+        let (tanh, tanh_histograms) = glorot_net(tanh, run_mode)?;
+        Ok(GlorotData { sigmoid, tanh, sigmoid_histograms, tanh_histograms })
+    }
+
+    fn draw(data: &GlorotData) -> Result<Vec<Drawing>> {
+        Ok(vec![
+            draw_sigmoid(&data.sigmoid)?,
+            draw_tanh(&data.tanh)?,
+            draw_error(&data.sigmoid, &data.tanh)?,
+            draw_histograms("glorot-histograms-sigmoid", &data.sigmoid, &data.sigmoid_histograms)?,
+            draw_histograms("glorot-histograms-tanh", &data.tanh, &data.tanh_histograms)?,
+        ])
+    }
+}
+
+impl std::fmt::Display for GlorotData {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        for (name, net) in [("sigmoid", &self.sigmoid), ("tanh", &self.tanh)] {
+            let Some(s) = &net.summary else {
+                let last = net.snapshots.last().expect("snapshots");
+                writeln!(f, "{name}: quick run to step {}, mean activations {:?}", last.step, last.mean)?;
+                continue;
+            };
+            writeln!(f, "{:<34} {:?}", format!("{name}: initial_means"), s.initial_means)?;
+            writeln!(f, "{:<34} {:?}", format!("{name}: final_means"), s.final_means)?;
+            writeln!(f, "{:<34} {:?}", format!("{name}: final_saturated"), s.final_saturated)?;
+            writeln!(f, "{:<34} {:?}", format!("{name}: final_accuracy"), s.final_accuracy)?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -57,6 +57,45 @@ impl DataSource {
     }
 }
 
+/// Where the digits come from, as flags (`#[command(flatten)]` into an experiment's options):
+/// `--mnist-dir DIR` for the real MNIST, else lab's procedural digits from `--data-seed`. Saved in the
+/// figures' JSON as the [`DataSource`] it names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, clap::Args)]
+#[serde(into = "DataSource")]
+pub struct DataArgs {
+    /// Directory holding the four decompressed MNIST IDX files (train-images-idx3-ubyte, …); without
+    /// it the examples use lab's procedurally drawn digits.
+    #[arg(long, value_name = "DIR")]
+    pub mnist_dir: Option<PathBuf>,
+    /// Seed of the procedural digits (ignored with --mnist-dir).
+    #[arg(long, default_value_t = 0)]
+    pub data_seed: u64,
+}
+
+impl DataArgs {
+    /// The data source, checking that an MNIST directory exists before any work starts.
+    pub fn source(&self) -> Result<DataSource> {
+        if let Some(dir) = &self.mnist_dir {
+            ensure!(dir.is_dir(), "--mnist-dir {} is not a directory", dir.display());
+        }
+        Ok(self.clone().into())
+    }
+
+    /// A short description for titles and JSON ([`DataSource::describe`]).
+    pub fn describe(&self) -> String {
+        DataSource::from(self.clone()).describe()
+    }
+}
+
+impl From<DataArgs> for DataSource {
+    fn from(args: DataArgs) -> DataSource {
+        match args.mnist_dir {
+            Some(dir) => DataSource::Mnist { dir },
+            None => DataSource::Digits { seed: args.data_seed },
+        }
+    }
+}
+
 /// The output layer and cost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -77,6 +116,16 @@ impl std::str::FromStr for Cost {
             "softmax" => Ok(Cost::Softmax),
             other => anyhow::bail!("unknown cost `{other}` (expected sigmoid or softmax)"),
         }
+    }
+}
+
+/// The flag's spelling of the cost (`--cost sigmoid|softmax`).
+impl std::fmt::Display for Cost {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(match self {
+            Cost::SigmoidCrossEntropy => "sigmoid",
+            Cost::Softmax => "softmax",
+        })
     }
 }
 
