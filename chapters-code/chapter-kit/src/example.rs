@@ -64,6 +64,9 @@ pub fn example_main<E: Experiment>() {
 /// What [`example_main`] does after parsing: also callable from a test.
 pub fn run_example<E: Experiment>(options: &E::Options, run: &RunFlags) -> Result<()> {
     if run.book {
+        if run.out.is_some() {
+            bail!("--out and --book are mutually exclusive");
+        }
         if run.quick {
             bail!("--book writes the committed figures, which are full runs: drop --quick");
         }
