@@ -23,28 +23,6 @@ fn no_files_in(dir: &Path) {
 }
 
 #[test]
-fn chapter_one_examples_refuse_bad_flags_and_write_nothing() {
-    let out = scratch("ch01");
-    let o = out.to_str().unwrap();
-    refuses("chain", &["--depth", "0", "--out", o], "must be a positive integer, got `0`");
-    refuses("chain", &["--depth", "-3", "--out", o], "must be a positive integer, got `-3`");
-    refuses("chain", &["--depth", "5", "--report-depth", "9", "--out", o], "report depth");
-    refuses("descent", &["--fractions", "nan", "--out", o], "must be a finite positive number, got `nan`");
-    refuses("gradcheck", &["--activation", "foo", "--out", o], "unknown activation `foo`");
-    refuses("gradcheck", &["--width", "-3", "--out", o], "must be a positive integer, got `-3`");
-    no_files_in(&out);
-}
-
-#[test]
-fn a_good_run_writes_its_figure_where_asked() {
-    examples().writes_exactly(
-        "chain",
-        &["--depth", "5", "--report-depth", "3"],
-        &["figures/ch01/chain-product.json", "figures/ch01/chain-product.svg"],
-    );
-}
-
-#[test]
 fn step_bench_refuses_the_issue_list_of_bad_flags() {
     refuses("step_bench", &["--depth", "0"], "must be a positive integer, got `0`");
     refuses("step_bench", &["--width", "-3"], "must be a positive integer, got `-3`");

@@ -3,10 +3,15 @@
 //! The central difference (L(θ+h) − L(θ−h)) / 2h has truncation error O(h²) and round-off error
 //! O(ε/h), where ε is the float's machine epsilon, so its accuracy is best at h ≈ ε^(1/3): about 6e-6
 //! in f64, about 5e-3 in f32. [`error_vs_step`] measures that trade-off.
+//!
+//! [`Gradcheck`] draws Figure 1-2: that error against h, in f32 and f64.
 
 use anyhow::{Context, Result};
 use candle_core::{DType, Tensor, Var};
-use lab::{Mlp, MlpConfig};
+use chapter_kit::cli;
+use chapter_kit::figure::{Drawing, Experiment, GenOptions};
+use lab::plot::LineChart;
+use lab::{Activation, Init, Mlp, MlpConfig};
 use serde::Serialize;
 
 /// The relative error CS231n recommends: |a − n| / max(|a|, |n|), with a floor so that two
@@ -97,10 +102,148 @@ pub fn error_vs_step(
         .collect()
 }
 
+/// Settings of Figure 1-2.
+#[derive(Debug, Clone, Serialize, clap::Args)]
+pub struct GradcheckOptions {
+    /// Hidden activation.
+    #[arg(long, default_value_t = Activation::Sigmoid, value_parser = cli::activation)]
+    pub activation: Activation,
+    /// Hidden units per layer.
+    #[arg(long, default_value_t = 12, value_parser = cli::positive_usize, allow_negative_numbers = true)]
+    pub width: usize,
+    /// Hidden layers.
+    #[arg(long, default_value_t = 3, value_parser = cli::positive_usize, allow_negative_numbers = true)]
+    pub depth: usize,
+    /// Examples in the batch the loss is computed on.
+    #[arg(long, default_value_t = 16, value_parser = cli::positive_usize, allow_negative_numbers = true)]
+    pub batch: usize,
+    /// Entries checked per weight matrix and per bias vector.
+    #[arg(long, default_value_t = 6, value_parser = cli::positive_usize, allow_negative_numbers = true)]
+    pub per_var: usize,
+    /// Seed of the weights (and, plus one, of the inputs).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+chapter_kit::defaults_from_flags!(GradcheckOptions);
+
+/// The step sizes of Figure 1-2: 10⁻¹ … 10⁻¹².
+pub fn gradcheck_steps() -> Vec<f64> {
+    (1..=12).map(|k| 10f64.powi(-k)).collect()
+}
+
+/// One step's errors (quick mode: f64 only — f32 is round-off dominated even at large steps, and
+/// round-off differs with the CPU and build).
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckedStep {
+    pub h: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub f32: Option<f64>,
+    pub f64: f64,
+}
+
+/// The step with the smallest error in one precision.
+#[derive(Debug, Clone, Serialize)]
+pub struct BestStep {
+    pub h: f64,
+    pub error: f64,
+}
+
+/// What the full run adds: the network checked and the best step in each precision.
+#[derive(Debug, Clone, Serialize)]
+pub struct GradcheckDetail {
+    pub config: MlpConfig,
+    pub batch: usize,
+    /// Parameter entries compared at each step.
+    pub checked_per_step: usize,
+    pub best_f32: BestStep,
+    pub best_f64: BestStep,
+}
+
+/// What Figure 1-2 measured (quick mode: the three largest steps).
+#[derive(Debug, Clone, Serialize)]
+pub struct GradcheckData {
+    pub rows: Vec<CheckedStep>,
+    #[serde(flatten)]
+    pub detail: Option<GradcheckDetail>,
+}
+
+/// Figure 1-2: relative error of the gradient check against h, f32 and f64.
+pub struct Gradcheck;
+
+impl Experiment for Gradcheck {
+    const CHAPTER: &'static str = "ch01";
+    const NAME: &'static str = "gradcheck";
+    const ABOUT: &'static str =
+        "Relative error of a finite-difference gradient check against the step h, in f32 and f64 (Figure 1-2)";
+    type Options = GradcheckOptions;
+    type Data = GradcheckData;
+
+    fn run(opts: &GradcheckOptions, go: &GenOptions) -> Result<GradcheckData> {
+        let (d_in, classes) = (8, 4);
+        let config =
+            MlpConfig::new(d_in, opts.width, opts.depth, classes, opts.activation, Init::XAVIER).with_seed(opts.seed);
+        let mut rng = lab::init::rng(opts.seed + 1);
+        let x = Init::Normal { std: 1.0 }.tensor(opts.batch, d_in, &mut rng, &lab::DEVICE)?.to_dtype(DType::F64)?;
+        let y =
+            Tensor::from_vec((0..opts.batch as u32).map(|i| i % classes as u32).collect(), opts.batch, &lab::DEVICE)?;
+        let mut steps = gradcheck_steps();
+        if go.quick {
+            // Large steps only: there truncation error dominates, which is the same on every machine.
+            // At small steps the errors are round-off, which differs with the CPU and build.
+            steps.truncate(3);
+        }
+        let errors = error_vs_step(&config, &x, &y, &steps, opts.per_var)?;
+        let rows =
+            errors.iter().map(|r| CheckedStep { h: r.h, f32: (!go.quick).then_some(r.f32), f64: r.f64 }).collect();
+        if go.quick {
+            return Ok(GradcheckData { rows, detail: None });
+        }
+        let best = |pick: fn(&StepError) -> f64| {
+            let r = errors.iter().min_by(|a, b| pick(a).total_cmp(&pick(b))).expect("rows");
+            BestStep { h: r.h, error: pick(r) }
+        };
+        let detail = GradcheckDetail {
+            checked_per_step: (config.sizes().len() - 1) * 2 * opts.per_var,
+            config,
+            batch: opts.batch,
+            best_f32: best(|r| r.f32),
+            best_f64: best(|r| r.f64),
+        };
+        Ok(GradcheckData { rows, detail: Some(detail) })
+    }
+
+    fn draw(data: &GradcheckData) -> Result<Vec<Drawing>> {
+        if data.detail.is_none() {
+            // A quick run: three steps, f64 only, not drawn.
+            return Ok(vec![Drawing::new("gradcheck", "", String::new(), data)?]);
+        }
+        let alt = "Maximum relative error of a central-difference gradient check against the step h on log-log axes: both curves are V-shaped, and float64 reaches errors many orders of magnitude below float32";
+        let svg = LineChart::new("Gradient check: relative error against step h")
+            .x_label("finite-difference step h")
+            .y_label("max relative error")
+            .log_x()
+            .log_y()
+            .markers()
+            .series("float32", data.rows.iter().map(|r| (r.h, r.f32.unwrap_or(f64::NAN))).collect())
+            .series("float64", data.rows.iter().map(|r| (r.h, r.f64)).collect())
+            .render(alt)?;
+        Ok(vec![Drawing::new("gradcheck", alt, svg, data)?])
+    }
+}
+
+impl std::fmt::Display for GradcheckData {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        writeln!(f, "{:>8}  {:>10}  {:>10}", "h", "f32", "f64")?;
+        for r in &self.rows {
+            writeln!(f, "{:>8.0e}  {:>10.2e}  {:>10.2e}", r.h, r.f32.unwrap_or(f64::NAN), r.f64)?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lab::{Activation, Init};
 
     fn batch() -> Result<(Tensor, Tensor)> {
         let x = Init::Normal { std: 1.0 }.tensor(8, 5, &mut lab::init::rng(1), &lab::DEVICE)?;
