@@ -12,19 +12,26 @@
 //! - [`jacobian`]: layer and input–output Jacobians, their singular values, per-example δ;
 //! - [`linalg`]: symmetric eigenvalues and singular values (Householder + implicit QL);
 //! - [`net`]: an MLP built from a config, with bias `Var`s so per-layer δ = ∂L/∂b is observable;
-//! - [`norm`]: normalisation layers and probes (chapter 5);
+//! - [`norm`]: normalisation in one place (chapter 5) — the [`Norm`] choice, BatchNorm (`norm/batch.rs`,
+//!   the layer and its fused kernel) and LayerNorm (`norm/layer.rs`), and the probes of how gradients
+//!   grow under BatchNorm (`norm/gradient_growth.rs`: Yang et al.'s closed forms, geometric fits);
 //! - [`resnet`]: residual MLPs with two-layer branches, branch scaling and zero-init (chapter 6);
 //! - [`rnn`]: recurrent networks with observable per-step gradients (chapter 7);
 //! - [`transformer`]: a small transformer, Post-LN or Pre-LN, with observable per-block gradients
 //!   (chapter 8);
 //! - [`probe`]: per-layer gradient and activation statistics;
 //! - [`train`]: a training loop with SGD / momentum / AdamW and a serde history;
-//! - [`data`]: deterministic synthetic tasks and an MNIST IDX reader;
+//! - [`data`]: data sets, one file per job — the [`data::Dataset`] type with splitting and batching
+//!   (`data/mod.rs`), synthetic tasks (`synthetic.rs`: teacher, spirals, sequence tasks), procedural
+//!   digits (`digits.rs`), image previews (`preview.rs`) and the IDX format with MNIST (`idx.rs`);
 //! - [`npz`]: weights in, gradients out, in numpy's `.npz` format;
 //! - [`plot`]: the house plotting style on plotters' SVG backend;
 //! - [`flags`]: parsers that read lab's settings from command-line flags, with clear errors;
-//! - [`stats`]: second moments, row norms, running and tail means (one definition each);
+//! - [`stats`]: second moments, row norms, running and tail means, quantiles (one definition each);
 //! - [`io`]: files written atomically (no half-written output, ever);
+//! - [`fast`]: fused CPU kernels for the training step, one file per kernel (`linear.rs`,
+//!   `activations.rs`, `sgd.rs`; the products split over candle's thread pool in `gemm.rs`), with
+//!   the switches that turn them off; BatchNorm's kernel is in [`norm`] and re-exported here;
 //! - [`threads`]: how many threads candle and [`fast`] compute with.
 //!
 //! lab is the laboratory only. The book's plumbing — figure writing and the generator registry,

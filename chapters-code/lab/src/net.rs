@@ -18,47 +18,13 @@
 //! [`crate::probe::error_rms`], reads it.
 
 use crate::{Activation, Init, init};
-use anyhow::{Result, bail, ensure};
+use anyhow::{Result, ensure};
 use candle_core::{D, DType, Device, ModuleT, Tensor, Var};
 use candle_nn::VarMap;
 use serde::{Deserialize, Serialize};
-use std::fmt;
-use std::str::FromStr;
 
-/// Normalisation applied to each hidden layer's pre-activation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Norm {
-    #[default]
-    None,
-    /// BatchNorm (Ioffe & Szegedy 2015): batch statistics with the biased variance in training,
-    /// running statistics (momentum 0.1, unbiased variance, as PyTorch) in evaluation.
-    Batch,
-    /// LayerNorm (Ba et al. 2016): statistics over each example's units.
-    Layer,
-}
-
-impl FromStr for Norm {
-    type Err = anyhow::Error;
-    fn from_str(s: &str) -> Result<Self> {
-        Ok(match s.trim().to_ascii_lowercase().as_str() {
-            "none" => Norm::None,
-            "batch" | "batchnorm" | "bn" => Norm::Batch,
-            "layer" | "layernorm" | "ln" => Norm::Layer,
-            other => bail!("unknown norm `{other}` (expected none, batch or layer)"),
-        })
-    }
-}
-
-impl fmt::Display for Norm {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Norm::None => "none",
-            Norm::Batch => "batch",
-            Norm::Layer => "layer",
-        })
-    }
-}
+// The choice of norm lives with the norms; re-exported so that `lab::net::Norm` keeps working.
+pub use crate::norm::Norm;
 
 /// Everything that defines an MLP, serialisable into a figure's JSON.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -170,6 +136,11 @@ impl Layer {
         self.beta.as_ref().unwrap_or(&self.bias)
     }
 
+    /// γ and β of a normalised hidden layer.
+    fn norm_params(&self) -> (&Var, &Var) {
+        (self.gamma.as_ref().expect("γ"), self.beta.as_ref().expect("β"))
+    }
+
     fn affine(&self, h: &Tensor) -> Result<Tensor> {
         if crate::fast::kernel_enabled(crate::fast::Kernel::Linear) {
             // One fused op: gemm reads W transposed and adds b as it writes (see `crate::fast`).
@@ -197,9 +168,6 @@ pub struct Trace {
     /// The network's output logits.
     pub logits: Tensor,
 }
-
-const BN_EPS: f64 = 1e-5;
-const BN_MOMENTUM: f64 = 0.1;
 
 impl Mlp {
     fn new(config: MlpConfig, device: &Device, dtype: DType) -> Result<Self> {
@@ -307,8 +275,14 @@ impl Mlp {
             }
             z = match self.config.norm {
                 Norm::None => z,
-                Norm::Batch => self.batch_norm(layer, &z, train)?,
-                Norm::Layer => layer_norm(layer, &z)?,
+                Norm::Batch => {
+                    let (gamma, beta) = layer.norm_params();
+                    crate::norm::batch_norm(&z, gamma, beta, layer.running.as_ref().expect("running stats"), train)?
+                }
+                Norm::Layer => {
+                    let (gamma, beta) = layer.norm_params();
+                    crate::norm::layer_norm(&z, gamma, beta)?
+                }
             };
             let a = act.forward(&z)?;
             h = if self.config.residual && a.dims() == h.dims() { (&h + &a)? } else { a.clone() };
@@ -317,43 +291,6 @@ impl Mlp {
         }
         let logits = self.head().affine(&h)?;
         Ok(Trace { pre, post, logits })
-    }
-
-    fn batch_norm(&self, layer: &Layer, z: &Tensor, train: bool) -> Result<Tensor> {
-        let (gamma, beta) = (layer.gamma.as_ref().expect("γ"), layer.beta.as_ref().expect("β"));
-        let (running_mean, running_var) = layer.running.as_ref().expect("running stats");
-        let fused = crate::fast::kernel_enabled(crate::fast::Kernel::BatchNorm)
-            && z.rank() == 2
-            && matches!(z.dtype(), DType::F32 | DType::F64);
-        if train && fused {
-            // One fused op with an analytic backward pass (see `crate::fast::batch_norm_train`).
-            let batch = z.dim(0)?;
-            ensure!(batch > 1, "BatchNorm in training mode needs a batch of at least 2 examples");
-            let (y, mean, var) = crate::fast::batch_norm_train(z, gamma.as_tensor(), beta.as_tensor(), BN_EPS)?;
-            let unbiased = (&var * (batch as f64 / (batch as f64 - 1.0)))?;
-            let m = BN_MOMENTUM;
-            running_mean.set(&((running_mean.as_tensor() * (1.0 - m))? + (mean * m)?)?)?;
-            running_var.set(&((running_var.as_tensor() * (1.0 - m))? + (unbiased * m)?)?)?;
-            return Ok(y);
-        }
-        let (mean, var) = if train {
-            let batch = z.dim(0)?;
-            ensure!(batch > 1, "BatchNorm in training mode needs a batch of at least 2 examples");
-            let mean = z.mean_keepdim(0)?;
-            let centered = z.broadcast_sub(&mean)?;
-            // The biased (1/B) variance normalises; the unbiased one (1/(B−1)) feeds the running average,
-            // exactly as PyTorch does.
-            let var = centered.sqr()?.mean_keepdim(0)?;
-            let unbiased = (&var * (batch as f64 / (batch as f64 - 1.0)))?;
-            let m = BN_MOMENTUM;
-            running_mean.set(&((running_mean.as_tensor() * (1.0 - m))? + (mean.squeeze(0)?.detach() * m)?)?)?;
-            running_var.set(&((running_var.as_tensor() * (1.0 - m))? + (unbiased.squeeze(0)?.detach() * m)?)?)?;
-            (mean, var)
-        } else {
-            (running_mean.as_tensor().unsqueeze(0)?, running_var.as_tensor().unsqueeze(0)?)
-        };
-        let normed = z.broadcast_sub(&mean)?.broadcast_div(&(var + BN_EPS)?.sqrt()?)?;
-        Ok(normed.broadcast_mul(gamma.as_tensor())?.broadcast_add(beta.as_tensor())?)
     }
 
     /// Logits in evaluation mode (BatchNorm uses running statistics). Like `candle_nn::BatchNorm`,
@@ -366,15 +303,6 @@ impl Mlp {
     pub fn loss(&self, x: &Tensor, y: &Tensor) -> Result<Tensor> {
         cross_entropy(&self.forward_t(x, true)?, y)
     }
-}
-
-fn layer_norm(layer: &Layer, z: &Tensor) -> Result<Tensor> {
-    let (gamma, beta) = (layer.gamma.as_ref().expect("γ"), layer.beta.as_ref().expect("β"));
-    let mean = z.mean_keepdim(D::Minus1)?;
-    let centered = z.broadcast_sub(&mean)?;
-    let var = centered.sqr()?.mean_keepdim(D::Minus1)?;
-    let normed = centered.broadcast_div(&(var + BN_EPS)?.sqrt()?)?;
-    Ok(normed.broadcast_mul(gamma.as_tensor())?.broadcast_add(beta.as_tensor())?)
 }
 
 /// Mean softmax cross-entropy; labels are u32 class indices.

@@ -1,6 +1,6 @@
 //! Summary statistics of tensors and of series that many experiments take (one definition each).
 
-use anyhow::Result;
+use anyhow::{Result, ensure};
 use candle_core::{DType, Tensor};
 
 /// Mean over all entries of t² (in f64): the per-coordinate second moment of a signal.
@@ -41,6 +41,30 @@ pub fn tail_mean(values: &[f64], k: usize) -> f64 {
     tail.iter().sum::<f64>() / tail.len().max(1) as f64
 }
 
+/// The `q`-quantiles (each in [0, 1]) of `values`, linearly interpolated between order statistics (the
+/// default of NumPy's `percentile`).
+pub fn quantiles(values: &[f64], qs: &[f64]) -> Result<Vec<f64>> {
+    ensure!(!values.is_empty(), "no values to take quantiles of");
+    ensure!(qs.iter().all(|q| (0.0..=1.0).contains(q)), "quantiles must lie in [0, 1], got {qs:?}");
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let last = (sorted.len() - 1) as f64;
+    Ok(qs
+        .iter()
+        .map(|q| {
+            let pos = q * last;
+            let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+            sorted[lo] + (pos - lo as f64) * (sorted[hi] - sorted[lo])
+        })
+        .collect())
+}
+
+/// Column `unit` of a `(batch, width)` tensor, as f64s: one unit's values over a batch.
+pub fn unit_values(t: &Tensor, unit: usize) -> Result<Vec<f64>> {
+    ensure!(t.rank() == 2 && unit < t.dim(1)?, "unit {unit} is not a column of a tensor of shape {:?}", t.dims());
+    Ok(t.narrow(1, unit, 1)?.flatten_all()?.to_dtype(DType::F64)?.to_vec1::<f64>()?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,6 +84,15 @@ mod tests {
         assert!((second_moment(&t)? - 25.0 / 4.0).abs() < 1e-12);
         assert!((mean_sq_norm(&t)? - 12.5).abs() < 1e-12);
         assert!((rms_row_norm(&t)? - 12.5f64.sqrt()).abs() < 1e-12);
+        Ok(())
+    }
+
+    #[test]
+    fn quantiles_interpolate_like_numpy() -> Result<()> {
+        let v: Vec<f64> = (0..=100).rev().map(f64::from).collect();
+        assert_eq!(quantiles(&v, &[0.15, 0.5, 0.85])?, vec![15.0, 50.0, 85.0]);
+        assert_eq!(quantiles(&[1.0, 2.0], &[0.25])?, vec![1.25]);
+        assert!(quantiles(&[], &[0.5]).is_err() && quantiles(&[1.0], &[1.5]).is_err());
         Ok(())
     }
 }

@@ -1,7 +1,6 @@
-//! Normalisation probes used by chapter 5 (batch normalization) and reusable elsewhere: Yang et al.'s
-//! (2019) closed forms for the gradient growth of batch-normalised networks, a geometric fit of a
-//! per-layer profile, quantiles of a unit's input over a batch, and the weight gradients of a random
-//! linear loss of the output.
+//! How the weight gradients of a batch-normalised network grow towards the input (chapter 5's
+//! probes): Yang et al.'s (2019) closed forms for the growth, a geometric fit of a per-layer
+//! profile that measures it, and the weight gradients of a random linear loss of the output.
 //!
 //! Yang, Pennington, Rao, Sohl-Dickstein & Schoenholz, "A Mean Field Theory of Batch Normalization"
 //! (ICLR 2019): in a deep fully connected network with BatchNorm and no skip connections, the squared
@@ -10,7 +9,7 @@
 
 use crate::net::Mlp;
 use anyhow::{Result, ensure};
-use candle_core::{DType, Tensor};
+use candle_core::Tensor;
 
 /// The per-layer growth of ‖∂L/∂Wˡ‖² that Yang et al. give for ReLU + BatchNorm as the batch grows:
 /// π/(π − 1) ≈ 1.4669.
@@ -58,30 +57,6 @@ pub fn backward_growth(profile: &[f64], skip: usize) -> Result<GeometricFit> {
     Ok(GeometricFit { ratio: 1.0 / fit.ratio, start: fit.start, r2: fit.r2 })
 }
 
-/// The `q`-quantiles (each in [0, 1]) of `values`, linearly interpolated between order statistics (the
-/// default of NumPy's `percentile`).
-pub fn quantiles(values: &[f64], qs: &[f64]) -> Result<Vec<f64>> {
-    ensure!(!values.is_empty(), "no values to take quantiles of");
-    ensure!(qs.iter().all(|q| (0.0..=1.0).contains(q)), "quantiles must lie in [0, 1], got {qs:?}");
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let last = (sorted.len() - 1) as f64;
-    Ok(qs
-        .iter()
-        .map(|q| {
-            let pos = q * last;
-            let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-            sorted[lo] + (pos - lo as f64) * (sorted[hi] - sorted[lo])
-        })
-        .collect())
-}
-
-/// Column `unit` of a `(batch, width)` tensor, as f64s: one unit's values over a batch.
-pub fn unit_values(t: &Tensor, unit: usize) -> Result<Vec<f64>> {
-    ensure!(t.rank() == 2 && unit < t.dim(1)?, "unit {unit} is not a column of a tensor of shape {:?}", t.dims());
-    Ok(t.narrow(1, unit, 1)?.flatten_all()?.to_dtype(DType::F64)?.to_vec1::<f64>()?)
-}
-
 /// ‖∂L/∂Wˡ‖² of every hidden layer (input side first) for the random linear loss L = Σ r ⊙ logits, with
 /// r drawn N(0, 1) from `seed`, in training mode (BatchNorm uses batch statistics): a loss whose gradient
 /// at the output is isotropic, so what happens below is the network's doing alone (the kind of
@@ -117,15 +92,6 @@ mod tests {
         bumped[0] = 1e9; // a transient the skip must drop
         assert!((backward_growth(&bumped, 1)?.ratio - 2.0).abs() < 1e-12);
         assert!(geometric_fit(&[1.0]).is_err() && geometric_fit(&[1.0, -1.0]).is_err());
-        Ok(())
-    }
-
-    #[test]
-    fn quantiles_interpolate_like_numpy() -> Result<()> {
-        let v: Vec<f64> = (0..=100).rev().map(f64::from).collect();
-        assert_eq!(quantiles(&v, &[0.15, 0.5, 0.85])?, vec![15.0, 50.0, 85.0]);
-        assert_eq!(quantiles(&[1.0, 2.0], &[0.25])?, vec![1.25]);
-        assert!(quantiles(&[], &[0.5]).is_err() && quantiles(&[1.0], &[1.5]).is_err());
         Ok(())
     }
 
