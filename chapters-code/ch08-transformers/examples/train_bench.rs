@@ -29,6 +29,8 @@ struct Args {
     #[arg(long)]
     post_ln: bool,
     #[command(flatten)]
+    model: ModelOptions,
+    #[command(flatten)]
     common: Common,
 }
 
@@ -39,7 +41,8 @@ fn main() {
 fn run(args: Args) -> Result<()> {
     use candle_nn::Optimizer;
     args.common.apply()?;
-    let m = ModelOptions::default();
+    args.model.ensure_valid()?;
+    let m = &args.model;
     let arch = if args.post_ln { Arch::PostLn } else { Arch::PreLn };
     let model: Transformer = arch.apply(m.config(args.blocks)).with_seed(args.common.seed).build()?;
     let params = candle_nn::ParamsAdamW { lr: 1e-3, weight_decay: 0.0, ..Default::default() };

@@ -4,39 +4,44 @@
 //! gets through the softmax to the logits — and on to W_Q and W_K — vanishes.
 
 use anyhow::{Result, ensure};
-use chapter_kit::figure::{Figure, GenOptions};
+use chapter_kit::cli;
+use chapter_kit::figure::{Drawing, Experiment, GenOptions};
 use lab::data::SeqTask;
 use lab::plot::{LineChart, SeriesStyle};
 use lab::transformer::{Transformer, TransformerConfig, attention_entropy};
 use serde::Serialize;
 
 /// Settings of Figure 8-7.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, clap::Args)]
 pub struct SaturationOptions {
+    /// Vocabulary size V of the sorting task.
+    #[arg(long, default_value_t = 16, value_parser = cli::positive_usize, allow_negative_numbers = true)]
     pub vocab: usize,
+    /// Positions T per sequence.
+    #[arg(long, default_value_t = 16, value_parser = cli::positive_usize, allow_negative_numbers = true)]
     pub seq_len: usize,
-    /// One head of this width, so d_k = d_model.
+    /// Width of the single head (d_k = d_model).
+    #[arg(long, default_value_t = 64, value_parser = cli::positive_usize, allow_negative_numbers = true)]
     pub d_model: usize,
+    /// Number of blocks (the first one is measured).
+    #[arg(long, default_value_t = 2, value_parser = cli::positive_usize, allow_negative_numbers = true)]
     pub blocks: usize,
-    /// Gains on W_Q and W_K, ascending.
+    /// Gains on W_Q and W_K, comma-separated, ascending.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_values_t = [0.25, 0.5, 1.0, 2.0, 4.0, 8.0],
+        value_parser = cli::finite_positive_f64
+    )]
     pub gains: Vec<f64>,
+    /// Sequences per measurement.
+    #[arg(long, default_value_t = 16, value_parser = cli::positive_usize, allow_negative_numbers = true)]
     pub batch: usize,
+    /// Weight draws averaged over.
+    #[arg(long, default_value_t = 3, value_parser = cli::positive_usize, allow_negative_numbers = true)]
     pub seeds: usize,
 }
-
-impl Default for SaturationOptions {
-    fn default() -> Self {
-        SaturationOptions {
-            vocab: 16,
-            seq_len: 16,
-            d_model: 64,
-            blocks: 2,
-            gains: vec![0.25, 0.5, 1.0, 2.0, 4.0, 8.0],
-            batch: 16,
-            seeds: 3,
-        }
-    }
-}
+chapter_kit::defaults_from_flags!(SaturationOptions);
 
 /// One point of the sweep, measured on the first block, averaged over seeds.
 #[derive(Debug, Clone, Serialize)]
@@ -118,39 +123,91 @@ pub fn sweep(opts: &SaturationOptions, scaled: bool, gains: &[f64]) -> Result<Ve
         .collect()
 }
 
-/// Figure 8-7 (entropy and gradient against the gain, with and without 1/√d_k).
-pub fn saturation_figure(opts: &SaturationOptions, go: &GenOptions) -> Result<Vec<Figure>> {
-    ensure!(!opts.gains.is_empty() && opts.gains.windows(2).all(|w| w[0] < w[1]), "gains must ascend");
-    let gains = if go.quick { &opts.gains[..2.min(opts.gains.len())] } else { &opts.gains[..] };
-    let scaled = sweep(opts, true, gains)?;
-    let unscaled = sweep(opts, false, gains)?;
-    let data = serde_json::json!({
-        "options": opts,
-        "sqrt_d": (opts.d_model as f64).sqrt(),
-        "runs": [
-            { "name": "q·k/√d_k", "points": scaled },
-            { "name": "q·k (no scale)", "points": unscaled },
-        ],
-    });
-    if go.quick {
-        return Ok(vec![Figure::new("ch08", "attention-saturation", "", String::new(), &data)?]);
+/// One curve of Figure 8-7: the sweep with or without the 1/√d_k scale.
+#[derive(Debug, Clone, Serialize)]
+pub struct SaturationRun {
+    pub name: &'static str,
+    pub points: Vec<SaturationPoint>,
+}
+
+/// What Figure 8-7 measured (quick mode: the first two gains).
+#[derive(Debug, Clone, Serialize)]
+pub struct SaturationData {
+    pub options: SaturationOptions,
+    /// √d_k: the scale's factor.
+    pub sqrt_d: f64,
+    /// With the 1/√d_k scale, then without.
+    pub runs: [SaturationRun; 2],
+}
+
+/// Figure 8-7: entropy and gradient against the gain, with and without 1/√d_k.
+pub struct AttentionSaturation;
+
+impl Experiment for AttentionSaturation {
+    const CHAPTER: &'static str = "ch08";
+    const NAME: &'static str = "attention-saturation";
+    const ABOUT: &'static str = "Attention saturation: entropy and gradient against the logits' scale (Figure 8-7)";
+    type Options = SaturationOptions;
+    type Data = SaturationData;
+
+    fn run(opts: &SaturationOptions, go: &GenOptions) -> Result<SaturationData> {
+        ensure!(!opts.gains.is_empty(), "--gains needs at least one gain");
+        cli::ensure_ascending("gains", &opts.gains)?;
+        let gains = if go.quick { &opts.gains[..2.min(opts.gains.len())] } else { &opts.gains[..] };
+        let scaled = sweep(opts, true, gains)?;
+        let unscaled = sweep(opts, false, gains)?;
+        Ok(SaturationData {
+            options: opts.clone(),
+            sqrt_d: (opts.d_model as f64).sqrt(),
+            runs: [
+                SaturationRun { name: "q·k/√d_k", points: scaled },
+                SaturationRun { name: "q·k (no scale)", points: unscaled },
+            ],
+        })
     }
-    let mut chart = LineChart::new(format!("Attention saturation, one head, d_k = {}", opts.d_model))
-        .x_label("gain g on W_Q and W_K")
-        .y_label("value at initialisation")
-        .log_x()
-        .log_y()
-        .markers();
-    for (i, (name, pts)) in [("q·k/√d_k", &scaled), ("q·k", &unscaled)].into_iter().enumerate() {
-        let line = |f: fn(&SaturationPoint) -> f64| pts.iter().map(|p| (p.gain, f(p))).collect::<Vec<_>>();
-        chart =
-            chart.series_with(format!("{name}: entropy / ln T"), line(|p| p.entropy), SeriesStyle::solid().color(i));
-        chart = chart.series_with(
-            format!("{name}: softmax Jacobian"),
-            line(|p| p.jacobian),
-            SeriesStyle::dashed().color(i),
-        );
+
+    fn draw(data: &SaturationData) -> Result<Vec<Drawing>> {
+        let mut chart = LineChart::new(format!("Attention saturation, one head, d_k = {}", data.options.d_model))
+            .x_label("gain g on W_Q and W_K")
+            .y_label("value at initialisation")
+            .log_x()
+            .log_y()
+            .markers();
+        let [scaled, unscaled] = &data.runs;
+        for (i, (name, pts)) in [("q·k/√d_k", &scaled.points), ("q·k", &unscaled.points)].into_iter().enumerate() {
+            let line = |f: fn(&SaturationPoint) -> f64| pts.iter().map(|p| (p.gain, f(p))).collect::<Vec<_>>();
+            chart = chart.series_with(
+                format!("{name}: entropy / ln T"),
+                line(|p| p.entropy),
+                SeriesStyle::solid().color(i),
+            );
+            chart = chart.series_with(
+                format!("{name}: softmax Jacobian"),
+                line(|p| p.jacobian),
+                SeriesStyle::dashed().color(i),
+            );
+        }
+        let alt = "Attention entropy (as a fraction of the uniform distribution's) and the mean norm of the softmax's Jacobian against the gain on W_Q and W_K, with and without the 1/√d_k scale: the Jacobian first grows as attention sharpens, then collapses with the entropy; without the scale both happen at gains about d_k^(1/4) times smaller.";
+        Ok(vec![Drawing::new("attention-saturation", alt, chart.render(alt)?, data)?])
     }
-    let alt = "Attention entropy (as a fraction of the uniform distribution's) and the mean norm of the softmax's Jacobian against the gain on W_Q and W_K, with and without the 1/√d_k scale: the Jacobian first grows as attention sharpens, then collapses with the entropy; without the scale both happen at gains about d_k^(1/4) times smaller.";
-    Ok(vec![Figure::new("ch08", "attention-saturation", alt, chart.render(alt)?, &data)?])
+}
+
+impl std::fmt::Display for SaturationData {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        writeln!(
+            f,
+            "{:<18} {:>6} {:>10} {:>10} {:>12} {:>12}",
+            "", "gain", "logit std", "H / ln T", "‖J_softmax‖", "‖∂L/∂W_Q‖"
+        )?;
+        for run in &self.runs {
+            for p in &run.points {
+                writeln!(
+                    f,
+                    "{:<18} {:>6?} {:>10.3} {:>10.3} {:>12.3e} {:>12.3e}",
+                    run.name, p.gain, p.logit_std, p.entropy, p.jacobian, p.wq_grad
+                )?;
+            }
+        }
+        Ok(())
+    }
 }
