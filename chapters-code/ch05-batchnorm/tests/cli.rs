@@ -4,33 +4,37 @@
 
 use chapter_kit::example_check::Examples;
 
-fn examples() -> Examples {
-    Examples::of(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Bad flags: one `error:` line naming the problem, a non-zero exit and nothing written.
-fn refuses(bin: &str, args: &[&str], needle: &str) {
-    examples().refuses_writing_nothing(bin, args, needle)
+#[test]
+fn every_example_refuses_bad_run_flags() {
+    let examples = Examples::of(env!("CARGO_MANIFEST_DIR"));
+    for name in ["bn_forward", "ioffe", "bn_explosion"] {
+        examples.refuses_bad_run_flags(name);
+    }
 }
 
 #[test]
 fn examples_refuse_bad_flags_and_write_nothing() {
-    refuses("ioffe", &["--width", "0"], "must be a positive integer, got `0`");
-    refuses("ioffe", &["--lr", "nan"], "must be a finite positive number, got `nan`");
-    refuses("ioffe", &["--batch", "100", "--train-examples", "50"], "cannot exceed --train-examples");
-    refuses("ioffe", &["--unit", "100"], "unit 100 does not exist");
-    refuses("ioffe", &["--steps", "50"], "--steps 50 must be at least --eval-every 100");
-    refuses("bn_forward", &["--width", "0"], "must be a positive integer, got `0`");
-    refuses("bn_explosion", &["--batches", "8,4"], "batch sizes must be ascending");
-    refuses("bn_explosion", &["--batches", "2,8"], "every batch size must be at least 4");
-    refuses("bn_explosion", &["--depth", "10"], "too shallow");
-    refuses("bn_explosion", &["--seeds", "-1"], "must be a positive integer, got `-1`");
+    let examples = Examples::of(env!("CARGO_MANIFEST_DIR"));
+    for (name, args, needle) in [
+        ("ioffe", &["--width", "0"][..], "must be a positive integer, got `0`"),
+        ("ioffe", &["--lr", "nan"], "must be a finite positive number, got `nan`"),
+        ("ioffe", &["--batch", "100", "--train-examples", "50"], "cannot exceed --train-examples"),
+        ("ioffe", &["--unit", "100"], "unit 100 does not exist"),
+        ("ioffe", &["--steps", "50"], "--steps 50 must be at least --eval-every 100"),
+        ("bn_forward", &["--width", "0"], "must be a positive integer, got `0`"),
+        ("bn_explosion", &["--batches", "8,4"], "--batches must be ascending"),
+        ("bn_explosion", &["--batches", "2,8"], "every batch size must be at least 4"),
+        ("bn_explosion", &["--depth", "10"], "too shallow"),
+        ("bn_explosion", &["--seeds", "-1"], "must be a positive integer, got `-1`"),
+    ] {
+        examples.refuses_writing_nothing(name, args, needle);
+    }
 }
 
 #[test]
 fn a_quick_run_writes_its_figure_data_where_asked() {
     // Quick mode writes the data only (the freshness test's mode), never an SVG.
-    let stdout = examples().writes_exactly(
+    let stdout = Examples::of(env!("CARGO_MANIFEST_DIR")).writes_exactly(
         "bn_explosion",
         &["--quick", "--depth", "20", "--width", "64"],
         &["figures/ch05/bn-explosion-profile.json", "figures/ch05/bn-explosion.json"],
