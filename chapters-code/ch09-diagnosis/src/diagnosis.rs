@@ -1,11 +1,12 @@
 //! The chapter's figure data: the doctor's verdict on each of the five broken networks and its fix
-//! (`verdicts.json`, the table the chapter quotes), and the dashboards of the deep sigmoid network
-//! before and after the fix.
+//! (`verdicts.json`, the table the chapter quotes), the dashboards of the deep sigmoid network
+//! before and after the fix, and every network's two time series (`histories.json`, which the
+//! chapter's interactive Figure 9-3 draws).
 
 use crate::{Case, Variant, diagnose};
 use anyhow::Result;
 use chapter_kit::figure::{Drawing, Experiment, GenOptions};
-use gradient_doctor::{Options, Report};
+use gradient_doctor::{Options, Report, StepSummary, Thresholds};
 use serde::Serialize;
 
 /// Settings of the chapter's figures.
@@ -89,6 +90,65 @@ impl DiagnosisData {
     }
 }
 
+/// One network's time series in `histories.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryRun<'a> {
+    pub case: Case,
+    pub variant: Variant,
+    /// What is wrong with the broken network (the broken network's description, for both variants):
+    /// what the interactive figure's select names.
+    pub problem: &'static str,
+    pub network: &'static str,
+    /// Per step: log10 of the first-to-last gradient ratio and the largest log10 update:data ratio.
+    pub history: &'a [StepSummary],
+}
+
+/// One of the doctor's thresholds on the time series, as a line across the steps.
+#[derive(Debug, Clone, Serialize)]
+pub struct ThresholdLine {
+    pub name: &'static str,
+    /// Which series it bounds: `gradient` (first-to-last) or `update` (update:data).
+    pub kind: &'static str,
+    pub steps: [f64; 2],
+    pub log10: [f64; 2],
+}
+
+/// The data of `histories.json`: every network's two time series and the thresholds.
+#[derive(Debug, Clone, Serialize)]
+pub struct Histories<'a> {
+    pub steps: usize,
+    pub runs: Vec<HistoryRun<'a>>,
+    pub thresholds: Vec<ThresholdLine>,
+}
+
+impl DiagnosisData {
+    /// Every network's history, in the order of the rows, and the default thresholds the doctor
+    /// judged them by.
+    pub fn histories(&self) -> Histories<'_> {
+        let runs = self
+            .reports
+            .iter()
+            .map(|d| HistoryRun {
+                case: d.case,
+                variant: d.variant,
+                problem: d.case.describe(Variant::Broken),
+                network: d.case.describe(d.variant),
+                history: &d.report.history,
+            })
+            .collect();
+        let t = Thresholds::default();
+        let last = self.steps.saturating_sub(1) as f64;
+        let line = |name, kind, log10: f64| ThresholdLine { name, kind, steps: [0.0, last], log10: [log10, log10] };
+        let thresholds = vec![
+            line("exploding: ratio above 10²", "gradient", t.exploding_ratio.log10()),
+            line("vanishing: ratio below 10⁻²", "gradient", t.vanishing_ratio.log10()),
+            line("learning rate too high: update:data above 10⁻¹", "update", t.update_high_log10),
+            line("learning rate too low: update:data below 10⁻⁵", "update", t.update_low_log10),
+        ];
+        Histories { steps: self.steps, runs, thresholds }
+    }
+}
+
 /// The doctor's verdicts on the five broken networks and their fixes, and the dashboards of the deep
 /// sigmoid network. The runs are short already, so quick mode runs the same thing.
 pub struct Diagnosis;
@@ -128,6 +188,8 @@ impl Experiment for Diagnosis {
             );
             drawings.push(Drawing::new(name, &alt, report.svg(&Options::default()), diagnosed)?);
         }
+        let histories_alt = "Every network's first-to-last gradient ratio and largest update:data ratio, step by step, with the doctor's thresholds (drawn by the interactive Figure 9-3)";
+        drawings.push(Drawing::new("histories", histories_alt, String::new(), &data.histories())?);
         Ok(drawings)
     }
 }
@@ -158,7 +220,7 @@ mod tests {
         let defaults = DiagnosisOptions::default();
         let (a, b) = (Diagnosis::run(&defaults, &quick)?, Diagnosis::run(&defaults, &quick)?);
         let (x, y) = (Diagnosis::draw(&a)?, Diagnosis::draw(&b)?);
-        assert_eq!(x.len(), 3);
+        assert_eq!(x.len(), 4);
         for (x, y) in x.iter().zip(&y) {
             assert_eq!(x.data, y.data, "{}", x.name);
             assert_eq!(x.svg, y.svg, "{}", x.name);
@@ -166,6 +228,12 @@ mod tests {
         assert_eq!(a.rows.len(), 10);
         assert_eq!(a.rows[0].verdicts[0], gradient_doctor::Verdict::Vanishing);
         assert_eq!(a.rows[1].verdicts[0], gradient_doctor::Verdict::Healthy);
+        // The histories: ten networks of up to `steps` steps; the diverging one stops early.
+        let h = a.histories();
+        assert_eq!(h.runs.len(), 10);
+        assert!(h.runs.iter().all(|r| r.history.len() <= h.steps && !r.history.is_empty()));
+        assert!(h.runs[4].history.len() < h.steps, "{}", h.runs[4].history.len());
+        assert_eq!(h.thresholds[1].log10, [-2.0, -2.0]);
         Ok(())
     }
 }

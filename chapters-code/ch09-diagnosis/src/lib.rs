@@ -6,8 +6,9 @@
 //! - [`watch`]: the [`StepObserver`](lab::train::StepObserver) that hands `lab`'s training loop to the
 //!   doctor;
 //! - [`diagnosis`]: the chapter's figures, an [`Experiment`](chapter_kit::Experiment) run by the
-//!   `five_networks` example and by `book figures`: the verdict table and the deep sigmoid network's
-//!   dashboards before and after the fix;
+//!   `five_networks` example and by `book figures`: the verdict table, the deep sigmoid network's
+//!   dashboards before and after the fix, and every network's time series (the interactive
+//!   Figure 9-3);
 //! - [`exercises`], [`solutions`] and [`checks`]: the chapter's exercises.
 
 pub mod cases;

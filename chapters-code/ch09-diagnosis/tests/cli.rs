@@ -18,7 +18,12 @@ fn a_quick_run_writes_its_figure_data_where_asked() {
     let stdout = Examples::of(env!("CARGO_MANIFEST_DIR")).writes_exactly(
         "five_networks",
         &["--quick", "--json"],
-        &["figures/ch09/dashboard-relu.json", "figures/ch09/dashboard-sigmoid.json", "figures/ch09/verdicts.json"],
+        &[
+            "figures/ch09/dashboard-relu.json",
+            "figures/ch09/dashboard-sigmoid.json",
+            "figures/ch09/histories.json",
+            "figures/ch09/verdicts.json",
+        ],
     );
     assert!(stdout.contains("== DeepSigmoid Broken") && stdout.contains("\"verdict\": \"vanishing\""), "{stdout}");
 }
