@@ -5,47 +5,47 @@
 
 use anyhow::{Result, ensure};
 use candle_core::{DType, IndexOp, Tensor};
-use chapter_kit::figure::{Figure, GenOptions};
+use chapter_kit::cli;
+use chapter_kit::figure::{Drawing, Experiment, GenOptions};
 use lab::plot::{LineChart, SeriesStyle};
 use lab::rnn::{AnyCell, Cell, RnnConfig, SeqModel, Trace};
 use lab::{DEVICE, Init};
 use serde::Serialize;
 
 /// Settings of Figures 7-1 and 7-6.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, clap::Args)]
 pub struct LagOptions {
     /// Sequence length T.
+    #[arg(long, default_value_t = 60, value_parser = cli::positive_usize, allow_negative_numbers = true)]
     pub steps: usize,
+    /// Hidden units.
+    #[arg(long, default_value_t = 32, value_parser = cli::positive_usize, allow_negative_numbers = true)]
     pub hidden: usize,
+    /// Input features (standard normal at every step).
+    #[arg(long, default_value_t = 4, value_parser = cli::positive_usize, allow_negative_numbers = true)]
     pub d_in: usize,
+    /// Sequences averaged over.
+    #[arg(long, default_value_t = 32, value_parser = cli::positive_usize, allow_negative_numbers = true)]
     pub batch: usize,
-    /// Scales ρ of the tanh cells' recurrent matrix (every singular value is ρ).
+    /// Scales ρ of the tanh RNNs' recurrent matrix W_hh = ρ·Q (every singular value is ρ),
+    /// comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [0.5, 0.9, 1.0, 1.1, 1.5], value_parser = cli::finite_positive_f64)]
     pub rhos: Vec<f64>,
-    /// Forget-gate biases of the LSTMs.
+    /// Forget-gate biases of the LSTMs, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [0.0, 1.0, 3.0], value_parser = cli::finite_f64, allow_negative_numbers = true)]
     pub forget_biases: Vec<f64>,
-    /// Scale of the tanh cells' input weights: W_ih ~ N(0, gain²/d_in).
+    /// Scale of the tanh RNNs' input weights, W_ih ~ N(0, gain²/d_in).
+    #[arg(long, default_value_t = 0.3, value_parser = cli::finite_non_negative_f64)]
     pub input_gain: f64,
+    /// Seed of the weights (plus one: of the inputs; plus two: of the read-out direction).
+    #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }
-
-impl Default for LagOptions {
-    fn default() -> Self {
-        LagOptions {
-            steps: 60,
-            hidden: 32,
-            d_in: 4,
-            batch: 32,
-            rhos: vec![0.5, 0.9, 1.0, 1.1, 1.5],
-            forget_biases: vec![0.0, 1.0, 3.0],
-            input_gain: 0.3,
-            seed: 0,
-        }
-    }
-}
+chapter_kit::defaults_from_flags!(LagOptions);
 
 impl LagOptions {
     pub fn validate(&self) -> Result<()> {
-        ensure!(self.steps >= 2, "need at least 2 steps");
+        ensure!(self.steps >= 2, "--steps must be at least 2, got {}", self.steps);
         ensure!(self.hidden > 0 && self.d_in > 0 && self.batch > 0, "sizes must be positive");
         ensure!(!self.rhos.is_empty(), "need at least one ρ");
         ensure!(self.rhos.iter().all(|r| r.is_finite() && *r > 0.0), "every ρ must be a finite positive number");
@@ -147,83 +147,156 @@ fn points(values: &[f64], from: usize) -> Vec<(f64, f64)> {
     values.iter().enumerate().skip(from).map(|(k, &v)| (k as f64, v)).collect()
 }
 
-/// Figures 7-1 (tanh cells against the bound ρ^k) and 7-6 (gated cells).
-pub fn lag_figures(opts: &LagOptions, gen_opts: &GenOptions) -> Result<Vec<Figure>> {
-    let profiles = lag_profiles(opts, gen_opts.quick)?;
-    let k_max = opts.steps - 1;
-    let tanh: Vec<&LagProfile> = profiles.iter().filter(|p| matches!(p.cell, Cell::Tanh { .. })).collect();
-    let summary: Vec<serde_json::Value> = tanh
-        .iter()
-        .map(|p| {
-            let Cell::Tanh { rho } = p.cell else { unreachable!() };
-            let at = |k: usize| p.h[k.min(k_max)];
-            serde_json::json!({
-                "rho": rho,
-                "lag10": at(10), "lag30": at(30), "last": at(k_max),
-                "bound_lag10": rho.powi(10), "bound_last": rho.powi(k_max as i32),
-                "per_step": (at(30) / at(10)).powf(1.0 / 20.0),
-            })
-        })
-        .collect();
-    let data_tanh = serde_json::json!({ "options": opts, "runs": tanh, "summary": summary, "max_lag": k_max });
-    let gated: Vec<&LagProfile> = profiles.iter().filter(|p| !matches!(p.cell, Cell::Tanh { .. })).collect();
-    let gated_summary: Vec<serde_json::Value> = gated
-        .iter()
-        .map(|p| {
-            let c = p.c.as_ref();
-            serde_json::json!({
-                "name": p.name,
-                "h_lag30": p.h[30.min(k_max)],
-                "h_last": p.h[k_max],
-                "c_lag30": c.map(|c| c[30.min(k_max)]),
-                "c_last": c.map(|c| c[k_max]),
-                // Per-step decay of ‖∂L/∂c‖ between lags 10 and 30, against the mean forget gate.
-                "c_per_step": c.map(|c| (c[30.min(k_max)] / c[10.min(k_max)]).powf(1.0 / 20.0)),
-                "mean_forget": p.mean_forget,
-            })
-        })
-        .collect();
-    let data_gated = serde_json::json!({ "options": opts, "runs": gated, "summary": gated_summary, "max_lag": k_max });
-    if gen_opts.quick {
-        return Ok(vec![
-            Figure::new("ch07", "lag-tanh", "", String::new(), &data_tanh)?,
-            Figure::new("ch07", "lag-gated", "", String::new(), &data_gated)?,
-        ]);
-    }
-    let mut chart = LineChart::new(format!(
-        "Tanh RNN, hidden {}, W_hh = ρ·Q: gradient through time (T = {})",
-        opts.hidden, opts.steps
-    ))
-    .x_label("lag T − t (steps back from the loss)")
-    .y_label("‖∂L/∂h_t‖  (‖∂L/∂h_T‖ = 1)")
-    .log_y()
-    .legend(lab::plot::Legend::Outside);
-    for (i, p) in tanh.iter().enumerate() {
-        let Cell::Tanh { rho } = p.cell else { unreachable!() };
-        chart = chart.series_with(format!("ρ = {rho}"), points(&p.h, 0), SeriesStyle::solid().color(i));
-        let bound: Vec<(f64, f64)> = (0..=k_max).map(|k| (k as f64, rho.powi(k as i32))).collect();
-        chart = chart.series_with(format!("bound ρ^(T−t), ρ = {rho}"), bound, SeriesStyle::dashed().color(i));
-    }
-    let alt = "Gradient norm of a tanh RNN's hidden state against the number of steps back from the loss, for recurrent matrices with all singular values equal to 0.5, 0.9, 1, 1.1 and 1.5, each with its dashed bound ρ to the power of the lag. Every measured curve lies below its bound; for ρ ≤ 1 they fall geometrically, and even for ρ > 1 the saturating tanh keeps the growth far below the bound.";
-    let fig_tanh = Figure::new("ch07", "lag-tanh", alt, chart.render(alt)?, &data_tanh)?;
+/// Figure 7-1's numbers for one tanh cell: ‖∂L/∂h‖ at lags 10, 30 and the last, and its bound ρ^k.
+#[derive(Debug, Clone, Serialize)]
+pub struct TanhSummary {
+    pub rho: f64,
+    pub lag10: f64,
+    pub lag30: f64,
+    pub last: f64,
+    pub bound_lag10: f64,
+    pub bound_last: f64,
+    /// Per-step decay between lags 10 and 30.
+    pub per_step: f64,
+}
 
-    let reference = tanh.iter().find(|p| p.cell == Cell::Tanh { rho: 1.0 }).copied();
-    let mut chart =
-        LineChart::new(format!("Gated cells, hidden {}: gradient through time (T = {})", opts.hidden, opts.steps))
-            .x_label("lag T − t")
-            .y_label("gradient norm")
-            .log_y()
-            .legend(lab::plot::Legend::Outside);
-    for (i, p) in gated.iter().enumerate() {
-        chart = chart.series_with(format!("{}: ‖∂L/∂h_t‖", p.name), points(&p.h, 0), SeriesStyle::solid().color(i));
-        if let Some(c) = &p.c {
-            chart = chart.series_with(format!("{}: ‖∂L/∂c_t‖", p.name), points(c, 1), SeriesStyle::dashed().color(i));
+/// Figure 7-6's numbers for one gated cell (the `c_` ones for an LSTM only).
+#[derive(Debug, Clone, Serialize)]
+pub struct GatedSummary {
+    pub name: String,
+    pub h_lag30: f64,
+    pub h_last: f64,
+    pub c_lag30: Option<f64>,
+    pub c_last: Option<f64>,
+    /// Per-step decay of ‖∂L/∂c‖ between lags 10 and 30, against the mean forget gate.
+    pub c_per_step: Option<f64>,
+    pub mean_forget: Option<f64>,
+}
+
+/// The data of one of the two figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct LagFigure<S> {
+    pub options: LagOptions,
+    pub runs: Vec<LagProfile>,
+    pub summary: Vec<S>,
+    /// The largest lag, T − 1.
+    pub max_lag: usize,
+}
+
+/// What Figures 7-1 and 7-6 measured (quick mode: only the first three tanh cells).
+#[derive(Debug, Clone, Serialize)]
+pub struct LagData {
+    pub tanh: LagFigure<TanhSummary>,
+    pub gated: LagFigure<GatedSummary>,
+}
+
+/// Figures 7-1 (tanh cells against the bound ρ^k) and 7-6 (gated cells).
+pub struct BpttLag;
+
+impl Experiment for BpttLag {
+    const CHAPTER: &'static str = "ch07";
+    const NAME: &'static str = "bptt-lag";
+    const ABOUT: &'static str = "Backpropagation through time: ‖∂L/∂h_t‖ against the lag T − t (Figures 7-1, 7-6)";
+    type Options = LagOptions;
+    type Data = LagData;
+
+    fn run(opts: &LagOptions, run_mode: &GenOptions) -> Result<LagData> {
+        let profiles = lag_profiles(opts, run_mode.quick)?;
+        let k_max = opts.steps - 1;
+        let (tanh, gated): (Vec<LagProfile>, Vec<LagProfile>) =
+            profiles.into_iter().partition(|p| matches!(p.cell, Cell::Tanh { .. }));
+        let tanh_summary = tanh
+            .iter()
+            .map(|p| {
+                let Cell::Tanh { rho } = p.cell else { unreachable!() };
+                let at = |k: usize| p.h[k.min(k_max)];
+                TanhSummary {
+                    rho,
+                    lag10: at(10),
+                    lag30: at(30),
+                    last: at(k_max),
+                    bound_lag10: rho.powi(10),
+                    bound_last: rho.powi(k_max as i32),
+                    per_step: (at(30) / at(10)).powf(1.0 / 20.0),
+                }
+            })
+            .collect();
+        let gated_summary = gated
+            .iter()
+            .map(|p| {
+                let c = p.c.as_ref();
+                GatedSummary {
+                    name: p.name.clone(),
+                    h_lag30: p.h[30.min(k_max)],
+                    h_last: p.h[k_max],
+                    c_lag30: c.map(|c| c[30.min(k_max)]),
+                    c_last: c.map(|c| c[k_max]),
+                    c_per_step: c.map(|c| (c[30.min(k_max)] / c[10.min(k_max)]).powf(1.0 / 20.0)),
+                    mean_forget: p.mean_forget,
+                }
+            })
+            .collect();
+        Ok(LagData {
+            tanh: LagFigure { options: opts.clone(), runs: tanh, summary: tanh_summary, max_lag: k_max },
+            gated: LagFigure { options: opts.clone(), runs: gated, summary: gated_summary, max_lag: k_max },
+        })
+    }
+
+    fn draw(data: &LagData) -> Result<Vec<Drawing>> {
+        let (opts, k_max) = (&data.tanh.options, data.tanh.max_lag);
+        let mut chart = LineChart::new(format!(
+            "Tanh RNN, hidden {}, W_hh = ρ·Q: gradient through time (T = {})",
+            opts.hidden, opts.steps
+        ))
+        .x_label("lag T − t (steps back from the loss)")
+        .y_label("‖∂L/∂h_t‖  (‖∂L/∂h_T‖ = 1)")
+        .log_y()
+        .legend(lab::plot::Legend::Outside);
+        for (i, p) in data.tanh.runs.iter().enumerate() {
+            let Cell::Tanh { rho } = p.cell else { unreachable!() };
+            chart = chart.series_with(format!("ρ = {rho}"), points(&p.h, 0), SeriesStyle::solid().color(i));
+            let bound: Vec<(f64, f64)> = (0..=k_max).map(|k| (k as f64, rho.powi(k as i32))).collect();
+            chart = chart.series_with(format!("bound ρ^(T−t), ρ = {rho}"), bound, SeriesStyle::dashed().color(i));
         }
+        let alt = "Gradient norm of a tanh RNN's hidden state against the number of steps back from the loss, for recurrent matrices with all singular values equal to 0.5, 0.9, 1, 1.1 and 1.5, each with its dashed bound ρ to the power of the lag. Every measured curve lies below its bound; for ρ ≤ 1 they fall geometrically, and even for ρ > 1 the saturating tanh keeps the growth far below the bound.";
+        let fig_tanh = Drawing::new("lag-tanh", alt, chart.render(alt)?, &data.tanh)?;
+
+        let reference = data.tanh.runs.iter().find(|p| p.cell == Cell::Tanh { rho: 1.0 });
+        let mut chart =
+            LineChart::new(format!("Gated cells, hidden {}: gradient through time (T = {})", opts.hidden, opts.steps))
+                .x_label("lag T − t")
+                .y_label("gradient norm")
+                .log_y()
+                .legend(lab::plot::Legend::Outside);
+        for (i, p) in data.gated.runs.iter().enumerate() {
+            chart = chart.series_with(format!("{}: ‖∂L/∂h_t‖", p.name), points(&p.h, 0), SeriesStyle::solid().color(i));
+            if let Some(c) = &p.c {
+                chart =
+                    chart.series_with(format!("{}: ‖∂L/∂c_t‖", p.name), points(c, 1), SeriesStyle::dashed().color(i));
+            }
+        }
+        if let Some(r) = reference {
+            chart = chart.series_with("tanh RNN, ρ = 1: ‖∂L/∂h_t‖", points(&r.h, 0), SeriesStyle::dotted().color(6));
+        }
+        let alt = "Gradient norms against the lag for LSTMs with forget-gate bias 0, 1 and 3 (hidden state solid, cell state dashed), a GRU, and the tanh RNN with ρ = 1 for reference. The larger the forget bias, the slower the cell-state gradient decays; with bias 3 it is still large after the whole sequence.";
+        let fig_gated = Drawing::new("lag-gated", alt, chart.render(alt)?, &data.gated)?;
+        Ok(vec![fig_tanh, fig_gated])
     }
-    if let Some(r) = reference {
-        chart = chart.series_with("tanh RNN, ρ = 1: ‖∂L/∂h_t‖", points(&r.h, 0), SeriesStyle::dotted().color(6));
+}
+
+impl std::fmt::Display for LagData {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        let k_max = self.tanh.max_lag;
+        writeln!(f, "{:<28} {:>12} {:>12} {:>12}", "‖∂L/∂h_t‖ at lag", "10", "30", k_max)?;
+        for r in self.tanh.runs.iter().chain(&self.gated.runs) {
+            for (part, label) in [(Some(&r.h), ""), (r.c.as_ref(), " (cell c)")] {
+                let Some(part) = part else { continue };
+                let cells: Vec<String> =
+                    [10, 30, k_max].iter().map(|&k| part.get(k).map_or("-".into(), |v| format!("{v:.3e}"))).collect();
+                let name = format!("{}{label}", r.name);
+                writeln!(f, "{name:<28} {:>12} {:>12} {:>12}", cells[0], cells[1], cells[2])?;
+            }
+        }
+        Ok(())
     }
-    let alt = "Gradient norms against the lag for LSTMs with forget-gate bias 0, 1 and 3 (hidden state solid, cell state dashed), a GRU, and the tanh RNN with ρ = 1 for reference. The larger the forget bias, the slower the cell-state gradient decays; with bias 3 it is still large after the whole sequence.";
-    let fig_gated = Figure::new("ch07", "lag-gated", alt, chart.render(alt)?, &data_gated)?;
-    Ok(vec![fig_tanh, fig_gated])
 }

@@ -5,15 +5,155 @@
 
 use crate::task::{Budget, Run, Task, train};
 use anyhow::{Result, ensure};
-use chapter_kit::figure::{Figure, GenOptions};
+use chapter_kit::cli;
+use chapter_kit::figure::{Drawing, Experiment, GenOptions};
 use lab::plot::{LineChart, SeriesStyle};
 use lab::rnn::{Cell, RnnConfig};
 use lab::train::Optim;
 use serde::Serialize;
 
-/// Settings of Figures 7-2 and 7-3.
-#[derive(Debug, Clone, Serialize)]
+/// The optimiser of Figures 7-2 (`adam`) and 7-3 (`sgd`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Optimizer {
+    /// Adam, learning rate 0.01 unless --lr (Figure 7-2, memory.{svg,json}).
+    Adam,
+    /// SGD with momentum; the learning rate is picked per network from --lrs unless --lr (Figure 7-3,
+    /// memory-sgd.{svg,json}).
+    Sgd,
+}
+
+/// Settings of Figures 7-2 and 7-3 (the flags of the `memory_task` example); [`MemoryOptions::settings`]
+/// resolves them into what the experiment runs.
+#[derive(Debug, Clone, Serialize, clap::Args)]
 pub struct MemoryOptions {
+    /// Sequence lengths T, ascending and comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [8usize, 16, 32], value_parser = cli::positive_usize, allow_negative_numbers = true)]
+    pub lengths: Vec<usize>,
+    /// Hidden units.
+    #[arg(long, default_value_t = 32, value_parser = cli::positive_usize, allow_negative_numbers = true)]
+    pub hidden: usize,
+    /// Optimiser steps per run.
+    #[arg(long, default_value_t = 300, value_parser = cli::positive_usize, allow_negative_numbers = true)]
+    pub train_steps: usize,
+    /// Minibatch size.
+    #[arg(long, default_value_t = 32, value_parser = cli::positive_usize, allow_negative_numbers = true)]
+    pub batch: usize,
+    /// Independent runs per cell and length.
+    #[arg(long, default_value_t = 3, value_parser = cli::positive_usize, allow_negative_numbers = true)]
+    pub seeds: usize,
+    /// Forget-gate biases of the LSTMs compared with the two tanh RNNs, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [1.0, 3.0], value_parser = cli::finite_f64, allow_negative_numbers = true)]
+    pub forget_biases: Vec<f64>,
+    /// Optimiser.
+    #[arg(long, value_enum, default_value_t = Optimizer::Adam)]
+    pub optimizer: Optimizer,
+    /// A fixed learning rate for every network (default: 0.01 for Adam; for SGD, a search over --lrs).
+    #[arg(long, value_parser = cli::finite_positive_f64)]
+    pub lr: Option<f64>,
+    /// SGD only: learning rates tried per network at the shortest length, comma-separated [default:
+    /// 0.01,0.03,0.1,0.3]; each network keeps the one with the best held-out accuracy (ties: the
+    /// smaller rate).
+    #[arg(long, value_delimiter = ',', value_parser = cli::finite_positive_f64)]
+    pub lrs: Vec<f64>,
+    /// SGD only: momentum, 0 for plain SGD [default: 0.9].
+    #[arg(long, value_parser = cli::finite_non_negative_f64)]
+    pub momentum: Option<f64>,
+    /// Seed of the weights and the data (run s uses seed + 100s).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+chapter_kit::defaults_from_flags!(MemoryOptions);
+
+/// Adam's learning rate in Figure 7-2.
+pub const ADAM_LR: f64 = 0.01;
+/// Momentum of Figure 7-3's SGD: the usual 0.9, so that 300 steps are enough at the short length.
+pub const SGD_MOMENTUM: f64 = 0.9;
+/// Figure 7-3's learning rates, half a decade apart, bracketing the best one for every cell.
+pub const SGD_LRS: [f64; 4] = [0.01, 0.03, 0.1, 0.3];
+/// Held-out sequences each run's accuracy is measured on.
+pub const EVAL_BATCH: usize = 512;
+
+impl MemoryOptions {
+    /// What the flags mean: the cells, the optimiser and the learning-rate grid.
+    pub fn settings(&self) -> Result<MemorySettings> {
+        if let Some(m) = self.momentum {
+            ensure!(m < 1.0, "--momentum must be below 1");
+        }
+        let (optim, lr_grid) = match self.optimizer {
+            Optimizer::Adam => {
+                ensure!(
+                    self.momentum.is_none() && self.lrs.is_empty(),
+                    "--momentum and --lrs apply to --optimizer sgd only"
+                );
+                (Optim::AdamW { lr: self.lr.unwrap_or(ADAM_LR), weight_decay: 0.0 }, Vec::new())
+            }
+            Optimizer::Sgd => {
+                ensure!(self.lr.is_none() || self.lrs.is_empty(), "give --lr or --lrs, not both");
+                let grid = match (self.lr, self.lrs.is_empty()) {
+                    (Some(_), _) => Vec::new(),
+                    (None, true) => SGD_LRS.to_vec(),
+                    (None, false) => self.lrs.clone(),
+                };
+                let lr = self.lr.unwrap_or_else(|| grid[0]);
+                let optim = match self.momentum.unwrap_or(SGD_MOMENTUM) {
+                    0.0 => Optim::Sgd { lr },
+                    momentum => Optim::Momentum { lr, momentum },
+                };
+                (optim, grid)
+            }
+        };
+        let lstms = self.forget_biases.iter().map(|&forget_bias| Cell::Lstm { forget_bias });
+        Ok(MemorySettings {
+            lengths: self.lengths.clone(),
+            cells: [Cell::TanhDefault, Cell::Tanh { rho: 1.0 }].into_iter().chain(lstms).collect(),
+            hidden: self.hidden,
+            task: Task::default(),
+            optim,
+            lr_grid,
+            train_steps: self.train_steps,
+            batch: self.batch,
+            eval_batch: EVAL_BATCH,
+            seeds: self.seeds,
+            seed: self.seed,
+        })
+    }
+}
+
+/// Figure 7-3's flags: [`MemoryOptions`] with `--optimizer sgd` as the default.
+#[derive(Debug, Clone, Serialize)]
+#[serde(transparent)]
+pub struct MemorySgdOptions(pub MemoryOptions);
+chapter_kit::defaults_from_flags!(MemorySgdOptions);
+
+impl clap::FromArgMatches for MemorySgdOptions {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        MemoryOptions::from_arg_matches(matches).map(MemorySgdOptions)
+    }
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        self.0.update_from_arg_matches(matches)
+    }
+}
+
+impl clap::Args for MemorySgdOptions {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        MemoryOptions::augment_args(cmd).mut_arg("optimizer", |a| a.default_value("sgd"))
+    }
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        MemoryOptions::augment_args_for_update(cmd).mut_arg("optimizer", |a| a.default_value("sgd"))
+    }
+}
+
+/// Whether a `memory_task` command line asks for `--optimizer sgd` (Figure 7-3, [`MemorySgd`]).
+pub fn asks_for_sgd(args: impl IntoIterator<Item = String>) -> bool {
+    let args: Vec<String> = args.into_iter().collect();
+    args.iter().any(|a| a == "--optimizer=sgd") || args.windows(2).any(|w| w[0] == "--optimizer" && w[1] == "sgd")
+}
+
+/// What Figures 7-2 and 7-3 run: the resolved [`MemoryOptions`] (saved in the figure data as
+/// `options`).
+#[derive(Debug, Clone, Serialize)]
+pub struct MemorySettings {
     /// Sequence lengths T, ascending.
     pub lengths: Vec<usize>,
     pub cells: Vec<Cell>,
@@ -32,45 +172,7 @@ pub struct MemoryOptions {
     pub seed: u64,
 }
 
-impl Default for MemoryOptions {
-    fn default() -> Self {
-        MemoryOptions {
-            lengths: vec![8, 16, 32],
-            cells: vec![
-                Cell::TanhDefault,
-                Cell::Tanh { rho: 1.0 },
-                Cell::Lstm { forget_bias: 1.0 },
-                Cell::Lstm { forget_bias: 3.0 },
-            ],
-            hidden: 32,
-            task: Task::default(),
-            optim: Optim::AdamW { lr: 0.01, weight_decay: 0.0 },
-            lr_grid: Vec::new(),
-            train_steps: 300,
-            batch: 32,
-            eval_batch: 512,
-            seeds: 3,
-            seed: 0,
-        }
-    }
-}
-
-/// Momentum of Figure 7-3's SGD: the usual 0.9, so that 300 steps are enough at the short length.
-pub const SGD_MOMENTUM: f64 = 0.9;
-/// Figure 7-3's learning rates, half a decade apart, bracketing the best one for every cell.
-pub const SGD_LRS: [f64; 4] = [0.01, 0.03, 0.1, 0.3];
-
-impl MemoryOptions {
-    /// Figure 7-3: Figure 7-2's task, cells, lengths and seeds, trained with SGD and momentum at a
-    /// learning rate picked per cell from [`SGD_LRS`].
-    pub fn sgd() -> Self {
-        MemoryOptions {
-            optim: Optim::Momentum { lr: SGD_LRS[0], momentum: SGD_MOMENTUM },
-            lr_grid: SGD_LRS.to_vec(),
-            ..MemoryOptions::default()
-        }
-    }
-
+impl MemorySettings {
     /// `memory` for Adam, `memory-sgd` for SGD with or without momentum.
     pub fn figure_name(&self) -> &'static str {
         match self.optim {
@@ -88,10 +190,8 @@ impl MemoryOptions {
     }
 
     pub fn validate(&self) -> Result<()> {
-        ensure!(
-            !self.lengths.is_empty() && self.lengths.windows(2).all(|w| w[0] < w[1]),
-            "--lengths must be ascending"
-        );
+        ensure!(!self.lengths.is_empty(), "need at least one length");
+        cli::ensure_ascending("lengths", &self.lengths)?;
         ensure!(self.lengths[0] >= 1, "every length must be at least 1");
         ensure!(!self.cells.is_empty(), "need at least one cell");
         ensure!(
@@ -163,7 +263,7 @@ fn with_lr(optim: Optim, lr: f64) -> Optim {
     }
 }
 
-fn budget(opts: &MemoryOptions, optim: Optim, quick: bool) -> Budget {
+fn budget(opts: &MemorySettings, optim: Optim, quick: bool) -> Budget {
     Budget {
         optim,
         steps: if quick { opts.train_steps.min(QUICK_STEPS) } else { opts.train_steps },
@@ -174,7 +274,7 @@ fn budget(opts: &MemoryOptions, optim: Optim, quick: bool) -> Budget {
 }
 
 /// One run of `cell` at length `steps` with weights and data of seed index `s`.
-fn run_once(opts: &MemoryOptions, cell: Cell, steps: usize, budget: &Budget, s: u64, evaluate: bool) -> Result<Run> {
+fn run_once(opts: &MemorySettings, cell: Cell, steps: usize, budget: &Budget, s: u64, evaluate: bool) -> Result<Run> {
     let seed = opts.seed + 100 * s;
     let config = RnnConfig::new(cell, opts.task.d_in(), opts.hidden, opts.task.classes).with_seed(seed);
     train(&config.build()?, opts.task, steps, budget, seed + 1, evaluate)
@@ -183,7 +283,7 @@ fn run_once(opts: &MemoryOptions, cell: Cell, steps: usize, budget: &Budget, s: 
 /// Tries the rates of `opts.lr_grid` in ascending order on every cell at the shortest length, first
 /// seed only, stopping at a perfect held-out accuracy, and picks one per cell with [`pick_lr`] (quick:
 /// the first rate, which a full search always tries, for a few steps; no evaluation and no pick).
-pub fn lr_search(opts: &MemoryOptions, gen_opts: &GenOptions) -> Result<Vec<LrSearch>> {
+pub fn lr_search(opts: &MemorySettings, gen_opts: &GenOptions) -> Result<Vec<LrSearch>> {
     opts.validate()?;
     let quick = gen_opts.quick;
     let total = opts.cells.len() * if quick { 1 } else { opts.lr_grid.len() };
@@ -214,7 +314,7 @@ pub fn lr_search(opts: &MemoryOptions, gen_opts: &GenOptions) -> Result<Vec<LrSe
 /// `first[i]`, when given, is cell i's run at the shortest length with the first seed (the search's,
 /// which the same seeds and rate would only repeat).
 fn runs_with(
-    opts: &MemoryOptions,
+    opts: &MemorySettings,
     lrs: &[Option<f64>],
     mut first: Vec<Option<Run>>,
     gen_opts: &GenOptions,
@@ -253,24 +353,38 @@ fn runs_with(
 
 /// Trains every cell at every length with `opts.optim` as it is (quick: the shortest length, a few
 /// steps, no evaluation).
-pub fn memory_runs(opts: &MemoryOptions, gen_opts: &GenOptions) -> Result<Vec<CellRuns>> {
+pub fn memory_runs(opts: &MemorySettings, gen_opts: &GenOptions) -> Result<Vec<CellRuns>> {
     opts.validate()?;
     runs_with(opts, &vec![None; opts.cells.len()], vec![None; opts.cells.len()], gen_opts)
 }
 
-/// Figure 7-2 (Adam) or 7-3 (SGD), named by [`MemoryOptions::figure_name`]. With a learning-rate grid,
+/// What Figure 7-2 or 7-3 measured. Full runs: the settings, every cell's runs, chance and (SGD)
+/// the learning-rate search; quick runs: the search's first steps (SGD) or the cells' (Adam).
+#[derive(Debug, Clone, Serialize)]
+pub struct MemoryData {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub options: Option<MemorySettings>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cells: Option<Vec<CellRuns>>,
+    /// Accuracy of guessing, 1/classes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chance: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub search: Option<Vec<LrSearch>>,
+    /// The settings run (in the JSON as `options`, full runs only).
+    #[serde(skip)]
+    pub settings: MemorySettings,
+}
+
+/// Figure 7-2 (Adam) or 7-3 (SGD), named by [`MemorySettings::figure_name`]. With a learning-rate grid,
 /// each cell first gets its rate from [`lr_search`]; a quick run then stops after the search's first steps.
-pub fn memory_figure(opts: &MemoryOptions, gen_opts: &GenOptions) -> Result<Figure> {
+pub fn memory_data(opts: &MemorySettings, gen_opts: &GenOptions) -> Result<MemoryData> {
     opts.validate()?;
-    let name = opts.figure_name();
     let search = if opts.lr_grid.is_empty() { None } else { Some(lr_search(opts, gen_opts)?) };
     if gen_opts.quick {
-        let data = match &search {
-            // The picks need full runs: a quick run checks the search's first steps only.
-            Some(search) => serde_json::json!({ "search": search }),
-            None => serde_json::json!({ "cells": memory_runs(opts, gen_opts)? }),
-        };
-        return Figure::new("ch07", name, "", String::new(), &data);
+        // The picks need full runs: a quick run checks the search's first steps only.
+        let cells = if search.is_some() { None } else { Some(memory_runs(opts, gen_opts)?) };
+        return Ok(MemoryData { options: None, cells, chance: None, search, settings: opts.clone() });
     }
     let (lrs, first): (Vec<Option<f64>>, Vec<Option<Run>>) = match &search {
         Some(search) => search
@@ -283,9 +397,25 @@ pub fn memory_figure(opts: &MemoryOptions, gen_opts: &GenOptions) -> Result<Figu
         None => (vec![None; opts.cells.len()], vec![None; opts.cells.len()]),
     };
     let cells = runs_with(opts, &lrs, first, gen_opts)?;
-    let chance = 1.0 / opts.task.classes as f64;
+    Ok(MemoryData {
+        options: Some(opts.clone()),
+        cells: Some(cells),
+        chance: Some(1.0 / opts.task.classes as f64),
+        search,
+        settings: opts.clone(),
+    })
+}
+
+/// Draws Figure 7-2 or 7-3 (by the optimiser's [`MemorySettings::figure_name`]).
+fn draw_memory(data: &MemoryData) -> Result<Vec<Drawing>> {
+    let opts = &data.settings;
+    let name = opts.figure_name();
+    let (Some(cells), Some(chance)) = (&data.cells, data.chance) else {
+        return Ok(vec![Drawing::new(name, "", String::new(), data)?]);
+    };
     let optimiser = opts.optimiser_label();
-    let rate = if search.is_some() { ", learning rate per network" } else { "" };
+    let searched = data.search.is_some();
+    let rate = if searched { ", learning rate per network" } else { "" };
     let mut chart = LineChart::new(format!(
         "Remember the first symbol: {} {optimiser} steps{rate}, hidden {}, batch {}",
         opts.train_steps, opts.hidden, opts.batch
@@ -304,20 +434,90 @@ pub fn memory_figure(opts: &MemoryOptions, gen_opts: &GenOptions) -> Result<Figu
         };
         chart = chart.series_with(label, pts, SeriesStyle::solid().color(i));
     }
-    let rate =
-        if search.is_some() { ", each at the learning rate that did best for it at the shortest length" } else { "" };
+    let rate = if searched { ", each at the learning rate that did best for it at the shortest length" } else { "" };
     let alt = format!(
         "Held-out accuracy on the remember-the-first-symbol task against the sequence length, for a tanh RNN with an orthogonal recurrent matrix, one with PyTorch's default initialisation, and LSTMs with forget-gate bias 1 and 3, all trained for the same number of {optimiser} steps{rate}. Each point is the mean of {} runs.",
         opts.seeds
     );
     let svg = chart.render(&alt)?;
-    let mut data = serde_json::json!({
-        "options": opts,
-        "cells": cells,
-        "chance": chance,
-    });
-    if let Some(search) = search {
-        data["search"] = serde_json::to_value(search)?;
+    Ok(vec![Drawing::new(name, &alt, svg, data)?])
+}
+
+impl std::fmt::Display for MemoryData {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        let header: String = self.settings.lengths.iter().map(|t| format!("{:>8}", format!("T = {t}"))).collect();
+        writeln!(f, "{:<24} {header}", "mean held-out accuracy")?;
+        for c in self.cells.iter().flatten() {
+            let acc: String = c.accuracy.iter().map(|a| format!("{a:>8.3}")).collect();
+            let lr = c.lr.map(|lr| format!("   (lr {lr})")).unwrap_or_default();
+            writeln!(f, "{:<24} {acc}{lr}", c.name)?;
+        }
+        Ok(())
     }
-    Figure::new("ch07", name, &alt, svg, &data)
+}
+
+/// Figure 7-2: the memory task trained with Adam (`memory_task`).
+pub struct Memory;
+
+impl Experiment for Memory {
+    const CHAPTER: &'static str = "ch07";
+    const NAME: &'static str = "memory";
+    const ABOUT: &'static str = "A long-range memory task: accuracy against sequence length for tanh RNNs and LSTMs, with Adam (Figure 7-2) or SGD (Figure 7-3)";
+    type Options = MemoryOptions;
+    type Data = MemoryData;
+
+    fn run(opts: &MemoryOptions, run_mode: &GenOptions) -> Result<MemoryData> {
+        memory_data(&opts.settings()?, run_mode)
+    }
+
+    fn draw(data: &MemoryData) -> Result<Vec<Drawing>> {
+        draw_memory(data)
+    }
+}
+
+/// Figure 7-3: the memory task trained with SGD and momentum at a learning rate picked per cell
+/// (`memory_task --optimizer sgd`).
+pub struct MemorySgd;
+
+impl Experiment for MemorySgd {
+    const CHAPTER: &'static str = "ch07";
+    const NAME: &'static str = "memory-sgd";
+    const ABOUT: &'static str = Memory::ABOUT;
+    type Options = MemorySgdOptions;
+    type Data = MemoryData;
+
+    fn run(opts: &MemorySgdOptions, run_mode: &GenOptions) -> Result<MemoryData> {
+        memory_data(&opts.0.settings()?, run_mode)
+    }
+
+    fn draw(data: &MemoryData) -> Result<Vec<Drawing>> {
+        draw_memory(data)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sgd_is_asked_for_in_either_spelling() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(asks_for_sgd(args(&["memory_task", "--optimizer", "sgd", "--quick"])));
+        assert!(asks_for_sgd(args(&["memory_task", "--optimizer=sgd"])));
+        assert!(!asks_for_sgd(args(&["memory_task", "--optimizer", "adam"])));
+        assert!(!asks_for_sgd(args(&["memory_task", "--lrs", "sgd"])));
+    }
+
+    #[test]
+    fn the_two_figures_differ_only_in_the_optimiser() -> Result<()> {
+        let (adam, sgd) = (MemoryOptions::default(), MemorySgdOptions::default().0);
+        assert_eq!((adam.optimizer, sgd.optimizer), (Optimizer::Adam, Optimizer::Sgd));
+        let (adam, sgd) = (adam.settings()?, sgd.settings()?);
+        assert_eq!(adam.optim, Optim::AdamW { lr: ADAM_LR, weight_decay: 0.0 });
+        assert_eq!(sgd.optim, Optim::Momentum { lr: SGD_LRS[0], momentum: SGD_MOMENTUM });
+        assert_eq!((adam.lr_grid.len(), sgd.lr_grid.clone()), (0, SGD_LRS.to_vec()));
+        assert_eq!(serde_json::to_value(&adam.cells)?, serde_json::to_value(&sgd.cells)?);
+        assert_eq!((adam.figure_name(), sgd.figure_name()), ("memory", "memory-sgd"));
+        Ok(())
+    }
 }

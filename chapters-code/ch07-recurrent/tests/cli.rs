@@ -4,17 +4,13 @@
 
 use chapter_kit::example_check::Examples;
 
-fn examples() -> Examples {
-    Examples::of(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Bad flags: one `error:` line naming the problem, a non-zero exit and nothing written.
-fn refuses(bin: &str, args: &[&str], needle: &str) {
-    examples().refuses_writing_nothing(bin, args, needle)
-}
-
 #[test]
 fn examples_refuse_bad_flags_and_write_nothing() {
+    let examples = Examples::of(env!("CARGO_MANIFEST_DIR"));
+    for name in ["bptt_lag", "memory_task", "rnn_clipping"] {
+        examples.refuses_bad_run_flags(name);
+    }
+    let refuses = |name: &str, args: &[&str], needle: &str| examples.refuses_writing_nothing(name, args, needle);
     refuses("bptt_lag", &["--steps", "1"], "--steps must be at least 2");
     refuses("bptt_lag", &["--rhos", "0.5,-1"], "must be a finite positive number, got `-1`");
     refuses("bptt_lag", &["--hidden", "0"], "must be a positive integer, got `0`");
@@ -25,6 +21,10 @@ fn examples_refuse_bad_flags_and_write_nothing() {
     refuses("memory_task", &["--momentum", "0.9"], "--momentum and --lrs apply to --optimizer sgd only");
     refuses("memory_task", &["--optimizer", "sgd", "--lr", "0.1", "--lrs", "0.1,0.3"], "give --lr or --lrs, not both");
     refuses("memory_task", &["--optimizer", "sgd", "--lrs", "0.1,0"], "must be a finite positive number, got `0`");
+    refuses("memory_task", &["--optimizer", "sgd", "--lengths", "4,4"], "--lengths must be ascending");
+    // `--optimizer sgd` is Figure 7-3's own defaults: `--book` takes it, but not other changes.
+    examples.refuses("memory_task", &["--optimizer", "sgd", "--lrs", "0.1", "--book"], "use the default settings");
+    refuses("memory_task", &["--optimizer", "sgd", "--book"], "mutually exclusive");
     refuses("rnn_clipping", &["--clip", "0"], "must be a finite positive number, got `0`");
     refuses("rnn_clipping", &["--rho", "inf"], "must be a finite positive number, got `inf`");
 }
@@ -32,7 +32,8 @@ fn examples_refuse_bad_flags_and_write_nothing() {
 #[test]
 fn a_quick_run_writes_its_figure_data_where_asked() {
     // Quick mode writes the data only (the freshness test's mode), never an SVG.
-    examples().writes_exactly(
+    let examples = Examples::of(env!("CARGO_MANIFEST_DIR"));
+    examples.writes_exactly(
         "rnn_clipping",
         &["--quick"],
         &["figures/ch07/clipping-loss.json", "figures/ch07/clipping-norms.json"],
@@ -41,17 +42,20 @@ fn a_quick_run_writes_its_figure_data_where_asked() {
 
 #[test]
 fn the_sgd_memory_task_writes_its_own_figure_and_has_help() {
-    let examples = examples();
+    let examples = Examples::of(env!("CARGO_MANIFEST_DIR"));
+    let args = ["--optimizer", "sgd", "--lrs", "0.01,0.1", "--quick"];
+    examples.writes_exactly("memory_task", &args, &["figures/ch07/memory-sgd.json"]);
     let dir = examples.scratch("sgd");
     let out = dir.to_string_lossy().into_owned();
-    let run = examples.run("memory_task", &["--optimizer", "sgd", "--lrs", "0.01,0.1", "--quick", "--out", &out]);
+    let run = examples.run("memory_task", &[&args[..], &["--out", &out]].concat());
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
-    assert_eq!(chapter_kit::example_check::files_under(&dir), [dir.join("figures/ch07/memory-sgd.json")]);
     let json = std::fs::read_to_string(dir.join("figures/ch07/memory-sgd.json")).unwrap();
     assert!(json.contains("\"lrs\"") && json.contains("0.01"), "{json}");
     let _ = std::fs::remove_dir_all(&dir);
 
-    let help = examples.run("memory_task", &["--help"]);
-    let help = String::from_utf8_lossy(&help.stdout);
-    assert!(help.contains("--optimizer") && help.contains("--lrs") && help.contains("sgd"), "{help}");
+    for args in [&["--help"][..], &["--optimizer", "sgd", "--help"]] {
+        let help = examples.run("memory_task", args);
+        let help = String::from_utf8_lossy(&help.stdout);
+        assert!(help.contains("--optimizer") && help.contains("--lrs") && help.contains("sgd"), "{help}");
+    }
 }
