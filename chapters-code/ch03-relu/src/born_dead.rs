@@ -184,13 +184,13 @@ pub struct BornDeadOptions {
     #[arg(long, default_value_t = 2000, value_parser = cli::positive_usize, allow_negative_numbers = true)]
     pub samples: usize,
     /// Points of [−1, 1] each network is evaluated on.
-    #[arg(long = "inputs", default_value_t = 64, value_parser = cli::positive_usize, allow_negative_numbers = true)]
+    #[arg(long = "inputs", value_name = "N", default_value_t = 64, value_parser = cli::positive_usize, allow_negative_numbers = true)]
     pub n_inputs: usize,
     /// Width of the extra curve with multi-dimensional Gaussian inputs.
     #[arg(long, default_value_t = 3, value_parser = cli::positive_usize, allow_negative_numbers = true)]
     pub extra_width: usize,
     /// Input dimension of the extra curve.
-    #[arg(long = "d-in", default_value_t = 16, value_parser = cli::positive_usize, allow_negative_numbers = true)]
+    #[arg(long = "d-in", value_name = "D", default_value_t = 16, value_parser = cli::positive_usize, allow_negative_numbers = true)]
     pub d_in_extra: usize,
     /// Seed of the weights (and of the extra curve's Gaussian inputs).
     #[arg(long, default_value_t = 0)]

@@ -46,6 +46,7 @@ pub struct DepthOptions {
     /// Networks as activation[@σ_w²] (default σ_w²: the activation's recommended gain squared).
     #[arg(
         long = "nets",
+        value_name = "NETS",
         value_delimiter = ',',
         value_parser = family,
         default_values_t = [Activation::Sigmoid, Activation::Tanh, Activation::Relu].map(NetFamily::recommended)

@@ -45,10 +45,10 @@ pub struct DyingOptions {
     #[arg(long, default_value_t = 32, value_parser = cli::positive_usize, allow_negative_numbers = true)]
     pub batch: usize,
     /// Adam's learning rate during the mild spike (Figure 3-6).
-    #[arg(long = "mild-spike", default_value_t = 0.03, value_parser = cli::finite_positive_f64, allow_negative_numbers = true)]
+    #[arg(long = "mild-spike", value_name = "LR", default_value_t = 0.03, value_parser = cli::finite_positive_f64, allow_negative_numbers = true)]
     pub mild_spike_lr: f64,
     /// Adam's learning rate during the strong spike (Figure 3-7).
-    #[arg(long = "strong-spike", default_value_t = 0.1, value_parser = cli::finite_positive_f64, allow_negative_numbers = true)]
+    #[arg(long = "strong-spike", value_name = "LR", default_value_t = 0.1, value_parser = cli::finite_positive_f64, allow_negative_numbers = true)]
     pub strong_spike_lr: f64,
     /// Steps of each spike (a multiple of --every).
     #[arg(long, default_value_t = 50, value_parser = cli::positive_usize, allow_negative_numbers = true)]
@@ -66,7 +66,7 @@ pub struct DyingOptions {
     #[arg(long, default_value_t = 3, value_parser = cli::positive_usize, allow_negative_numbers = true)]
     pub seeds: usize,
     /// Seed of the digit images.
-    #[arg(long = "seed", default_value_t = 0)]
+    #[arg(long = "seed", value_name = "SEED", default_value_t = 0)]
     pub data_seed: u64,
 }
 chapter_kit::defaults_from_flags!(DyingOptions);

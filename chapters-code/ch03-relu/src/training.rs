@@ -1,5 +1,6 @@
-//! Figure 3-4: the first-over-last error ratio ‖δ¹‖/‖δᴸ‖ while sigmoid, tanh and ReLU networks train
-//! on the digits, and each network's test accuracy.
+//! Figure 3-4: the first-over-last ratio g¹/gᴸ of the gradient at each layer (the book's measure,
+//! chapter 1: gˡ = sqrt((1/B) Σᵢ ‖δˡᵢ‖²), [`lab::probe::error_rms`]) while sigmoid, tanh and ReLU
+//! networks train on the digits, and each network's test accuracy.
 
 use crate::digits::digits;
 use crate::families::{NetFamily, TrainedFamily, trained_family};
@@ -8,6 +9,8 @@ use chapter_kit::cli;
 use chapter_kit::figure::{Drawing, Experiment, GenOptions};
 use lab::Activation;
 use lab::experiments::{self, Phase};
+use lab::Mlp;
+use lab::data::Dataset;
 use lab::plot::{Legend, LineChart, SeriesStyle};
 use lab::threads::parallel_map;
 use lab::train::Optim;
@@ -64,6 +67,7 @@ chapter_kit::defaults_from_flags!(TrainingOptions);
 /// What the full run adds to a network's record: how training ended.
 #[derive(Debug, Clone, Serialize)]
 pub struct TrainingOutcome {
+    // Every ratio is g¹/gᴸ.
     pub test_accuracy: f64,
     pub diverged: bool,
     pub initial_ratio: f64,
@@ -79,13 +83,56 @@ pub struct TrainingRun {
     pub lr: f64,
     /// Steps at which the profile was taken.
     pub steps: Vec<usize>,
-    /// ‖δ¹‖/‖δᴸ‖ at each probe.
+    /// g¹/gᴸ at each probe.
     pub ratios: Vec<f64>,
-    /// ‖δˡ‖ per probe, per hidden layer.
-    pub delta_norms: Vec<Vec<f64>>,
+    /// gˡ per probe, per hidden layer.
+    pub g: Vec<Vec<f64>>,
     pub probe_losses: Vec<f64>,
     #[serde(flatten)]
     pub outcome: Option<TrainingOutcome>,
+}
+
+/// What [`g_training_profile`] recorded.
+#[derive(Debug, Clone)]
+pub struct GProfile {
+    /// Steps at which the profile was taken (0 = at initialisation).
+    pub steps: Vec<usize>,
+    /// gˡ per probe, per hidden layer, on the fixed probe batch.
+    pub g: Vec<Vec<f64>>,
+    /// g¹/gᴸ per probe.
+    pub ratios: Vec<f64>,
+    /// Loss on the probe batch at each probe.
+    pub probe_losses: Vec<f64>,
+    /// True when the loss became NaN or infinite and training stopped early.
+    pub diverged: bool,
+}
+
+/// Trains a network built from `config` on `train_set` through `phases` exactly as
+/// [`lab::experiments::training_profile`] does (the same [`lab::experiments::train_phases`]), but
+/// measures the book's gˡ ([`lab::probe::error_rms`]) of every hidden layer on the fixed probe batch at
+/// step 0 and every `every` steps, where lab's measures the bias gradients. Returns the network too.
+pub fn g_training_profile(
+    config: &lab::MlpConfig,
+    train_set: &Dataset,
+    probe: (&candle_core::Tensor, &candle_core::Tensor),
+    phases: &[Phase],
+    batch: usize,
+    seed: u64,
+    every: usize,
+) -> Result<(GProfile, Mlp)> {
+    let net = config.build(&lab::DEVICE)?;
+    let (mut steps, mut g, mut ratios, mut probe_losses) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let records = experiments::train_phases(&net, train_set, phases, batch, seed, every, |step, net| {
+        let gl = lab::probe::error_rms(net, probe.0, probe.1)?;
+        ratios.push(gl[0] / gl[gl.len() - 1]);
+        g.push(gl);
+        probe_losses.push(net.loss(probe.0, probe.1)?.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?);
+        steps.push(step);
+        Ok(())
+    })?;
+    let total: usize = phases.iter().map(|p| p.steps).sum();
+    let diverged = records.len() < total || records.last().is_some_and(|r| !r.loss.is_finite());
+    Ok((GProfile { steps, g, ratios, probe_losses, diverged }, net))
 }
 
 /// What Figure 3-4 measured.
@@ -95,13 +142,13 @@ pub struct TrainingData {
     pub runs: Vec<TrainingRun>,
 }
 
-/// Figure 3-4: ‖δ¹‖/‖δᴸ‖ during training, and each network's test accuracy.
+/// Figure 3-4: g¹/gᴸ during training, and each network's test accuracy.
 pub struct DeltaTraining;
 
 impl Experiment for DeltaTraining {
     const CHAPTER: &'static str = "ch03";
     const NAME: &'static str = "delta-training";
-    const ABOUT: &'static str = "The first-over-last error ratio ‖δ¹‖/‖δᴸ‖ during training (Figure 3-4)";
+    const ABOUT: &'static str = "The first-over-last gradient ratio g¹/gᴸ during training (Figure 3-4)";
     type Options = TrainingOptions;
     type Data = TrainingData;
 
@@ -121,7 +168,7 @@ impl Experiment for DeltaTraining {
         let runs = parallel_map(&opts.nets, 2, |n| -> Result<TrainingRun> {
             let config = n.family.config(train.dim(), opts.width, opts.depth, train.classes).with_seed(opts.seed);
             let phases = [Phase { optim: Optim::Momentum { lr: n.lr, momentum: opts.momentum }, steps }];
-            let (p, net) = experiments::training_profile(
+            let (p, net) = g_training_profile(
                 &config,
                 &train,
                 (&probe.x, &probe.y),
@@ -147,7 +194,7 @@ impl Experiment for DeltaTraining {
                 lr: n.lr,
                 steps: p.steps,
                 ratios: p.ratios,
-                delta_norms: p.delta_norms,
+                g: p.g,
                 probe_losses: p.probe_losses,
                 outcome,
             })
@@ -162,11 +209,11 @@ impl Experiment for DeltaTraining {
         }
         let opts = &data.options;
         let mut chart = LineChart::new(format!(
-            "‖δ¹‖/‖δᴸ‖ during training: {} hidden layers of {} units, digits",
+            "g¹/gᴸ during training: {} hidden layers of {} units, digits",
             opts.depth, opts.width
         ))
         .x_label("SGD step")
-        .y_label("‖δ¹‖ / ‖δᴸ‖ (first over last hidden layer)")
+        .y_label("g¹ / gᴸ (first over last hidden layer)")
         .log_y();
         for (i, r) in data.runs.iter().enumerate() {
             let pts: Vec<(f64, f64)> = r.steps.iter().zip(&r.ratios).map(|(&s, &q)| (s as f64, q)).collect();
@@ -174,7 +221,7 @@ impl Experiment for DeltaTraining {
             let name = format!("{} (test acc. {:.0}%)", r.label, 100.0 * accuracy);
             chart = chart.series_with(name, pts, SeriesStyle::solid().color(i));
         }
-        let alt = "Log-scale ratio of the first to the last hidden layer's error norm over 1000 training steps: the sigmoid network's stays below one in ten thousand throughout, while the tanh and ReLU networks' stay near one";
+        let alt = "Log-scale ratio of the gradient at the first to the last hidden layer, g¹/gᴸ, over 1000 training steps: the sigmoid network's stays below one in ten thousand throughout, while the tanh and ReLU networks' stay near one";
         let svg = chart.hline(1.0, "equal").legend(Legend::Outside).size(780, 440).render(alt)?;
         Ok(vec![Drawing::new("delta-training", alt, svg, data)?])
     }
@@ -201,6 +248,28 @@ impl std::fmt::Display for TrainingData {
                 o.map_or(nan, |o| o.test_accuracy)
             )?;
         }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_profile_is_error_rms_and_training_is_labs() -> Result<()> {
+        let (train, _, _) = digits(200, 0, 0, 0)?;
+        let probe = train.take(50)?;
+        let config = NetFamily::new(Activation::Relu, 2.0).config(train.dim(), 16, 4, train.classes).with_seed(1);
+        let phases = [Phase { optim: Optim::Momentum { lr: 0.01, momentum: 0.9 }, steps: 10 }];
+        let (p, net) = g_training_profile(&config, &train, (&probe.x, &probe.y), &phases, 16, 1, 5)?;
+        assert_eq!(p.steps, [0, 5, 10]);
+        // The last probe is error_rms of the trained network.
+        assert_eq!(p.g[2], lab::probe::error_rms(&net, &probe.x, &probe.y)?);
+        assert!((p.ratios[2] - p.g[2][0] / p.g[2][3]).abs() < 1e-12);
+        // The same training as lab's training_profile: the same probe losses.
+        let (q, _) = experiments::training_profile(&config, &train, (&probe.x, &probe.y), &phases, 16, 1, 5)?;
+        assert_eq!(p.probe_losses, q.probe_losses);
         Ok(())
     }
 }
