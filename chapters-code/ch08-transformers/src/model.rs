@@ -8,7 +8,7 @@ use serde::Serialize;
 /// The chapter's default model: small enough for 2 cores.
 #[derive(Debug, Clone, Serialize, clap::Args)]
 pub struct ModelOptions {
-    /// Vocabulary size V of the sorting task.
+    /// Vocabulary size V of the sequence task.
     #[arg(long, default_value_t = 16, value_parser = cli::positive_usize, allow_negative_numbers = true)]
     pub vocab: usize,
     /// Positions T per sequence.

@@ -156,7 +156,7 @@ pub struct Diagnosis;
 impl Experiment for Diagnosis {
     const CHAPTER: &'static str = "ch09";
     const NAME: &'static str = "diagnosis";
-    const ABOUT: &'static str = "Diagnoses the five broken networks of chapter 9 and their fixes, and prints each report (the verdict table and Figures 9-1, 9-2)";
+    const ABOUT: &'static str = "Diagnoses the five broken networks of chapter 9 and their fixes, and prints each report (the verdict table, Figures 9-1 and 9-2, the data of the interactive Figure 9-3)";
     type Options = DiagnosisOptions;
     type Data = DiagnosisData;
 
