@@ -144,12 +144,6 @@ impl clap::Args for MemorySgdOptions {
     }
 }
 
-/// Whether a `memory_task` command line asks for `--optimizer sgd` (Figure 7-3, [`MemorySgd`]).
-pub fn asks_for_sgd(args: impl IntoIterator<Item = String>) -> bool {
-    let args: Vec<String> = args.into_iter().collect();
-    args.iter().any(|a| a == "--optimizer=sgd") || args.windows(2).any(|w| w[0] == "--optimizer" && w[1] == "sgd")
-}
-
 /// What Figures 7-2 and 7-3 run: the resolved [`MemoryOptions`] (saved in the figure data as
 /// `options`).
 #[derive(Debug, Clone, Serialize)]
@@ -476,7 +470,7 @@ impl Experiment for Memory {
 }
 
 /// Figure 7-3: the memory task trained with SGD and momentum at a learning rate picked per cell
-/// (`memory_task --optimizer sgd`).
+/// (`memory_sgd`).
 pub struct MemorySgd;
 
 impl Experiment for MemorySgd {
@@ -498,15 +492,6 @@ impl Experiment for MemorySgd {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sgd_is_asked_for_in_either_spelling() {
-        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert!(asks_for_sgd(args(&["memory_task", "--optimizer", "sgd", "--quick"])));
-        assert!(asks_for_sgd(args(&["memory_task", "--optimizer=sgd"])));
-        assert!(!asks_for_sgd(args(&["memory_task", "--optimizer", "adam"])));
-        assert!(!asks_for_sgd(args(&["memory_task", "--lrs", "sgd"])));
-    }
 
     #[test]
     fn the_two_figures_differ_only_in_the_optimiser() -> Result<()> {

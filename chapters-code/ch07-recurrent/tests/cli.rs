@@ -7,7 +7,7 @@ use chapter_kit::example_check::Examples;
 #[test]
 fn examples_refuse_bad_flags_and_write_nothing() {
     let examples = Examples::of(env!("CARGO_MANIFEST_DIR"));
-    for name in ["bptt_lag", "memory_task", "rnn_clipping"] {
+    for name in ["bptt_lag", "memory_task", "memory_sgd", "rnn_clipping"] {
         examples.refuses_bad_run_flags(name);
     }
     let refuses = |name: &str, args: &[&str], needle: &str| examples.refuses_writing_nothing(name, args, needle);
@@ -19,12 +19,11 @@ fn examples_refuse_bad_flags_and_write_nothing() {
     refuses("memory_task", &["--momentum", "1"], "--momentum must be below 1");
     refuses("memory_task", &["--optimizer", "rmsprop"], "invalid value 'rmsprop'");
     refuses("memory_task", &["--momentum", "0.9"], "--momentum and --lrs apply to --optimizer sgd only");
-    refuses("memory_task", &["--optimizer", "sgd", "--lr", "0.1", "--lrs", "0.1,0.3"], "give --lr or --lrs, not both");
-    refuses("memory_task", &["--optimizer", "sgd", "--lrs", "0.1,0"], "must be a finite positive number, got `0`");
-    refuses("memory_task", &["--optimizer", "sgd", "--lengths", "4,4"], "--lengths must be ascending");
-    // `--optimizer sgd` is Figure 7-3's own defaults: `--book` takes it, but not other changes.
-    examples.refuses("memory_task", &["--optimizer", "sgd", "--lrs", "0.1", "--book"], "use the default settings");
-    refuses("memory_task", &["--optimizer", "sgd", "--book"], "mutually exclusive");
+    refuses("memory_sgd", &["--lr", "0.1", "--lrs", "0.1,0.3"], "give --lr or --lrs, not both");
+    refuses("memory_sgd", &["--lrs", "0.1,0"], "must be a finite positive number, got `0`");
+    refuses("memory_sgd", &["--lengths", "4,4"], "--lengths must be ascending");
+    // Figure 7-3 has its own defaults: `--book` takes them, but not other changes.
+    examples.refuses("memory_sgd", &["--lrs", "0.1", "--book"], "use the default settings");
     refuses("rnn_clipping", &["--clip", "0"], "must be a finite positive number, got `0`");
     refuses("rnn_clipping", &["--rho", "inf"], "must be a finite positive number, got `inf`");
 }
@@ -43,18 +42,18 @@ fn a_quick_run_writes_its_figure_data_where_asked() {
 #[test]
 fn the_sgd_memory_task_writes_its_own_figure_and_has_help() {
     let examples = Examples::of(env!("CARGO_MANIFEST_DIR"));
-    let args = ["--optimizer", "sgd", "--lrs", "0.01,0.1", "--quick"];
-    examples.writes_exactly("memory_task", &args, &["figures/ch07/memory-sgd.json"]);
+    let args = ["--lrs", "0.01,0.1", "--quick"];
+    examples.writes_exactly("memory_sgd", &args, &["figures/ch07/memory-sgd.json"]);
     let dir = examples.scratch("sgd");
     let out = dir.to_string_lossy().into_owned();
-    let run = examples.run("memory_task", &[&args[..], &["--out", &out]].concat());
+    let run = examples.run("memory_sgd", &[&args[..], &["--out", &out]].concat());
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     let json = std::fs::read_to_string(dir.join("figures/ch07/memory-sgd.json")).unwrap();
     assert!(json.contains("\"lrs\"") && json.contains("0.01"), "{json}");
     let _ = std::fs::remove_dir_all(&dir);
 
-    for args in [&["--help"][..], &["--optimizer", "sgd", "--help"]] {
-        let help = examples.run("memory_task", args);
+    for name in ["memory_task", "memory_sgd"] {
+        let help = examples.run(name, &["--help"]);
         let help = String::from_utf8_lossy(&help.stdout);
         assert!(help.contains("--optimizer") && help.contains("--lrs") && help.contains("sgd"), "{help}");
     }
