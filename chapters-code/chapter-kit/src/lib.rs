@@ -18,3 +18,9 @@ pub mod figure;
 
 pub use example::example_main;
 pub use figure::{Experiment, GenOptions};
+
+/// CONTRIBUTING.md's recipes ("how to add a figure" is a complete program), compiled and run as this
+/// crate's doctests so that they cannot go stale.
+#[cfg(doctest)]
+#[doc = include_str!("../../../CONTRIBUTING.md")]
+pub struct ContributingRecipes;
