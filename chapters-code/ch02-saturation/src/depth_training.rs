@@ -2,7 +2,9 @@
 //! to 10 hidden layers trained by the same minibatch SGD, their test accuracy during training, and how
 //! far each layer's weights moved.
 
-use crate::nielsen::{Cost, DataArgs, NetSpec, Sgd, evaluate, snapshot, speed_of_learning, step, weight_change};
+use crate::nielsen::{
+    Cost, DataArgs, NetSpec, Sgd, evaluate, gradient_at_layers, snapshot, speed_of_learning, step, weight_change,
+};
 use anyhow::{Result, ensure};
 use chapter_kit::cli;
 use chapter_kit::figure::{Drawing, Experiment, GenOptions};
@@ -87,6 +89,8 @@ pub struct DepthRun {
     pub test_accuracy: Vec<f64>,
     /// Speed of every hidden layer at initialisation, on the first 1000 training images.
     pub initial_speeds: Vec<f64>,
+    /// The book's gˡ of every hidden layer at initialisation, on the same images.
+    pub initial_g: Vec<f64>,
     /// ‖Wˡ − W₀ˡ‖/‖W₀ˡ‖ after the run, per hidden layer.
     pub weight_change: Vec<f64>,
 }
@@ -105,8 +109,9 @@ pub fn depth_run(
     let net = spec.build()?;
     let w0 = snapshot(&net)?;
     let probe_n = train.len().min(1000);
-    let initial_speeds =
-        speed_of_learning(&net, &train.x.narrow(0, 0, probe_n)?, &train.y.narrow(0, 0, probe_n)?, opts.cost)?;
+    let (probe_x, probe_y) = (train.x.narrow(0, 0, probe_n)?, train.y.narrow(0, 0, probe_n)?);
+    let initial_speeds = speed_of_learning(&net, &probe_x, &probe_y, opts.cost)?;
+    let initial_g = gradient_at_layers(&net, &probe_x, &probe_y, opts.cost)?;
     let sgd = Sgd { eta: opts.eta, lambda: opts.lambda, n: train.len() };
     let mut rng = lab::init::rng(opts.seed.wrapping_add(1));
     let (mut eval_steps, mut test_cost, mut test_accuracy) = (vec![0], vec![], vec![]);
@@ -139,6 +144,7 @@ pub fn depth_run(
         test_cost,
         test_accuracy,
         initial_speeds,
+        initial_g,
         weight_change: weight_change(&net, &w0)?,
     })
 }
@@ -180,7 +186,11 @@ pub struct DepthRunData {
     pub test_cost: Vec<f64>,
     pub test_accuracy: Vec<f64>,
     pub initial_speeds: Vec<f64>,
+    /// Nielsen's ‖∂C/∂b¹‖/‖∂C/∂bᴸ‖ at initialisation.
     pub initial_ratio_first_last: f64,
+    /// The book's gˡ at initialisation, and g¹/gᴸ.
+    pub initial_g: Vec<f64>,
+    pub initial_g_ratio_first_last: f64,
     #[serde(flatten)]
     pub end: Option<DepthRunEnd>,
 }
@@ -211,6 +221,8 @@ impl DepthRunData {
             test_accuracy: r.test_accuracy.clone(),
             initial_speeds: r.initial_speeds.clone(),
             initial_ratio_first_last: r.initial_speeds[0] / r.initial_speeds[r.initial_speeds.len() - 1],
+            initial_g: r.initial_g.clone(),
+            initial_g_ratio_first_last: r.initial_g[0] / r.initial_g[r.initial_g.len() - 1],
             end,
         }
     }

@@ -7,11 +7,11 @@
 //!
 //! - [`functions`]: Figures 2-1 to 2-3, σ and tanh, the product bound and the window (closed forms in
 //!   [`window`]);
-//! - [`speed`]: Figure 2-4, Nielsen's speed of learning at initialisation (his networks, cost, data and
-//!   protocol are in [`nielsen`]);
-//! - [`speed_training`]: Figure 2-5, the speed of learning across training;
+//! - [`speed`]: Figure 2-4, Nielsen's speed of learning at initialisation, and the book's gˡ beside it
+//!   (his networks, cost, data and protocol are in [`nielsen`]);
+//! - [`speed_training`]: Figure 2-5, the speed of learning and gˡ across training;
 //! - [`depth_training`]: Figures 2-6 and 2-7, depth against a fixed training budget;
-//! - [`sweep`]: Figure 2-8, ‖δ¹‖/‖δᴸ‖ against depth, measured and predicted;
+//! - [`sweep`]: Figure 2-8, g¹/gᴸ against depth, measured and predicted;
 //! - [`glorot`]: Figures 2-9 to 2-12, Glorot & Bengio's saturation experiment;
 //! - [`conditions`]: Figure 2-13, that experiment under varied conditions;
 //! - [`exercises`], [`solutions`] and [`checks`]: the chapter's checked exercises.

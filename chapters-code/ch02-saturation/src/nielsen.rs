@@ -9,7 +9,9 @@
 //!   examples ([`Cost::SigmoidCrossEntropy`]; `network2.CrossEntropyCost`);
 //! - weights N(0, 1/n_in) and biases N(0, 1) (`network2.default_weight_initializer`);
 //! - the speed of a layer is the norm of the bias gradient averaged over the first 1000 training images
-//!   (`get_average_gradient`), which is what [`speed_of_learning`] computes on a batch of 1000;
+//!   (`get_average_gradient`), which is what [`speed_of_learning`] computes on a batch of 1000 — beside
+//!   it, [`gradient_at_layers`] computes the book's measure gˡ (chapter 1) on the same networks, batch
+//!   and cost;
 //! - training is gradient descent on those 1000 images as one batch, η = 0.1, L2 regularisation λ = 5
 //!   (`net.SGD(training_data, 1, 1000, 0.1, lmbda=5.0)` once per epoch, 500 epochs).
 
@@ -218,6 +220,37 @@ pub fn speed_of_learning(net: &Mlp, x: &Tensor, y: &Tensor, cost: Cost) -> Resul
     net.hidden().iter().map(|l| lab::probe::grad_norm(&grads, l.delta_var())).collect()
 }
 
+/// **The gradient at layer l**, gˡ = sqrt((1/B) Σᵢ ‖δˡᵢ‖²), for every hidden layer (input side first):
+/// the book's one measure (chapter 1; [`lab::probe::error_rms`]), here for either `cost`, read through
+/// the zero probe `Var`s of [`Mlp::forward_probed`]. With [`Cost::Softmax`] it is `error_rms` itself.
+///
+/// Both costs are means over the batch, so ∂C/∂zˡᵢ = δˡᵢ/B and gˡ = √B · ‖∂C/∂Zˡ‖_F. Unlike Nielsen's
+/// ‖∂C/∂bˡ‖ = ‖(1/B) Σᵢ δˡᵢ‖, the per-example errors cannot cancel in it.
+pub fn gradient_at_layers(net: &Mlp, x: &Tensor, y: &Tensor, cost: Cost) -> Result<Vec<f64>> {
+    let (trace, probes) = net.forward_probed(x, true)?;
+    let grads = cost.loss(&trace.logits, y)?.backward()?;
+    g_from_probes(&grads, &probes, x.dim(0)?)
+}
+
+/// gˡ from the gradients of the probe `Var`s of a batch of `batch` examples.
+fn g_from_probes(
+    grads: &candle_core::backprop::GradStore,
+    probes: &[candle_core::Var],
+    batch: usize,
+) -> Result<Vec<f64>> {
+    let root_b = (batch as f64).sqrt();
+    probes.iter().map(|p| Ok(lab::probe::grad_norm(grads, p)? * root_b)).collect()
+}
+
+/// Both measures of every hidden layer's gradient, input side first, on one batch.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LayerGradients {
+    /// Nielsen's speed of learning ‖∂C/∂bˡ‖ ([`speed_of_learning`]).
+    pub speed: Vec<f64>,
+    /// The book's gˡ ([`gradient_at_layers`]).
+    pub g: Vec<f64>,
+}
+
 /// Plain gradient descent with Nielsen's L2 regularisation.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Sgd {
@@ -230,15 +263,24 @@ pub struct Sgd {
 }
 
 /// One gradient step on the batch `(x, y)`; returns the batch's cost and, when `measure` is set, the
-/// speed ‖∂C/∂bˡ‖ of every hidden layer *before* the step.
-pub fn step(net: &Mlp, x: &Tensor, y: &Tensor, cost: Cost, sgd: &Sgd, measure: bool) -> Result<(f64, Vec<f64>)> {
-    let trace = net.forward_trace(x, true)?;
+/// speed ‖∂C/∂bˡ‖ and gˡ of every hidden layer *before* the step (empty otherwise).
+pub fn step(net: &Mlp, x: &Tensor, y: &Tensor, cost: Cost, sgd: &Sgd, measure: bool) -> Result<(f64, LayerGradients)> {
+    // The probes add zero to every pre-activation: the same values, the same step.
+    let (trace, probes) =
+        if measure { net.forward_probed(x, true)? } else { (net.forward_trace(x, true)?, Vec::new()) };
     let loss = cost.loss(&trace.logits, y)?;
     let grads = loss.backward()?;
-    let speeds = if measure {
-        net.hidden().iter().map(|l| lab::probe::grad_norm(&grads, l.delta_var())).collect::<Result<Vec<_>>>()?
+    let measured = if measure {
+        LayerGradients {
+            speed: net
+                .hidden()
+                .iter()
+                .map(|l| lab::probe::grad_norm(&grads, l.delta_var()))
+                .collect::<Result<Vec<_>>>()?,
+            g: g_from_probes(&grads, &probes, x.dim(0)?)?,
+        }
     } else {
-        Vec::new()
+        LayerGradients::default()
     };
     let decay = 1.0 - sgd.eta * sgd.lambda / sgd.n.max(1) as f64;
     for layer in &net.layers {
@@ -251,7 +293,7 @@ pub fn step(net: &Mlp, x: &Tensor, y: &Tensor, cost: Cost, sgd: &Sgd, measure: b
             layer.bias.set(&(layer.bias.as_tensor() - (g * sgd.eta)?)?)?;
         }
     }
-    Ok((loss.to_scalar::<f32>()? as f64, speeds))
+    Ok((loss.to_scalar::<f32>()? as f64, measured))
 }
 
 /// Mean cost and accuracy on a data set (in chunks of 1000 examples).
@@ -322,6 +364,37 @@ mod tests {
         Ok(())
     }
 
+    fn close(a: &[f64], b: &[f64]) -> bool {
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() <= 1e-5 * y.abs())
+    }
+
+    #[test]
+    fn gradient_at_layers_is_lab_error_rms_and_step_measures_both() -> Result<()> {
+        let (x, y) = tiny_batch()?;
+        let spec = NetSpec { d_in: 5, width: 6, depth: 3, classes: 3, ..NetSpec::nielsen(3, 4) };
+        let net = spec.build()?;
+        // Softmax: exactly lab's error_rms, the book's gˡ.
+        let g = gradient_at_layers(&net, &x, &y, Cost::Softmax)?;
+        assert!(close(&g, &lab::probe::error_rms(&net, &x, &y)?), "{g:?}");
+        // Sigmoid cost: gˡ by hand from the per-example errors, δᴸ⁺¹ᵢ = σ(s) − y and δˡᵢ = (δˡ⁺¹ᵢ Wˡ⁺¹) ⊙ σ′(zˡ).
+        let trace = net.forward_trace(&x, true)?;
+        let onehot = candle_nn::encoding::one_hot(y.clone(), 3, 1f32, 0f32)?;
+        let mut delta = (candle_nn::ops::sigmoid(&trace.logits)? - onehot)?;
+        let mut by_hand = vec![0.0; 3];
+        for l in (0..3).rev() {
+            let s = candle_nn::ops::sigmoid(&trace.pre[l])?;
+            delta = delta.matmul(net.layers[l + 1].weight.as_tensor())?.mul(&(&s * s.affine(-1.0, 1.0)?)?)?;
+            by_hand[l] = lab::probe::norm(&delta)? / 8f64.sqrt();
+        }
+        let g = gradient_at_layers(&net, &x, &y, Cost::SigmoidCrossEntropy)?;
+        assert!(close(&g, &by_hand), "{g:?} vs {by_hand:?}");
+        // A measuring step reports the same two profiles as the two functions, before it steps.
+        let speed = speed_of_learning(&net, &x, &y, Cost::SigmoidCrossEntropy)?;
+        let (_, measured) = step(&net, &x, &y, Cost::SigmoidCrossEntropy, &Sgd { eta: 0.1, lambda: 0.0, n: 8 }, true)?;
+        assert!(close(&measured.speed, &speed) && close(&measured.g, &g));
+        Ok(())
+    }
+
     #[test]
     fn nielsen_net_has_normal_biases_and_scaled_weights() -> Result<()> {
         let spec = NetSpec { d_in: 400, width: 300, depth: 2, ..NetSpec::nielsen(2, 5) };
@@ -347,8 +420,9 @@ mod tests {
         let net = spec.build()?;
         let w0 = snapshot(&net)?;
         let sgd = Sgd { eta: 0.5, lambda: 0.0, n: 8 };
-        let (first, speeds) = step(&net, &x, &y, Cost::SigmoidCrossEntropy, &sgd, true)?;
-        assert_eq!(speeds.len(), 2);
+        let (first, measured) = step(&net, &x, &y, Cost::SigmoidCrossEntropy, &sgd, true)?;
+        assert_eq!(measured.speed.len(), 2);
+        assert_eq!(measured.g.len(), 2);
         let (second, _) = step(&net, &x, &y, Cost::SigmoidCrossEntropy, &sgd, false)?;
         assert!(second < first, "{second} ≥ {first}");
         assert!(weight_change(&net, &w0)?.iter().all(|&c| c > 0.0));

@@ -1,7 +1,8 @@
 //! Figure 2-4: Nielsen's "speed of learning" ‖δˡ‖ = ‖∂C/∂bˡ‖ of every hidden layer at initialisation,
-//! for sigmoid networks with 2, 3 and 4 hidden layers, next to his published values.
+//! for sigmoid networks with 2, 3 and 4 hidden layers, next to his published values — and the book's
+//! measure gˡ (chapter 1: the per-example RMS of δˡ) of the same networks on the same batch.
 
-use crate::nielsen::{Cost, DataArgs, NIELSEN_INITIAL_SPEEDS, NetSpec, speed_of_learning};
+use crate::nielsen::{Cost, DataArgs, NIELSEN_INITIAL_SPEEDS, NetSpec, gradient_at_layers, speed_of_learning};
 use anyhow::{Result, ensure};
 use chapter_kit::cli;
 use chapter_kit::figure::{Drawing, Experiment, GenOptions};
@@ -81,6 +82,16 @@ pub struct SpeedStats {
     pub softmax_over_sigmoid_top: f64,
     #[serde(flatten)]
     pub against_nielsen: Option<AgainstNielsen>,
+    /// The book's gˡ of the same networks: per layer its mean over seeds, the geometric mean over seeds
+    /// of g¹/gᴸ with its range, and the mean growth from one layer to the next.
+    pub g_mean: Vec<f64>,
+    pub g_ratio_first_last_mean: f64,
+    pub g_ratio_first_last_min: f64,
+    pub g_ratio_first_last_max: f64,
+    pub g_per_layer_growth: f64,
+    /// gˡ with a softmax output layer: its mean, and the top layer's against the sigmoid output's.
+    pub softmax_g_mean: Vec<f64>,
+    pub softmax_g_over_sigmoid_top: f64,
 }
 
 /// The networks of one depth.
@@ -89,6 +100,8 @@ pub struct SpeedNets {
     pub depth: usize,
     /// `per_seed[s][l]`: the speed of hidden layer l+1 of the network of seed s.
     pub per_seed: Vec<Vec<f64>>,
+    /// `g_per_seed[s][l]`: the book's gˡ of hidden layer l+1 of the network of seed s.
+    pub g_per_seed: Vec<Vec<f64>>,
     /// Nielsen's published speeds, for his setup and depths 2 to 4.
     pub nielsen: Option<Vec<f64>>,
     #[serde(flatten)]
@@ -119,21 +132,30 @@ fn stats(
     spec: impl Fn(u64) -> NetSpec,
     train: &lab::data::Dataset,
     per_seed: &[Vec<f64>],
+    g_per_seed: &[Vec<f64>],
     nielsen: Option<&[f64]>,
 ) -> Result<SpeedStats> {
     let seeds = per_seed.len();
     let layers = per_seed[0].len();
     let column = |l: usize| per_seed.iter().map(move |s| s[l]);
-    let mean: Vec<f64> = (0..layers).map(|l| column(l).sum::<f64>() / seeds as f64).collect();
+    let mean_of = |rows: &[Vec<f64>]| -> Vec<f64> {
+        (0..layers).map(|l| rows.iter().map(|s| s[l]).sum::<f64>() / rows.len() as f64).collect()
+    };
+    let mean = mean_of(per_seed);
     let min: Vec<f64> = (0..layers).map(|l| column(l).fold(f64::INFINITY, f64::min)).collect();
     let max: Vec<f64> = (0..layers).map(|l| column(l).fold(0.0, f64::max)).collect();
     let ratios: Vec<f64> = per_seed.iter().map(|s| s[0] / s[layers - 1]).collect();
+    let g_ratios: Vec<f64> = g_per_seed.iter().map(|s| s[0] / s[layers - 1]).collect();
     // The same networks with a softmax output layer, for comparison.
-    let softmax: Vec<Vec<f64>> = (0..seeds as u64)
-        .map(|s| speed_of_learning(&spec(s).build()?, &train.x, &train.y, Cost::Softmax))
-        .collect::<Result<_>>()?;
-    let softmax_mean: Vec<f64> =
-        (0..layers).map(|l| softmax.iter().map(|s| s[l]).sum::<f64>() / seeds as f64).collect();
+    let (mut softmax, mut softmax_g) = (Vec::new(), Vec::new());
+    for s in 0..seeds as u64 {
+        let net = spec(s).build()?;
+        softmax.push(speed_of_learning(&net, &train.x, &train.y, Cost::Softmax)?);
+        softmax_g.push(gradient_at_layers(&net, &train.x, &train.y, Cost::Softmax)?);
+    }
+    let softmax_mean = mean_of(&softmax);
+    let (g_mean, softmax_g_mean) = (mean_of(g_per_seed), mean_of(&softmax_g));
+    let per_layer = |r: f64| r.powf(-1.0 / (layers as f64 - 1.0).max(1.0));
     let against_nielsen = nielsen.map(|n| {
         let ratio: Vec<f64> = mean.iter().zip(n).map(|(a, b)| a / b).collect();
         AgainstNielsen {
@@ -145,11 +167,18 @@ fn stats(
     });
     Ok(SpeedStats {
         ratio_first_last_mean: geo_mean(ratios.iter().copied()),
-        per_layer_growth: geo_mean(ratios.iter().copied()).powf(-1.0 / (layers as f64 - 1.0).max(1.0)),
+        per_layer_growth: per_layer(geo_mean(ratios.iter().copied())),
         ratio_first_last_min: ratios.iter().copied().fold(f64::INFINITY, f64::min),
         ratio_first_last_max: ratios.iter().copied().fold(0.0, f64::max),
         softmax_over_sigmoid_top: softmax_mean[layers - 1] / mean[layers - 1],
         softmax_mean,
+        g_ratio_first_last_mean: geo_mean(g_ratios.iter().copied()),
+        g_ratio_first_last_min: g_ratios.iter().copied().fold(f64::INFINITY, f64::min),
+        g_ratio_first_last_max: g_ratios.iter().copied().fold(0.0, f64::max),
+        g_per_layer_growth: per_layer(geo_mean(g_ratios.iter().copied())),
+        softmax_g_over_sigmoid_top: softmax_g_mean[layers - 1] / g_mean[layers - 1],
+        softmax_g_mean,
+        g_mean,
         mean,
         min,
         max,
@@ -180,13 +209,20 @@ impl Experiment for SpeedInit {
                 bias_std: opts.bias_std,
                 ..NetSpec::nielsen(depth, seed)
             };
-            let per_seed: Vec<Vec<f64>> = (0..seeds as u64)
-                .map(|s| speed_of_learning(&spec(s).build()?, &train.x, &train.y, opts.cost))
-                .collect::<Result<_>>()?;
+            let (mut per_seed, mut g_per_seed) = (Vec::new(), Vec::new());
+            for s in 0..seeds as u64 {
+                let net = spec(s).build()?;
+                per_seed.push(speed_of_learning(&net, &train.x, &train.y, opts.cost)?);
+                g_per_seed.push(gradient_at_layers(&net, &train.x, &train.y, opts.cost)?);
+            }
             let nielsen = (opts.is_nielsens_setup() && (2..=4).contains(&depth))
                 .then(|| NIELSEN_INITIAL_SPEEDS[depth - 2].to_vec());
-            let stats = if run_mode.quick { None } else { Some(stats(spec, &train, &per_seed, nielsen.as_deref())?) };
-            nets.push(SpeedNets { depth, per_seed, nielsen, stats });
+            let stats = if run_mode.quick {
+                None
+            } else {
+                Some(stats(spec, &train, &per_seed, &g_per_seed, nielsen.as_deref())?)
+            };
+            nets.push(SpeedNets { depth, per_seed, g_per_seed, nielsen, stats });
         }
         Ok(SpeedInitData {
             data: source.describe(),
@@ -207,19 +243,17 @@ impl Experiment for SpeedInit {
             return Ok(vec![Drawing::new("speed-init", "", String::new(), data)?]);
         }
         let mut chart = LayerProfile::new(format!(
-            "Speed of learning ‖δˡ‖ at initialisation ({}, {} seeds)",
+            "The gradient at each layer at initialisation ({}, {} seeds)",
             data.data, data.seeds
         ))
-        .y_label("‖δˡ‖ = ‖∂C/∂bˡ‖")
+        .y_label("Nielsen's ‖∂C/∂bˡ‖; the book's gˡ (dotted)")
         .x_label("hidden layer ℓ");
         for (i, net) in data.nets.iter().enumerate() {
             let depth = net.depth;
             if let Some(s) = &net.stats {
-                chart = chart.series_with(
-                    format!("ours, {depth} hidden layers"),
-                    s.mean.clone(),
-                    SeriesStyle::solid().color(i),
-                );
+                chart = chart
+                    .series_with(format!("ours, {depth} hidden layers"), s.mean.clone(), SeriesStyle::solid().color(i))
+                    .series_with(format!("ours, gˡ, {depth} hidden"), s.g_mean.clone(), SeriesStyle::dotted().color(i));
             }
             if let Some(n) = &net.nielsen {
                 chart = chart.series_with(
@@ -229,7 +263,7 @@ impl Experiment for SpeedInit {
                 );
             }
         }
-        let alt = "Per-layer gradient norms at initialisation on a log scale for sigmoid networks with 2, 3 and 4 hidden layers of 30 units: in every network the norm grows about five-fold per layer towards the output, and our curves lie close to Nielsen's dashed MNIST curves";
+        let alt = "Per-layer gradients at initialisation on a log scale for sigmoid networks with 2, 3 and 4 hidden layers of 30 units: Nielsen's bias-gradient norm grows about five-fold per layer towards the output, and our curves lie close to Nielsen's dashed MNIST curves; the book's per-example measure gˡ (dotted) lies above them and grows by about the same factor per layer";
         let svg = chart.legend(Legend::Outside).size(760, 440).render(alt)?;
         Ok(vec![Drawing::new("speed-init", alt, svg, data)?])
     }
@@ -240,8 +274,9 @@ impl std::fmt::Display for SpeedInitData {
         let list = |v: &[f64]| v.iter().map(|x| format!("{x:.4}")).collect::<Vec<_>>().join(", ");
         for net in &self.nets {
             let ours = net.stats.as_ref().map_or(&net.per_seed[0], |s| &s.mean);
+            let g = net.stats.as_ref().map_or(&net.g_per_seed[0], |s| &s.g_mean);
             let nielsen = net.nielsen.as_deref().map(list).unwrap_or_default();
-            writeln!(f, "{} hidden layers: ours [{}]  Nielsen [{nielsen}]", net.depth, list(ours))?;
+            writeln!(f, "{} hidden layers: ours [{}]  Nielsen [{nielsen}]  g [{}]", net.depth, list(ours), list(g))?;
         }
         Ok(())
     }

@@ -1,13 +1,14 @@
 //! Figure 2-5: the speed of learning of every hidden layer across training, by Nielsen's protocol —
 //! gradient descent on one batch of 1000 images, η = 0.1, L2 λ = 5, 500 epochs, recording each hidden
-//! layer's speed ‖∂C/∂bˡ‖ before every step.
+//! layer's speed ‖∂C/∂bˡ‖ before every step — and, beside Nielsen's measure, the book's gˡ (chapter 1:
+//! the per-example RMS of δˡ) on the same batch at the same moment.
 
 use crate::nielsen::{Cost, DataArgs, NIELSEN_INITIAL_SPEEDS, NetSpec, Sgd, evaluate, step};
 use anyhow::{Result, ensure};
 use chapter_kit::cli;
 use chapter_kit::figure::{Drawing, Experiment, GenOptions};
 use lab::data::Dataset;
-use lab::plot::{Legend, LineChart};
+use lab::plot::{Legend, LineChart, SeriesStyle};
 use serde::Serialize;
 
 /// Nielsen's speeds of learning of the four-hidden-layer network after 500 epochs (the last line of
@@ -52,6 +53,8 @@ chapter_kit::defaults_from_flags!(SpeedTrainingOptions);
 pub struct SpeedTrainingRun {
     /// `speeds[e][l]`: layer l+1's speed before epoch e's step.
     pub speeds: Vec<Vec<f64>>,
+    /// `g[e][l]`: layer l+1's gˡ before epoch e's step.
+    pub g: Vec<Vec<f64>>,
     /// The training cost before each step.
     pub costs: Vec<f64>,
     /// Accuracy on the n training images, before the first and after the last step.
@@ -69,15 +72,18 @@ pub fn speed_training(opts: &SpeedTrainingOptions, train: &Dataset, epochs: usiz
     let net = spec.build()?;
     let sgd = Sgd { eta: opts.eta, lambda: opts.lambda, n: opts.n };
     let accuracy_start = evaluate(&net, train, opts.cost)?.1;
-    let (mut speeds, mut costs) = (Vec::with_capacity(epochs), Vec::with_capacity(epochs));
+    let (mut speeds, mut g, mut costs) =
+        (Vec::with_capacity(epochs), Vec::with_capacity(epochs), Vec::with_capacity(epochs));
     for _ in 0..epochs {
-        let (cost, s) = step(&net, &train.x, &train.y, opts.cost, &sgd, true)?;
-        speeds.push(s);
+        let (cost, measured) = step(&net, &train.x, &train.y, opts.cost, &sgd, true)?;
+        speeds.push(measured.speed);
+        g.push(measured.g);
         costs.push(cost);
     }
     let accuracy_end = evaluate(&net, train, opts.cost)?.1;
     Ok(SpeedTrainingRun {
         speeds,
+        g,
         costs,
         accuracy_start,
         accuracy_end,
@@ -136,6 +142,12 @@ pub struct SpeedTrainingEnd {
     /// How many times the last and the first layer's speeds fell.
     pub top_fall: f64,
     pub first_fall: f64,
+    /// gˡ before the last step, its first-over-last ratio, and how many times the last and the first
+    /// layer's gˡ fell.
+    pub g_final: Vec<f64>,
+    pub g_final_ratio_first_last: f64,
+    pub g_top_fall: f64,
+    pub g_first_fall: f64,
     pub accuracy_start: f64,
     pub accuracy_end: f64,
     pub final_cost: Option<f64>,
@@ -148,16 +160,21 @@ pub struct SpeedTrainingEnd {
 #[derive(Debug, Clone, Serialize)]
 pub struct SpeedTrainingData {
     pub options: SpeedTrainingOptions,
-    /// `speeds[l][e]`: hidden layer l+1's speed before epoch e's step.
+    /// `speeds[l][e]`: hidden layer l+1's speed (Nielsen's ‖∂C/∂bˡ‖) before epoch e's step.
     pub speeds: Vec<Vec<f64>>,
+    /// `g[l][e]`: hidden layer l+1's gˡ (the book's measure) before epoch e's step.
+    pub g: Vec<Vec<f64>>,
     pub costs: Vec<f64>,
     pub initial: Vec<f64>,
     pub initial_ratio_first_last: f64,
+    pub g_initial: Vec<f64>,
+    pub g_initial_ratio_first_last: f64,
     #[serde(flatten)]
     pub end: Option<SpeedTrainingEnd>,
 }
 
-/// Figure 2-5: ‖δˡ‖ of each hidden layer of the four-hidden-layer network during Nielsen's 500 epochs.
+/// Figure 2-5: Nielsen's ‖∂C/∂bˡ‖ and the book's gˡ of each hidden layer of the four-hidden-layer
+/// network during Nielsen's 500 epochs.
 pub struct SpeedTraining;
 
 /// Epochs of the quick run.
@@ -178,9 +195,15 @@ impl Experiment for SpeedTraining {
         let run = speed_training(opts, &train, epochs)?;
         let layers = opts.depth;
         let initial = run.speeds[0].clone();
+        let g_initial = run.g[0].clone();
         let end = (!run_mode.quick).then(|| {
             let last = run.speeds.last().expect("at least one epoch").clone();
+            let g_last = run.g.last().expect("at least one epoch").clone();
             SpeedTrainingEnd {
+                g_final_ratio_first_last: g_last[0] / g_last[layers - 1],
+                g_top_fall: g_initial[layers - 1] / g_last[layers - 1],
+                g_first_fall: g_initial[0] / g_last[0],
+                g_final: g_last,
                 final_ratio_first_last: last[0] / last[layers - 1],
                 top_fall: initial[layers - 1] / last[layers - 1],
                 first_fall: initial[0] / last[0],
@@ -195,9 +218,12 @@ impl Experiment for SpeedTraining {
         Ok(SpeedTrainingData {
             options: opts.clone(),
             speeds: (0..layers).map(|l| run.speeds.iter().map(|s| s[l]).collect()).collect(),
+            g: (0..layers).map(|l| run.g.iter().map(|s| s[l]).collect()).collect(),
             costs: run.costs,
             initial_ratio_first_last: initial[0] / initial[layers - 1],
             initial,
+            g_initial_ratio_first_last: g_initial[0] / g_initial[layers - 1],
+            g_initial,
             end,
         })
     }
@@ -210,17 +236,19 @@ impl Experiment for SpeedTraining {
             opts.data.describe()
         ))
         .x_label("epoch (one gradient step on the 1000 images)")
-        .y_label("‖δˡ‖")
+        .y_label("Nielsen's ‖∂C/∂bˡ‖ (solid), the book's gˡ (dashed)")
         .log_y();
-        for (l, v) in data.speeds.iter().enumerate() {
+        let pts = |v: &[f64]| v.iter().enumerate().map(|(e, &s)| (e as f64, s)).collect::<Vec<_>>();
+        for (l, (speed, g)) in data.speeds.iter().zip(&data.g).enumerate() {
             chart = chart
-                .series(format!("hidden layer {}", l + 1), v.iter().enumerate().map(|(e, &s)| (e as f64, s)).collect());
+                .series_with(format!("layer {}: ‖∂C/∂bˡ‖", l + 1), pts(speed), SeriesStyle::solid().color(l))
+                .series_with(format!("layer {}: gˡ", l + 1), pts(g), SeriesStyle::dashed().color(l));
         }
         let alt = format!(
-            "Log-scale gradient norms of the {layers} hidden layers over {} epochs of training: all fall, and they stay ordered, the first layer's more than a hundred times below the last's throughout",
+            "Log-scale gradients of the {layers} hidden layers over {} epochs of training, by two measures: Nielsen's bias-gradient norms (solid) all fall, the first layer's more than a hundred times below the last's throughout; the book's per-example measure gˡ (dashed) keeps the same order of the layers but falls less",
             opts.epochs
         );
-        let svg = chart.legend(Legend::TopRight).render(&alt)?;
+        let svg = chart.legend(Legend::Outside).size(820, 440).render(&alt)?;
         Ok(vec![Drawing::new("speed-training", &alt, svg, data)?])
     }
 }
@@ -232,8 +260,12 @@ impl std::fmt::Display for SpeedTrainingData {
             writeln!(f, "{:<34} {:?}", "final", end.final_speeds)?;
         }
         writeln!(f, "{:<34} {:?}", "initial_ratio_first_last", self.initial_ratio_first_last)?;
+        writeln!(f, "{:<34} {:?}", "g_initial", self.g_initial)?;
+        writeln!(f, "{:<34} {:?}", "g_initial_ratio_first_last", self.g_initial_ratio_first_last)?;
         if let Some(end) = &self.end {
             writeln!(f, "{:<34} {:?}", "final_ratio_first_last", end.final_ratio_first_last)?;
+            writeln!(f, "{:<34} {:?}", "g_final", end.g_final)?;
+            writeln!(f, "{:<34} {:?}", "g_final_ratio_first_last", end.g_final_ratio_first_last)?;
             writeln!(f, "{:<34} {:?}", "accuracy_start", end.accuracy_start)?;
             writeln!(f, "{:<34} {:?}", "accuracy_end", end.accuracy_end)?;
         }

@@ -1,5 +1,5 @@
-//! The depth sweep: how much weaker the first layer's error is than the last's, ‖δ¹‖/‖δᴸ‖, at
-//! initialisation, for depths 2…50 — measured, predicted from the network's own pre-activations, and
+//! The depth sweep: how much weaker the gradient at the first layer is than at the last, g¹/gᴸ (the
+//! book's measure, chapter 1), at initialisation, for depths 2…50 — measured, predicted from the network's own pre-activations, and
 //! predicted by mean-field theory before any network exists.
 //!
 //! Backpropagation multiplies the error by one factor per layer, δˡ = (δˡ⁺¹Wˡ⁺¹) ⊙ f′(zˡ). For
@@ -11,8 +11,8 @@
 //!
 //! so the per-layer factor is √χˡ. [`measured_chi`] evaluates it with the network's actual weights and
 //! pre-activations; [`lab::experiments::meanfield_profile`] evaluates it from the init's σ_w² alone, and
-//! [`measure`] measures the ratio itself, for the bias gradients (Nielsen's
-//! measure) and for the per-example errors (the quantity the theory describes).
+//! [`measure`] measures the ratio itself, for the per-example errors — the book's gˡ, which is also the
+//! quantity the theory describes ([`gradient_profile`]) — and for the bias gradients (Nielsen's measure).
 
 use crate::nielsen::DataArgs;
 use anyhow::{Result, ensure};
@@ -41,13 +41,23 @@ pub fn measured_chi(net: &Mlp, trace: &Trace) -> Result<Vec<f64>> {
     Ok(chi)
 }
 
+/// The gradient at every hidden layer, gˡ = sqrt((1/B) Σᵢ ‖δˡᵢ‖²), input side first: the book's
+/// measure ([`lab::probe::error_rms`]), computed here from the per-example errors in f64
+/// ([`lab::jacobian::per_example_deltas`], plain MLPs with a softmax output), so that the first layer of a
+/// 50-layer sigmoid network, some 10⁻³⁰ below the last, is far from f32's underflow.
+pub fn gradient_profile(net: &Mlp, x: &Tensor, y: &Tensor) -> Result<Vec<f64>> {
+    let root_batch = (x.dim(0)? as f64).sqrt();
+    lab::jacobian::per_example_deltas(net, x, y)?.iter().map(|d| Ok(lab::probe::norm(d)? / root_batch)).collect()
+}
+
 /// What the sweep measures at one depth, over several weight draws.
 #[derive(Debug, Clone, Serialize)]
 pub struct SweepPoint {
     pub depth: usize,
     /// ‖δ¹‖/‖δᴸ‖ per seed, δ the bias gradient (Nielsen's speed of learning).
     pub bias_ratios: Vec<f64>,
-    /// The same for the root-mean-square per-example error, per seed.
+    /// g¹/gᴸ per seed: the book's gradient at layer l ([`gradient_profile`]), the root-mean-square
+    /// per-example error.
     pub per_example_ratios: Vec<f64>,
     /// ∏ √χ̂ˡ from each network's own weights and pre-activations, per seed.
     pub chi_ratios: Vec<f64>,
@@ -74,16 +84,11 @@ pub fn measure(
     input_second_moment: f64,
 ) -> Result<SweepPoint> {
     ensure!(!seeds.is_empty(), "a sweep point needs at least one seed");
-    // The per-example errors' root-mean-square norm is their Frobenius norm over √batch.
-    let root_batch = (x.dim(0)? as f64).sqrt();
     let (mut bias_ratios, mut per_example_ratios, mut chi_ratios) = (Vec::new(), Vec::new(), Vec::new());
     for &seed in seeds {
         let net = config.clone().with_seed(seed).build(&lab::DEVICE)?;
         let bias = delta_norms(&net, x, y)?;
-        let per_example = lab::jacobian::per_example_deltas(&net, x, y)?
-            .iter()
-            .map(|d| Ok(lab::probe::norm(d)? / root_batch))
-            .collect::<Result<Vec<f64>>>()?;
+        let per_example = gradient_profile(&net, x, y)?;
         ensure!(!bias.is_empty(), "the network has no hidden layer");
         bias_ratios.push(bias[0] / bias[bias.len() - 1]);
         per_example_ratios.push(per_example[0] / per_example[per_example.len() - 1]);
@@ -285,9 +290,9 @@ impl Experiment for DepthSweep {
             return Ok(vec![Drawing::new("depth-sweep", "", String::new(), data)?]);
         }
         let mut chart =
-            LineChart::new(format!("‖δ¹‖/‖δᴸ‖ at initialisation: N(0, 1/n) weights, width {}", data.options.width))
+            LineChart::new(format!("g¹/gᴸ at initialisation: N(0, 1/n) weights, width {}", data.options.width))
                 .x_label("depth L (hidden layers)")
-                .y_label("‖δ¹‖ / ‖δᴸ‖")
+                .y_label("first over last hidden layer")
                 .log_y();
         for (i, s) in data.series.iter().enumerate() {
             let name = s.activation.name();
@@ -297,12 +302,12 @@ impl Experiment for DepthSweep {
             let mean = |pick: fn(&SweepMeans) -> f64| move |p: &SweepPointData| p.means.as_ref().map_or(f64::NAN, pick);
             chart = chart
                 .series_with(
-                    format!("{name}: bias gradients"),
+                    format!("{name}: Nielsen's ‖∂L/∂bˡ‖"),
                     pts(&mean(|m| m.bias_ratio)),
                     SeriesStyle::points().color(i),
                 )
                 .series_with(
-                    format!("{name}: per-example δ"),
+                    format!("{name}: gˡ"),
                     pts(&mean(|m| m.per_example_ratio)),
                     SeriesStyle::solid().color(i).width(1.5),
                 )
@@ -312,7 +317,7 @@ impl Experiment for DepthSweep {
                     SeriesStyle::dashed().color(i),
                 );
         }
-        let alt = "Log-scale ratio of the first to the last hidden layer's error norm against depth 2 to 50: for sigmoid it falls in a straight line, about 30 orders of magnitude by depth 50, with the mean-field prediction on top of the measurements; for tanh the per-example ratio falls slowly, to about a third, and the bias-gradient ratio stays near one";
+        let alt = "Log-scale ratio of the gradient at the first to the last hidden layer, g¹/gᴸ, against depth 2 to 50: for sigmoid it falls in a straight line, about 30 orders of magnitude by depth 50, with the mean-field prediction and Nielsen's bias-gradient ratio on top of it; for tanh g¹/gᴸ falls slowly, to about a third, and the bias-gradient ratio stays near one";
         let svg = chart.legend(Legend::BottomLeft).render(alt)?;
         Ok(vec![Drawing::new("depth-sweep", alt, svg, data)?])
     }
@@ -379,6 +384,24 @@ mod tests {
         assert!(p.theory < 1e-4 && p.theory > 1e-5, "{}", p.theory);
         for m in [bias, per_example, chi] {
             assert!((m.log10() - p.theory.log10()).abs() < 1.0, "{m} vs theory {}", p.theory);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn the_sweeps_profile_is_the_books_gradient_at_each_layer() -> Result<()> {
+        // The same net and batch: the sweep's per-layer numbers are lab's error_rms within 1e-5.
+        let data = lab::data::teacher(100, 16, 4, 2)?;
+        for act in [Activation::Sigmoid, Activation::Tanh] {
+            let net = MlpConfig::new(16, 32, 6, 4, act, Init::LecunNormal).with_seed(3).build(&DEVICE)?;
+            let ours = gradient_profile(&net, &data.x, &data.y)?;
+            let lab = lab::probe::error_rms(&net, &data.x, &data.y)?;
+            assert_eq!(ours.len(), 6);
+            for (a, b) in ours.iter().zip(&lab) {
+                assert!((a - b).abs() <= 1e-5 * b.abs(), "{act:?}: {ours:?} vs error_rms {lab:?}");
+            }
+            let p = measure(&MlpConfig::new(16, 32, 6, 4, act, Init::LecunNormal), &data.x, &data.y, &[3], 1.0)?;
+            assert!((p.per_example_ratios[0] - lab[0] / lab[5]).abs() <= 1e-5 * p.per_example_ratios[0]);
         }
         Ok(())
     }
