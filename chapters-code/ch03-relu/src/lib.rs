@@ -6,8 +6,8 @@
 //! `examples/<name>.rs`:
 //!
 //! - [`shapes`]: the activations and the averages of their slopes (Figures 3-1 and 3-2, `rectifiers`);
-//! - [`profile`]: ‖δˡ‖ per layer at initialisation (Figure 3-3, `relu_profile`);
-//! - [`training`]: ‖δ¹‖/‖δᴸ‖ during training (Figure 3-4, `relu_training`);
+//! - [`profile`]: the gradient at each layer, gˡ, at initialisation (Figure 3-3, `relu_profile`);
+//! - [`training`]: g¹/gᴸ during training (Figure 3-4, `relu_training`);
 //! - [`depth`]: test accuracy against depth (Figure 3-5, `relu_depth`);
 //! - [`dying`]: dying ReLU after a too-large learning rate (Figures 3-6 and 3-7, `dying_relu`);
 //! - [`born_dead`]: narrow ReLU networks born dead (Figure 3-8, `born_dead`).

@@ -72,11 +72,11 @@ pub struct ProfileDetail {
     pub theory_per_layer_factor: f64,
 }
 
-/// One network family's profile (quick mode: ‖δˡ‖ of the first seed only).
+/// One network family's profile (quick mode: the bias gradients ‖∂L/∂bˡ‖ of the first seed only).
 #[derive(Debug, Clone, Serialize)]
 pub struct ProfileSeries {
     pub label: String,
-    /// ‖δˡ‖ per seed, per hidden layer.
+    /// Nielsen's ‖∂L/∂bˡ‖ per seed, per hidden layer.
     pub per_seed: Vec<Vec<f64>>,
     #[serde(flatten)]
     pub detail: Option<ProfileDetail>,
@@ -90,14 +90,14 @@ pub struct ProfileData {
     pub series: Vec<ProfileSeries>,
 }
 
-/// Figure 3-3: ‖δˡ‖ per hidden layer at initialisation, measured and predicted by mean-field theory.
+/// Figure 3-3: gˡ per hidden layer at initialisation, measured and predicted by mean-field theory.
 pub struct DeltaProfile;
 
 impl Experiment for DeltaProfile {
     const CHAPTER: &'static str = "ch03";
     const NAME: &'static str = "delta-profile";
     const ABOUT: &'static str =
-        "The per-layer error profile ‖δˡ‖ at initialisation, measured and predicted (Figure 3-3)";
+        "The gradient at each layer, gˡ, at initialisation, measured and predicted (Figure 3-3)";
     type Options = ProfileOptions;
     type Data = ProfileData;
 

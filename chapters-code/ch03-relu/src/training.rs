@@ -8,9 +8,9 @@ use anyhow::{Result, ensure};
 use chapter_kit::cli;
 use chapter_kit::figure::{Drawing, Experiment, GenOptions};
 use lab::Activation;
-use lab::experiments::{self, Phase};
 use lab::Mlp;
 use lab::data::Dataset;
+use lab::experiments::{self, Phase};
 use lab::plot::{Legend, LineChart, SeriesStyle};
 use lab::threads::parallel_map;
 use lab::train::Optim;
@@ -168,15 +168,8 @@ impl Experiment for DeltaTraining {
         let runs = parallel_map(&opts.nets, 2, |n| -> Result<TrainingRun> {
             let config = n.family.config(train.dim(), opts.width, opts.depth, train.classes).with_seed(opts.seed);
             let phases = [Phase { optim: Optim::Momentum { lr: n.lr, momentum: opts.momentum }, steps }];
-            let (p, net) = g_training_profile(
-                &config,
-                &train,
-                (&probe.x, &probe.y),
-                &phases,
-                opts.batch,
-                opts.seed,
-                opts.every,
-            )?;
+            let (p, net) =
+                g_training_profile(&config, &train, (&probe.x, &probe.y), &phases, opts.batch, opts.seed, opts.every)?;
             let outcome = if go.quick {
                 None
             } else {
@@ -221,7 +214,7 @@ impl Experiment for DeltaTraining {
             let name = format!("{} (test acc. {:.0}%)", r.label, 100.0 * accuracy);
             chart = chart.series_with(name, pts, SeriesStyle::solid().color(i));
         }
-        let alt = "Log-scale ratio of the gradient at the first to the last hidden layer, g¹/gᴸ, over 1000 training steps: the sigmoid network's stays below one in ten thousand throughout, while the tanh and ReLU networks' stay near one";
+        let alt = "Log-scale ratio of the gradient at the first to the last hidden layer, g¹/gᴸ, over 1000 training steps: the sigmoid network's stays near one in a million throughout, while the tanh and ReLU networks' start near one and drift above it";
         let svg = chart.hline(1.0, "equal").legend(Legend::Outside).size(780, 440).render(alt)?;
         Ok(vec![Drawing::new("delta-training", alt, svg, data)?])
     }
