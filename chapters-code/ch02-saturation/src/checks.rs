@@ -47,7 +47,7 @@ pub const EXERCISES: &[Exercise] = &[
     Exercise {
         chapter: "ch02",
         id: "2.4",
-        title: "‖δ¹‖/‖δᴸ‖ predicted before any network exists",
+        title: "g¹/gᴸ predicted before any network exists",
         stub: || predicted_ratio(crate::exercises::predicted_ratio),
         solution: || predicted_ratio(crate::solutions::predicted_ratio),
         mistakes: &[
