@@ -57,7 +57,7 @@ pub struct BatchRun {
     /// The geometric mean over the seeds (full runs only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub growth: Option<f64>,
-    /// Yang et al.'s (B − 2)/(B − 3), for linear networks with BatchNorm.
+    /// The chapter's prediction (B − 2)/(B − 3) for linear networks with BatchNorm (Yang et al.'s rate).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub predicted: Option<f64>,
 }
@@ -236,11 +236,11 @@ impl Experiment for Explosion {
         }
         let theory: Vec<(f64, f64)> =
             batches.iter().map(|&b| (b as f64, linear_bn_growth(b).unwrap_or(f64::NAN))).collect();
-        chart = chart.series_with("Yang et al.: (B − 2)/(B − 3), linear", theory, SeriesStyle::dashed().color(1));
-        chart = chart.hline(relu_bn_growth_limit(), "Yang et al.: π/(π − 1), ReLU, B → ∞");
+        chart = chart.series_with("predicted: (B − 2)/(B − 3), linear", theory, SeriesStyle::dashed().color(1));
+        chart = chart.hline(relu_bn_growth_limit(), "predicted: π/(π − 1), ReLU, B → ∞");
         chart = chart.hline(1.0, "no growth");
         let alt = format!(
-            "Per-layer growth factor of the squared weight-gradient norm against batch size on a log axis. ReLU with BatchNorm grows by {:.2} per layer at B = {} and falls towards π/(π−1) ≈ 1.47 as the batch grows, reaching {:.3} at B = {}. Linear with BatchNorm lies on the dashed (B−2)/(B−3) curve, from 2 at B = 4 towards 1. ReLU with LayerNorm stays at about 1 for every batch size.",
+            "Per-layer growth factor of the squared weight-gradient norm against batch size on a log axis. ReLU with BatchNorm grows by {:.2} per layer at B = {} and falls towards π/(π−1) ≈ 1.47 as the batch grows, reaching {:.3} at B = {}. Linear with BatchNorm lies on the dashed predicted (B−2)/(B−3) curve, from 2 at B = 4 towards 1. ReLU with LayerNorm stays at about 1 for every batch size.",
             growth(0, 0),
             batches[0],
             growth(0, last),
