@@ -5,6 +5,7 @@
 //! One module per figure family, each an [`Experiment`](chapter_kit::Experiment) with its options
 //! (the example's flags), its typed data and its drawing:
 //!
+//! - [`gradient`]: the book's gradient measure gˡ for a residual MLP (the stream's error, per example);
 //! - [`profile`]: Figure 6-1, per-block gradients at initialisation, plain against residual (and
 //!   [`profile::architectures`], the pair Figures 6-2 and 6-7 train);
 //! - [`training`]: Figure 6-2, training plain, plain + LayerNorm and residual MLPs;
@@ -18,6 +19,7 @@
 
 pub mod checks;
 pub mod exercises;
+pub mod gradient;
 pub mod lesion;
 pub mod one_step;
 pub mod profile;
@@ -72,6 +74,15 @@ mod tests {
         for r in ResProfile::run(&ProfileOptions::default(), &QUICK)?.runs {
             let ratio = r.first_over_last;
             assert!(ratio > 0.3 && ratio < 3.0, "{}: {ratio}", r.name);
+            // The book's gˡ: level in the plain network; in the residual one it grows towards the
+            // input as the identity path predicts, (1 + α²)^((L−1)/2).
+            let g = r.g_first_over_last;
+            match r.stream_theory {
+                None => assert!(g > 0.7 && g < 1.5, "plain, {} blocks: g¹/gᴸ = {g}", r.depth),
+                Some(t) => {
+                    assert!((g / t - 1.0).abs() < 0.1, "residual, {} blocks: g¹/gᴸ = {g}, predicted {t}", r.depth)
+                }
+            }
         }
         // From 2 to 8 blocks: zero-initialising W₂ alone lets one step's change grow about ∝ L (×4);
         // Fixup's L^(−1/2) on W₁ holds it level.

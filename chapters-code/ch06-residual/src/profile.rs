@@ -1,5 +1,6 @@
 //! Plain against residual MLPs at depths 8 to 64: the per-block gradient at initialisation
-//! (Figure 6-1).
+//! (Figure 6-1), measured as the book's gˡ ([`crate::gradient::stream_error_rms`]), with the weight
+//! gradient ‖∂L/∂W₁ˡ‖ beside it.
 
 use anyhow::{Result, ensure};
 use chapter_kit::cli;
@@ -41,15 +42,22 @@ chapter_kit::defaults_from_flags!(ProfileOptions);
 pub struct ProfileRun {
     pub depth: usize,
     pub name: &'static str,
-    /// Root-mean-square over networks of ‖∂L/∂W₁ˡ‖, block 1 first.
+    /// Root-mean-square over networks of the book's gˡ, the per-example RMS of the stream's error
+    /// ∂ℓᵢ/∂xˡ after block l, block 1 first ([`crate::gradient::stream_error_rms`]).
+    pub g: Vec<f64>,
+    /// g¹/gᴸ: the first block's gradient over the last's.
+    pub g_first_over_last: f64,
+    /// Root-mean-square over networks of the weight gradient ‖∂L/∂W₁ˡ‖, block 1 first.
     pub grad_w1: Vec<f64>,
-    /// The same for ‖∂L/∂b₂ˡ‖, the batch-summed error on the stream after block l.
+    /// The same for ‖∂L/∂b₂ˡ‖, the batch-summed error on the stream after block l (times α in a
+    /// residual block, where b₂ sits inside the branch scale).
     pub grad_stream: Vec<f64>,
     /// grad_w1 of the first block over that of the last.
     pub first_over_last: f64,
     /// grad_stream of the first block over that of the last.
     pub stream_first_over_last: f64,
-    /// The prediction for it, (1 + α²)^((L−1)/2) for the residual network (None for the plain one).
+    /// The prediction for g¹/gᴸ (and for stream_first_over_last), (1 + α²)^((L−1)/2), for the
+    /// residual network (None for the plain one).
     pub stream_theory: Option<f64>,
 }
 
@@ -62,7 +70,7 @@ pub struct ProfileData {
     pub runs: Vec<ProfileRun>,
 }
 
-/// Figure 6-1: ‖∂L/∂W₁ˡ‖ of every block at initialisation, plain against residual, at each depth.
+/// Figure 6-1: the gradient gˡ at every block at initialisation, plain against residual, at each depth.
 pub struct ResProfile;
 
 impl Experiment for ResProfile {
@@ -83,10 +91,13 @@ impl Experiment for ResProfile {
         let mut runs = Vec::new();
         for &depth in depths {
             for slot in 0..2 {
-                let (mut w1, mut stream) = (vec![0.0; depth], vec![0.0; depth]);
+                let (mut gs, mut w1, mut stream) = (vec![0.0; depth], vec![0.0; depth], vec![0.0; depth]);
                 for k in 0..opts.networks {
                     let (_, cfg) = &architectures(784, opts.width, depth)[slot];
                     let net = cfg.clone().with_seed(opts.seed + 100 * k as u64).build()?;
+                    for (l, g) in crate::gradient::stream_error_rms(&net, &x, &y)?.iter().enumerate() {
+                        gs[l] += g * g / opts.networks as f64;
+                    }
                     let grads = net.block_grads(&net.loss(&x, &y)?.backward()?)?;
                     for (l, g) in grads.iter().enumerate() {
                         w1[l] += g.w1 * g.w1 / opts.networks as f64;
@@ -95,6 +106,8 @@ impl Experiment for ResProfile {
                 }
                 let (grad_w1, grad_stream): (Vec<f64>, Vec<f64>) =
                     (w1.iter().map(|v| v.sqrt()).collect(), stream.iter().map(|v| v.sqrt()).collect());
+                let g: Vec<f64> = gs.iter().map(|v| v.sqrt()).collect();
+                let g_first_over_last = g[0] / g[depth - 1];
                 let first_over_last = grad_w1[0] / grad_w1[depth - 1];
                 let stream_first_over_last = grad_stream[0] / grad_stream[depth - 1];
                 let (name, cfg) = &architectures(784, opts.width, depth)[slot];
@@ -102,6 +115,8 @@ impl Experiment for ResProfile {
                 runs.push(ProfileRun {
                     depth,
                     name,
+                    g,
+                    g_first_over_last,
                     grad_w1,
                     grad_stream,
                     first_over_last,
@@ -120,24 +135,25 @@ impl Experiment for ResProfile {
         };
         let runs = &data.runs;
         let mut chart = LineChart::new(format!(
-            "‖∂L/∂W₁ˡ‖ per block at initialisation (width {}, mean of {} networks)",
+            "The gradient gˡ after every block at initialisation (width {}, RMS over {} networks)",
             opts.width, opts.networks
         ))
         .x_label("block l")
-        .y_label("‖∂L/∂W₁ˡ‖")
+        .y_label("gˡ (per-example RMS of ∂ℓ/∂xˡ)")
         .log_y();
         for (i, r) in runs.iter().enumerate() {
             let style = if r.name == "plain" { SeriesStyle::dashed() } else { SeriesStyle::solid() };
-            let points = r.grad_w1.iter().enumerate().map(|(l, &g)| ((l + 1) as f64, g)).collect();
+            let points = r.g.iter().enumerate().map(|(l, &g)| ((l + 1) as f64, g)).collect();
             chart = chart.series_with(format!("L = {}, {}", r.depth, r.name), points, style.color(i / 2));
         }
         let last = runs.len() - 2;
         let alt = format!(
-            "Per-block weight-gradient norms at initialisation for plain (dashed) and residual (solid) MLPs of {:?} blocks. Both stay within a small factor across the blocks; at {} blocks the plain network's first block gets {:.1} times the gradient of its last, the residual one {:.1} times.",
+            "The gradient gˡ, the per-example RMS of the error on the stream after block l, at initialisation for plain (dashed) and residual (solid) MLPs of {:?} blocks. Neither vanishes towards the input; at {} blocks the plain network's g¹ is {:.2} times its gᴸ, the residual one's {:.2} times, against a predicted {:.2}.",
             opts.depths,
             runs[last].depth,
-            runs[last].first_over_last,
-            runs[last + 1].first_over_last
+            runs[last].g_first_over_last,
+            runs[last + 1].g_first_over_last,
+            runs[last + 1].stream_theory.unwrap_or(f64::NAN)
         );
         let svg = chart.render(&alt)?;
         Ok(vec![Drawing::new("res-profile", &alt, svg, data)?])
@@ -146,10 +162,19 @@ impl Experiment for ResProfile {
 
 impl std::fmt::Display for ProfileData {
     fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        writeln!(f, "{:>6} {:<22} {:>12} {:>12} {:>12}", "blocks", "network", "‖∂L/∂W₁¹‖", "‖∂L/∂W₁ᴸ‖", "first/last")?;
+        writeln!(
+            f,
+            "{:>6} {:<22} {:>10} {:>10} {:>8} {:>10} {:>16}",
+            "blocks", "network", "g¹", "gᴸ", "g¹/gᴸ", "predicted", "‖∂L/∂W₁‖ f/l"
+        )?;
         for r in &self.runs {
-            let (first, last) = (r.grad_w1[0], r.grad_w1[r.grad_w1.len() - 1]);
-            writeln!(f, "{:>6} {:<22} {first:>12.4} {last:>12.4} {:>12.2}", r.depth, r.name, r.first_over_last)?;
+            let (first, last) = (r.g[0], r.g[r.g.len() - 1]);
+            let theory = r.stream_theory.map_or("—".to_string(), |t| format!("{t:.2}"));
+            writeln!(
+                f,
+                "{:>6} {:<22} {first:>10.4} {last:>10.4} {:>8.2} {theory:>10} {:>16.2}",
+                r.depth, r.name, r.g_first_over_last, r.first_over_last
+            )?;
         }
         Ok(())
     }
