@@ -3,12 +3,14 @@
 //! Staleness is decided per chapter, from modification times:
 //! a chapter's generators are stale when `src/figures/<chapter>/` holds no JSON, or when its oldest
 //! JSON is older than the newest file its figures depend on — the chapter crate (`Cargo.toml`,
-//! `build.rs`, `src/`, `examples/`), the `lab` crate (`Cargo.toml`, `src/`) and the workspace
-//! `Cargo.lock` (a candle upgrade changes the numbers). Figures are cheap enough that rerunning a
+//! `build.rs`, `src/`, `examples/`; which crate is the chapters table's, [`crate::chapters`]), the
+//! `lab` and `chapter-kit` crates (`Cargo.toml`, `src/`) and the workspace `Cargo.lock` (a candle
+//! upgrade changes the numbers). Figures are cheap enough that rerunning a
 //! whole chapter beats tracking which generator wrote which file. `--all` ignores staleness; the
 //! `figures` test catches anything this rule misses (a hand-deleted file, say).
 
-use crate::site::newest_mtime;
+use crate::chapters;
+use crate::files::{newest_mtime, oldest_with_extension};
 use anyhow::{Context, Result, bail};
 use chapter_kit::figure::{Figure, GenOptions, Generator};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -19,46 +21,23 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
-/// The crate folder of `chapter` (`ch01` → `chapters-code/ch01-<slug>`).
-pub fn chapter_crate_dir(workspace: &Path, chapter: &str) -> Result<PathBuf> {
-    let chapters = workspace.join("chapters-code");
-    let prefix = format!("{chapter}-");
-    std::fs::read_dir(&chapters)
-        .with_context(|| format!("reading {}", chapters.display()))?
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .find(|p| p.is_dir() && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(&prefix)))
-        .with_context(|| format!("no crate chapters-code/{prefix}* for chapter {chapter}"))
-}
-
 /// Whether `chapter`'s figures are older than the code that makes them (see the module docs).
 pub fn chapter_is_stale(workspace: &Path, src_dir: &Path, chapter: &str) -> Result<bool> {
-    let crate_dir = chapter_crate_dir(workspace, chapter)?;
-    let lab = workspace.join("chapters-code/lab");
+    let crate_dir = chapters::require(chapter)?.crate_dir(workspace);
+    if !crate_dir.is_dir() {
+        bail!("no crate folder {} for chapter {chapter}", crate_dir.display());
+    }
+    let shared = ["lab", "chapter-kit"].map(|c| workspace.join("chapters-code").join(c));
     let sources: Vec<PathBuf> = ["Cargo.toml", "build.rs", "src", "examples"]
         .iter()
         .map(|p| crate_dir.join(p))
-        .chain([lab.join("Cargo.toml"), lab.join("src"), workspace.join("Cargo.lock")])
+        .chain(shared.iter().flat_map(|c| [c.join("Cargo.toml"), c.join("src")]))
+        .chain([workspace.join("Cargo.lock")])
         .collect();
-    let Some(oldest_output) = oldest_json(&src_dir.join("figures").join(chapter))? else {
+    let Some(oldest_output) = oldest_with_extension(&src_dir.join("figures").join(chapter), "json")? else {
         return Ok(true);
     };
     Ok(newest_mtime(&sources)?.is_some_and(|newest| newest > oldest_output))
-}
-
-fn oldest_json(dir: &Path) -> Result<Option<SystemTime>> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Ok(None);
-    };
-    let mut oldest = None;
-    for entry in entries {
-        let path = entry?.path();
-        if path.extension().is_some_and(|e| e == "json") {
-            let modified = std::fs::metadata(&path)?.modified()?;
-            oldest = Some(oldest.map_or(modified, |o: SystemTime| o.min(modified)));
-        }
-    }
-    Ok(oldest)
 }
 
 /// The generators to run: those of `chapters` (all chapters when empty), stale ones only unless
@@ -232,22 +211,29 @@ mod tests {
     }
 
     #[test]
-    fn staleness_follows_sources_lab_and_missing_outputs() {
+    fn staleness_follows_sources_lab_chapter_kit_and_missing_outputs() {
         let ws = tempfile::tempdir().unwrap();
         let (ws, src) = (ws.path(), ws.path().join("src"));
         let t = |s: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000 + s);
-        touch(&ws.join("chapters-code/ch07-demo/src/lib.rs"), t(10));
+        let crate_dir = chapters::require("ch07").unwrap().crate_dir(ws);
+        touch(&crate_dir.join("src/lib.rs"), t(10));
         touch(&ws.join("chapters-code/lab/src/lib.rs"), t(10));
+        touch(&ws.join("chapters-code/chapter-kit/src/lib.rs"), t(10));
         assert!(chapter_is_stale(ws, &src, "ch07").unwrap(), "no figures yet");
         touch(&src.join("figures/ch07/a.json"), t(20));
         touch(&src.join("figures/ch07/b.json"), t(30));
         assert!(!chapter_is_stale(ws, &src, "ch07").unwrap());
-        touch(&ws.join("chapters-code/ch07-demo/examples/new.rs"), t(25));
+        touch(&crate_dir.join("examples/new.rs"), t(25));
         assert!(chapter_is_stale(ws, &src, "ch07").unwrap(), "newer than the oldest figure");
-        touch(&ws.join("chapters-code/ch07-demo/examples/new.rs"), t(15));
+        touch(&crate_dir.join("examples/new.rs"), t(15));
+        assert!(!chapter_is_stale(ws, &src, "ch07").unwrap());
+        touch(&ws.join("chapters-code/chapter-kit/src/figure.rs"), t(40));
+        assert!(chapter_is_stale(ws, &src, "ch07").unwrap(), "chapter-kit changed");
+        touch(&ws.join("chapters-code/chapter-kit/src/figure.rs"), t(15));
         touch(&ws.join("chapters-code/lab/src/net.rs"), t(40));
         assert!(chapter_is_stale(ws, &src, "ch07").unwrap(), "lab changed");
-        assert!(chapter_is_stale(ws, &src, "ch08").is_err(), "no such crate");
+        assert!(chapter_is_stale(ws, &src, "ch08").is_err(), "no crate folder");
+        assert!(chapter_is_stale(ws, &src, "ch99").is_err(), "no such chapter");
     }
 
     #[test]

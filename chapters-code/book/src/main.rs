@@ -126,8 +126,8 @@ fn main() -> Result<()> {
 }
 
 fn preprocess(name: &str, check: Option<PreprocessCheck>) -> Result<()> {
-    let Some(preprocessor) = book::site::preprocessor(name) else {
-        bail!("no preprocessor called `{name}` (the book's are: {})", book::site::PREPROCESSORS.join(", "));
+    let Some(preprocessor) = book::preprocess::preprocessor(name) else {
+        bail!("no preprocessor called `{name}` (the book's are: {})", book::preprocess::PREPROCESSORS.join(", "));
     };
     match check {
         Some(PreprocessCheck::Supports { renderer }) => {
@@ -137,12 +137,12 @@ fn preprocess(name: &str, check: Option<PreprocessCheck>) -> Result<()> {
                 std::process::exit(1)
             }
         }
-        None => book::site::preprocess_command(name, std::io::stdin().lock(), &mut std::io::stdout().lock()),
+        None => book::preprocess::preprocess_command(name, std::io::stdin().lock(), &mut std::io::stdout().lock()),
     }
 }
 
-fn run_limits(timeout: u64, memory_mib: u64) -> book::runner::RunLimits {
-    let mut limits = book::runner::RunLimits::default();
+fn run_limits(timeout: u64, memory_mib: u64) -> book::listings::runner::RunLimits {
+    let mut limits = book::listings::runner::RunLimits::default();
     let cores = default_jobs() as u64;
     limits.run.wall_time = std::time::Duration::from_secs(timeout.max(1));
     limits.run.cpu_seconds = Some(timeout.max(1) * cores + 1);
@@ -152,13 +152,13 @@ fn run_limits(timeout: u64, memory_mib: u64) -> book::runner::RunLimits {
 
 /// The runner of listings, over the cargo workspace of the book at `root` (this workspace when
 /// `root` is a book without one).
-fn runner(root: &std::path::Path, limits: book::runner::RunLimits) -> Result<book::runner::Runner> {
+fn runner(root: &std::path::Path, limits: book::listings::runner::RunLimits) -> Result<book::listings::runner::Runner> {
     let workspace = if root.join("Cargo.toml").is_file() { root.to_path_buf() } else { book::workspace_root() };
-    book::runner::Runner::new(&workspace, &book::runner::default_scratch_dir(&workspace), limits)
+    book::listings::runner::Runner::new(&workspace, &book::listings::runner::default_scratch_dir(&workspace), limits)
 }
 
 fn outputs(root: &std::path::Path, chapters: &[String], all: bool) -> Result<()> {
-    let runner = runner(root, book::runner::RunLimits::default())?;
+    let runner = runner(root, book::listings::runner::RunLimits::default())?;
     println!("preparing: building the workspace crates as `cargo test` does (cargo test --workspace --doc)");
     runner.prepare()?;
     let written = book::listings::record_outputs(root, chapters, all, &runner, &mut |line| println!("{line}"))?;
@@ -213,7 +213,7 @@ fn serve(
     bind: Option<IpAddr>,
     no_build: bool,
     dest: Option<PathBuf>,
-    run_limits: Option<book::runner::RunLimits>,
+    run_limits: Option<book::listings::runner::RunLimits>,
 ) -> Result<()> {
     let site = match dest {
         Some(dest) => std::path::absolute(dest)?,

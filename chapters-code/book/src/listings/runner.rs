@@ -18,7 +18,8 @@
 //!
 //! One job at a time, also across processes: a `flock` on `run-scratch/.lock`.
 
-use crate::sandbox::{self, Ending};
+use super::sandbox::{self, Ending};
+use crate::chapters::{CHAPTERS, Chapter};
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -147,7 +148,7 @@ impl Runner {
     fn prepare_locked(&self, force: bool) -> Result<()> {
         let prepared_at = self.toolchain.lock().expect("no panics hold this lock").as_ref().map(|t| t.prepared_at);
         if !force && let Some(prepared_at) = prepared_at {
-            let newest = crate::site::newest_mtime(&self.library_sources())?;
+            let newest = crate::files::newest_mtime(&self.library_sources())?;
             if newest.is_none_or(|newest| newest <= prepared_at) {
                 return Ok(());
             }
@@ -156,13 +157,12 @@ impl Runner {
         let output = self.cargo_doctest_list(&["--workspace"]).or_else(|workspace_error| {
             // A crate that does not build (work in progress outside the book) need not break the
             // Run button: retry with only the chapters' crates.
-            let chapters = self.chapter_crates();
-            if chapters.is_empty() {
+            if CHAPTERS.is_empty() {
                 return Err(workspace_error);
             }
             let mut args = Vec::new();
-            for c in &chapters {
-                args.extend(["-p", c.as_str()]);
+            for c in CHAPTERS {
+                args.extend(["-p", c.package]);
             }
             self.cargo_doctest_list(&args).map_err(|e| e.context(format!("{workspace_error:#}")))
         })?;
@@ -182,19 +182,6 @@ impl Runner {
         sources.retain(|p| p.is_dir() && p.file_name().is_some_and(|n| n != "book"));
         sources.extend([self.workspace.join("Cargo.toml"), self.workspace.join("Cargo.lock")]);
         sources
-    }
-
-    /// Package names of the crates whose docs are chapters of the book.
-    fn chapter_crates(&self) -> Vec<String> {
-        let src = self.workspace.join("src");
-        let chapters = crate::listings::summary_chapters(&src).unwrap_or_default();
-        let mut crates: Vec<String> = chapters
-            .iter()
-            .filter_map(|c| crate::listings::crate_of(&self.workspace, c))
-            .map(|c| c.replace('_', "-"))
-            .collect();
-        crates.dedup();
-        crates
     }
 
     fn cargo_doctest_list(&self, selection: &[&str]) -> Result<String> {
@@ -295,8 +282,7 @@ impl Runner {
                 format!("no crate `{name}` in the workspace's doctests (known: {})", known.join(", "))
             })?,
             None => {
-                let chapters = self.chapter_crates();
-                let first = chapters.first().map(|c| c.replace('-', "_"));
+                let first = CHAPTERS.first().map(Chapter::rust_name);
                 first
                     .and_then(|c| toolchain.crates.get(&c))
                     .or_else(|| toolchain.crates.values().next())
@@ -333,7 +319,7 @@ fn stale_libraries(diagnostics: &str) -> bool {
 /// SVG files under `dir` (at most 8, each at most 4 MiB), by name.
 fn collect_figures(dir: &Path) -> Result<Vec<FigureFile>> {
     let mut figures = Vec::new();
-    for path in crate::site::files_under(dir)? {
+    for path in crate::files::files_under(dir)? {
         if figures.len() == 8 {
             break;
         }
