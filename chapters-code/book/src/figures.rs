@@ -82,6 +82,78 @@ pub struct Outcome {
     pub generator: Generator,
     pub result: Result<Vec<PathBuf>>,
     pub elapsed: Duration,
+    /// CPU time of the thread that ran it: all of the generator's work when candle computes on
+    /// one thread (as under `book figures --jobs N` with N ≥ the number of cores), but not that of
+    /// threads the generator starts itself.
+    pub cpu: Duration,
+}
+
+/// CPU time the calling thread has used so far.
+pub fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_THREAD_CPUTIME_ID needs nothing else.
+    let ok = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } == 0;
+    if ok { Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32) } else { Duration::ZERO }
+}
+
+/// CPU time (user + system) the whole process has used so far, its threads included.
+pub fn process_cpu_time() -> Duration {
+    // SAFETY: an all-zero rusage is a valid value for getrusage to overwrite.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `usage` is a valid, writable rusage.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return Duration::ZERO;
+    }
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    time(usage.ru_utime) + time(usage.ru_stime)
+}
+
+/// How long each generator took last time (wall seconds, by `chapter/name`, quick runs apart), kept
+/// in the cargo target folder: [`longest_first`] starts the long ones first, so that the last
+/// generator to finish is a short one and no job thread idles at the end.
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Timings {
+    seconds: std::collections::BTreeMap<String, f64>,
+}
+
+impl Timings {
+    fn key(generator: &Generator, quick: bool) -> String {
+        format!("{}{}/{}", if quick { "quick:" } else { "" }, generator.chapter, generator.name)
+    }
+
+    /// Where they are kept for the workspace at `workspace`.
+    pub fn path(workspace: &Path) -> PathBuf {
+        crate::files::target_dir(workspace).join("book-figures-timings.json")
+    }
+
+    /// The timings at `path`; none when the file is missing or unreadable (they are only a hint).
+    pub fn load(path: &Path) -> Timings {
+        std::fs::read(path).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok()).unwrap_or_default()
+    }
+
+    pub fn save(&self, path: &Path) -> Result<()> {
+        chapter_kit::figure::write_atomic(path, &serde_json::to_vec_pretty(self)?)
+    }
+
+    pub fn get(&self, generator: &Generator, quick: bool) -> Option<f64> {
+        self.seconds.get(&Self::key(generator, quick)).copied()
+    }
+
+    /// Records what succeeded in `outcomes`.
+    pub fn record(&mut self, outcomes: &[Outcome], quick: bool) {
+        for outcome in outcomes.iter().filter(|o| o.result.is_ok()) {
+            self.seconds.insert(Self::key(&outcome.generator, quick), outcome.elapsed.as_secs_f64());
+        }
+    }
+}
+
+/// `generators` in the order to start them: the longest last time first; those never timed go
+/// first (they may be long), in their own order.
+pub fn longest_first(generators: &mut [Generator], timings: &Timings, quick: bool) {
+    generators.sort_by(|a, b| {
+        let (a, b) = (timings.get(a, quick), timings.get(b, quick));
+        b.unwrap_or(f64::INFINITY).total_cmp(&a.unwrap_or(f64::INFINITY))
+    });
 }
 
 /// Runs `generators` on `jobs` threads and writes their figures under `src_dir`; with `progress`,
@@ -105,11 +177,11 @@ pub fn regenerate(generators: &[Generator], quick: bool, jobs: usize, src_dir: &
                 while let Some(generator) = generators.get(next.fetch_add(1, Ordering::SeqCst)) {
                     let label = format!("{}/{}", generator.chapter, generator.name);
                     set_running(&bar, &running, |r| r.push(label.clone()));
-                    let started = std::time::Instant::now();
+                    let (started, cpu_before) = (std::time::Instant::now(), thread_cpu_time());
                     let result = run_one(generator, &options, src_dir);
-                    let elapsed = started.elapsed();
+                    let (elapsed, cpu) = (started.elapsed(), thread_cpu_time().saturating_sub(cpu_before));
                     if progress {
-                        bar.suspend(|| report(&label, &result, elapsed));
+                        bar.suspend(|| report(&label, &result, elapsed, cpu));
                     }
                     set_running(&bar, &running, |r| r.retain(|l| *l != label));
                     bar.inc(1);
@@ -117,6 +189,7 @@ pub fn regenerate(generators: &[Generator], quick: bool, jobs: usize, src_dir: &
                         generator: *generator,
                         result,
                         elapsed,
+                        cpu,
                     });
                 }
             });
@@ -131,14 +204,14 @@ pub fn regenerate(generators: &[Generator], quick: bool, jobs: usize, src_dir: &
 }
 
 /// A line per file written and one per generator; a closed stdout (`| head`) is not an error.
-fn report(label: &str, result: &Result<Vec<PathBuf>>, elapsed: Duration) {
-    let seconds = elapsed.as_secs_f64();
+fn report(label: &str, result: &Result<Vec<PathBuf>>, elapsed: Duration, cpu: Duration) {
+    let (seconds, cpu) = (elapsed.as_secs_f64(), cpu.as_secs_f64());
     let mut stdout = std::io::stdout().lock();
     let _ = match result {
         Ok(paths) => paths
             .iter()
             .try_for_each(|path| writeln!(stdout, "wrote {}", path.display()))
-            .and_then(|()| writeln!(stdout, "{label}: {} files in {seconds:.1}s", paths.len())),
+            .and_then(|()| writeln!(stdout, "{label}: {} files in {seconds:.1}s ({cpu:.1}s CPU)", paths.len())),
         Err(e) => writeln!(std::io::stderr(), "{label}: FAILED after {seconds:.1}s: {e:#}"),
     };
 }
@@ -258,6 +331,27 @@ mod tests {
         run_one(&generator, &GenOptions { quick: true, progress: false }, src.path()).unwrap();
         let json = src.path().join("figures/ch07/demo.json");
         assert_eq!(std::fs::metadata(json).unwrap().modified().unwrap(), SystemTime::UNIX_EPOCH);
+    }
+
+    #[test]
+    fn long_generators_start_first_and_untimed_ones_before_them() {
+        let g = |name| Generator { chapter: "ch07", name, run: demo };
+        let src = tempfile::tempdir().unwrap();
+        let mut timings = Timings::default();
+        let broken = Generator { chapter: "ch07", name: "broken", run: broken };
+        let outcomes = regenerate(&[g("demo"), broken], false, 1, src.path(), false);
+        timings.record(&outcomes, false);
+        assert!(timings.get(&g("demo"), false).is_some() && timings.get(&g("demo"), true).is_none());
+        assert!(timings.get(&broken, false).is_none(), "failures are not timed");
+        timings.seconds.insert("ch07/long".into(), 100.0);
+        let path = src.path().join("t/timings.json");
+        timings.save(&path).unwrap();
+        let timings = Timings::load(&path);
+        let mut order = [g("demo"), g("long"), g("new")];
+        longest_first(&mut order, &timings, false);
+        assert_eq!(order.map(|g| g.name), ["new", "long", "demo"]);
+        assert_eq!(Timings::load(&src.path().join("missing")).seconds.len(), 0);
+        assert!(outcomes[0].cpu <= outcomes[0].elapsed + Duration::from_millis(50));
     }
 
     #[test]

@@ -11,6 +11,13 @@ pub fn workspace_root() -> PathBuf {
     root.canonicalize().unwrap_or(root)
 }
 
+/// The workspace's cargo target folder: `CARGO_TARGET_DIR` (relative to `workspace` when
+/// relative), else `<workspace>/target`.
+pub fn target_dir(workspace: &Path) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace.join("target"), PathBuf::from);
+    if target.is_relative() { workspace.join(target) } else { target }
+}
+
 /// Every file under `dir`, recursively, in a stable order.
 pub fn files_under(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();

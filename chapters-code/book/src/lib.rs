@@ -46,7 +46,8 @@ mod tests {
     /// The top-level modules a Rust file refers to through `crate::…` paths (in `use` lines and
     /// inline), comments left out; `crate::{a, b::c}` names `a` and `b`.
     fn crate_references(text: &str) -> Vec<String> {
-        let code: String = text.lines().map(|l| l.split("//").next().unwrap_or_default()).collect::<Vec<_>>().join("\n");
+        let code: String =
+            text.lines().map(|l| l.split("//").next().unwrap_or_default()).collect::<Vec<_>>().join("\n");
         let ident = |s: &str| s.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect::<String>();
         let mut found = Vec::new();
         for (at, _) in code.match_indices("crate::") {
@@ -85,7 +86,9 @@ mod tests {
         let mut graph: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
         for file in crate::files::files_under(src).unwrap() {
             let relative = file.strip_prefix(src).unwrap();
-            if file.extension().is_none_or(|e| e != "rs") || ["lib.rs", "main.rs"].contains(&&*relative.to_string_lossy()) {
+            if file.extension().is_none_or(|e| e != "rs")
+                || ["lib.rs", "main.rs"].contains(&&*relative.to_string_lossy())
+            {
                 continue;
             }
             let first = relative.components().next().unwrap().as_os_str().to_string_lossy().into_owned();

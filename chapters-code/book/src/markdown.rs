@@ -150,7 +150,6 @@ pub fn escape_html_line(text: &str) -> String {
     out
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

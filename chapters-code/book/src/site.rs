@@ -347,4 +347,3 @@ mod tests {
         assert!(refuse_unsafe_destination(&root, &src, &foreign).is_ok());
     }
 }
-

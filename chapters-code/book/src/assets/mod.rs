@@ -107,5 +107,4 @@ mod tests {
         }
         assert_eq!(without_font_faces("a{} @font-face { src: url(x); } b{}"), "a{}  b{}");
     }
-
 }

@@ -222,18 +222,58 @@ pub fn selected(chapter: &Path, selection: &[String]) -> bool {
         })
 }
 
-/// Runs the listings of the selected SUMMARY chapters whose code has no recorded output (every
-/// listing with `all`) through `runner`, and rewrites their `src/outputs/*.json`; entries of code
-/// that no longer exists are dropped. `report` hears a line per listing. A listing that fails to
-/// compile or exits unsuccessfully is an error (its doctest fails too); the others are recorded.
+/// Which listings [`record_outputs`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rerun {
+    /// Only listings whose code has no recorded output (`book outputs`).
+    Missing,
+    /// Those, and every listing of a chapter whose outputs were last recorded in full before a
+    /// change to the libraries listings link ([`runner::library_sources`]): `book figures`, whose
+    /// figures come from the same code. The record of when is a stamp per chapter in the runner's
+    /// scratch folder (`recorded/`), so nothing under `src/` changes when nothing needs to run.
+    Stale,
+    /// Every listing (`book outputs --all`).
+    All,
+}
+
+impl Rerun {
+    /// Whether a chapter's listings all run, given when they last all ran (`recorded`) and when the
+    /// libraries they link last changed.
+    pub fn runs_every_listing(
+        self,
+        recorded: Option<std::time::SystemTime>,
+        libraries_changed: Option<std::time::SystemTime>,
+    ) -> bool {
+        match self {
+            Rerun::All => true,
+            Rerun::Missing => false,
+            Rerun::Stale => recorded.is_none_or(|recorded| libraries_changed.is_some_and(|changed| changed > recorded)),
+        }
+    }
+}
+
+/// What [`record_outputs`] says before it first runs a listing (preparing is a build).
+pub const PREPARING: &str =
+    "preparing: building the workspace crates as `cargo test` does (cargo test --workspace --doc)";
+
+/// Runs the listings of the selected SUMMARY chapters that `rerun` asks for through `runner`
+/// (preparing it first, if any is to run), and rewrites their `src/outputs/*.json`; entries of
+/// code that no longer exists are dropped. `report` hears a line per listing. A listing that fails
+/// to compile or exits unsuccessfully is an error (its doctest fails too); the others are recorded.
 pub fn record_outputs(
     workspace: &Path,
     selection: &[String],
-    all: bool,
+    rerun: Rerun,
     runner: &runner::Runner,
     report: &mut dyn FnMut(&str),
 ) -> Result<Vec<PathBuf>> {
     let src_dir = workspace.join("src");
+    let stamps = runner.scratch_dir().join("recorded");
+    let libraries_changed = match rerun {
+        Rerun::Stale => crate::files::newest_mtime(&runner::library_sources(workspace))?,
+        _ => None,
+    };
+    let mut prepared = false;
     let mut written = Vec::new();
     let mut failures = Vec::new();
     for chapter in summary_chapters(&src_dir)?.into_iter().filter(|c| selected(c, selection)) {
@@ -243,14 +283,24 @@ pub fn record_outputs(
         if chapter_listings.is_empty() && old.listings.is_empty() {
             continue;
         }
+        let stamp = stamps.join(&chapter).with_extension("stamp");
+        let recorded = std::fs::metadata(&stamp).and_then(|m| m.modified()).ok();
+        let run_all = rerun.runs_every_listing(recorded, libraries_changed);
+        let started = std::time::SystemTime::now();
         let crate_name = crate_of(&chapter);
         let mut new = Outputs { about: about(&chapter), listings: Vec::new() };
+        let failed_before = failures.len();
         for listing in &chapter_listings {
             let hash = listing.hash();
             let label = format!("src/{} listing {} (line {})", chapter.display(), listing.index, listing.line);
-            if let (false, Some(recorded)) = (all, old.by_hash(&hash)) {
+            if let (false, Some(recorded)) = (run_all, old.by_hash(&hash)) {
                 new.listings.push(recorded.clone());
                 continue;
+            }
+            if !prepared {
+                report(PREPARING);
+                runner.prepare()?;
+                prepared = true;
             }
             let outcome = runner.run(&listing.code, crate_name.as_deref(), &mut |_| {})?;
             if !outcome.compiled {
@@ -277,11 +327,23 @@ pub fn record_outputs(
         if new != old {
             written.push(write_outputs(&src_dir, &chapter, &new)?);
         }
+        if run_all && failures.len() == failed_before {
+            stamp_recorded(&stamp, started)?;
+        }
     }
     if !failures.is_empty() {
         anyhow::bail!("{} listing(s) failed:\n{}", failures.len(), failures.join("\n"));
     }
     Ok(written)
+}
+
+/// Marks a chapter's outputs as recorded in full at `when`.
+fn stamp_recorded(stamp: &Path, when: std::time::SystemTime) -> Result<()> {
+    if let Some(dir) = stamp.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let file = std::fs::File::create(stamp).with_context(|| format!("writing {}", stamp.display()))?;
+    file.set_modified(when).with_context(|| format!("dating {}", stamp.display()))
 }
 
 #[cfg(test)]
@@ -318,10 +380,18 @@ mod tests {
     }
 
     #[test]
+    fn stale_outputs_are_those_recorded_before_the_libraries_changed() {
+        let t = |s| Some(std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(s));
+        assert!(Rerun::Stale.runs_every_listing(None, t(1)), "never recorded in full");
+        assert!(Rerun::Stale.runs_every_listing(t(1), t(2)));
+        assert!(!Rerun::Stale.runs_every_listing(t(2), t(1)));
+        assert!(Rerun::All.runs_every_listing(t(2), t(1)) && !Rerun::Missing.runs_every_listing(None, t(2)));
+    }
+
+    #[test]
     fn outputs_live_next_to_the_chapter_name() {
         let src = Path::new("/b/src");
         assert_eq!(outputs_path(src, Path::new("01-gradients.md")), Path::new("/b/src/outputs/01-gradients.json"));
         assert_eq!(outputs_path(src, Path::new("part/x.md")), Path::new("/b/src/outputs/part/x.json"));
     }
 }
-

@@ -115,17 +115,32 @@ pub struct Runner {
     toolchain: Mutex<Option<Toolchain>>,
 }
 
+/// What a listing's libraries are built from: every crate under chapters-code but the driver,
+/// the workspace manifest and the lock file.
+pub fn library_sources(workspace: &Path) -> Vec<PathBuf> {
+    let chapters_code = workspace.join("chapters-code");
+    let mut sources: Vec<PathBuf> = std::fs::read_dir(&chapters_code)
+        .map(|entries| entries.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    sources.retain(|p| p.is_dir() && p.file_name().is_some_and(|n| n != "book"));
+    sources.extend([workspace.join("Cargo.toml"), workspace.join("Cargo.lock")]);
+    sources
+}
+
 /// `run-scratch` under the workspace's target folder (`CARGO_TARGET_DIR`, else `target/`).
 pub fn default_scratch_dir(workspace: &Path) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace.join("target"), PathBuf::from);
-    let target = if target.is_relative() { workspace.join(target) } else { target };
-    target.join("run-scratch")
+    crate::files::target_dir(workspace).join("run-scratch")
 }
 
 impl Runner {
     pub fn new(workspace: &Path, dir: &Path, limits: RunLimits) -> Result<Runner> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         Ok(Runner { workspace: workspace.to_path_buf(), dir: dir.to_path_buf(), limits, toolchain: Mutex::new(None) })
+    }
+
+    /// The folder it compiles and runs in.
+    pub fn scratch_dir(&self) -> &Path {
+        &self.dir
     }
 
     pub fn limits(&self) -> &RunLimits {
@@ -148,7 +163,7 @@ impl Runner {
     fn prepare_locked(&self, force: bool) -> Result<()> {
         let prepared_at = self.toolchain.lock().expect("no panics hold this lock").as_ref().map(|t| t.prepared_at);
         if !force && let Some(prepared_at) = prepared_at {
-            let newest = crate::files::newest_mtime(&self.library_sources())?;
+            let newest = crate::files::newest_mtime(&library_sources(&self.workspace))?;
             if newest.is_none_or(|newest| newest <= prepared_at) {
                 return Ok(());
             }
@@ -170,18 +185,6 @@ impl Runner {
         found.prepared_at = started;
         *self.toolchain.lock().expect("no panics hold this lock") = Some(found);
         Ok(())
-    }
-
-    /// What a listing's libraries are built from: every crate under chapters-code but the driver,
-    /// the workspace manifest and the lock file.
-    fn library_sources(&self) -> Vec<PathBuf> {
-        let chapters_code = self.workspace.join("chapters-code");
-        let mut sources: Vec<PathBuf> = std::fs::read_dir(&chapters_code)
-            .map(|entries| entries.filter_map(|e| e.ok()).map(|e| e.path()).collect())
-            .unwrap_or_default();
-        sources.retain(|p| p.is_dir() && p.file_name().is_some_and(|n| n != "book"));
-        sources.extend([self.workspace.join("Cargo.toml"), self.workspace.join("Cargo.lock")]);
-        sources
     }
 
     fn cargo_doctest_list(&self, selection: &[&str]) -> Result<String> {

@@ -3,7 +3,9 @@
 //! for the page's Run button (`assets/run.js`) with the listing's hash and its chapter crate.
 
 use crate::listings::{Listing, Outputs, Recorded, code_hash, is_runnable, listings, program_text, read_outputs};
-use crate::markdown::{self, escape_html_line, pulldown_cmark::CodeBlockKind, pulldown_cmark::Event, pulldown_cmark::Tag};
+use crate::markdown::{
+    self, escape_html_line, pulldown_cmark::CodeBlockKind, pulldown_cmark::Event, pulldown_cmark::Tag,
+};
 use anyhow::Result;
 use mdbook_preprocessor::PreprocessorContext;
 use mdbook_preprocessor::book::{Book, BookItem};
@@ -176,5 +178,4 @@ mod tests {
         let html = output_html(&listing, None, None);
         assert!(html.contains("No recorded output") && !html.contains("data-crate"));
     }
-
 }

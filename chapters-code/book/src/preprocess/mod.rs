@@ -95,11 +95,7 @@ pub fn rewrite_chapters(
         match rewrite(chapter) {
             Ok(Some(content)) => chapter.content = content,
             Ok(None) => {}
-            Err(e) => problems.push(format!(
-                "chapter \"{}\" ({}):\n{e:#}",
-                chapter.name,
-                chapter_file(chapter)
-            )),
+            Err(e) => problems.push(format!("chapter \"{}\" ({}):\n{e:#}", chapter.name, chapter_file(chapter))),
         }
     });
     if !problems.is_empty() {
@@ -143,7 +139,8 @@ pub(crate) mod tests {
 
     #[test]
     fn book_toml_registers_every_preprocessor_as_a_command_in_order() {
-        let config = mdbook_driver::config::Config::from_disk(crate::files::workspace_root().join("book.toml")).unwrap();
+        let config =
+            mdbook_driver::config::Config::from_disk(crate::files::workspace_root().join("book.toml")).unwrap();
         let expected: Vec<(String, String)> = PREPROCESSORS
             .iter()
             .map(|name| (name.to_string(), format!("cargo run -q --release -p book -- preprocess {name}")))
@@ -237,5 +234,4 @@ pub(crate) mod tests {
         assert!(err.contains("`missing`"), "{err}");
         assert!(out.is_empty(), "a failed run wrote output");
     }
-
 }
