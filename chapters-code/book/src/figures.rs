@@ -82,9 +82,8 @@ pub struct Outcome {
     pub generator: Generator,
     pub result: Result<Vec<PathBuf>>,
     pub elapsed: Duration,
-    /// CPU time of the thread that ran it: all of the generator's work when candle computes on
-    /// one thread (as under `book figures --jobs N` with N ≥ the number of cores), but not that of
-    /// threads the generator starts itself.
+    /// CPU time it used: the whole process's while it ran when generators run one at a time (its
+    /// threads and candle's included), else only that of the thread that ran it.
     pub cpu: Duration,
 }
 
@@ -171,15 +170,17 @@ pub fn regenerate(generators: &[Generator], quick: bool, jobs: usize, src_dir: &
     let next = AtomicUsize::new(0);
     let outcomes = Mutex::new(Vec::new());
     let options = GenOptions { quick, progress: false };
+    let threads = jobs.clamp(1, generators.len().max(1));
+    let cpu_clock: fn() -> Duration = if threads == 1 { process_cpu_time } else { thread_cpu_time };
     std::thread::scope(|scope| {
-        for _ in 0..jobs.clamp(1, generators.len().max(1)) {
+        for _ in 0..threads {
             scope.spawn(|| {
                 while let Some(generator) = generators.get(next.fetch_add(1, Ordering::SeqCst)) {
                     let label = format!("{}/{}", generator.chapter, generator.name);
                     set_running(&bar, &running, |r| r.push(label.clone()));
-                    let (started, cpu_before) = (std::time::Instant::now(), thread_cpu_time());
+                    let (started, cpu_before) = (std::time::Instant::now(), cpu_clock());
                     let result = run_one(generator, &options, src_dir);
-                    let (elapsed, cpu) = (started.elapsed(), thread_cpu_time().saturating_sub(cpu_before));
+                    let (elapsed, cpu) = (started.elapsed(), cpu_clock().saturating_sub(cpu_before));
                     if progress {
                         bar.suspend(|| report(&label, &result, elapsed, cpu));
                     }
@@ -351,7 +352,6 @@ mod tests {
         longest_first(&mut order, &timings, false);
         assert_eq!(order.map(|g| g.name), ["new", "long", "demo"]);
         assert_eq!(Timings::load(&src.path().join("missing")).seconds.len(), 0);
-        assert!(outcomes[0].cpu <= outcomes[0].elapsed + Duration::from_millis(50));
     }
 
     #[test]

@@ -148,6 +148,18 @@ pub(crate) mod tests {
         assert_eq!(registered(&config), expected);
     }
 
+    #[test]
+    fn the_module_docs_list_the_six_in_order() {
+        let listed: Vec<String> = include_str!("mod.rs")
+            .lines()
+            .filter_map(|l| l.strip_prefix("//! | `")?.split_once('`').map(|(name, _)| name.to_string()))
+            .collect();
+        assert_eq!(listed, PREPROCESSORS, "the table in the docs of chapters-code/book/src/preprocess/mod.rs");
+        for name in PREPROCESSORS {
+            assert!(preprocessor(name).is_some_and(|p| p.name() == name), "{name}");
+        }
+    }
+
     /// A small book whose book.toml registers `values` and `math` as commands that leave a marker
     /// file when they run.
     pub(crate) fn book_with_command_preprocessors() -> tempfile::TempDir {
