@@ -35,12 +35,10 @@ enum Command {
         /// Run every selected generator, stale or not.
         #[arg(long)]
         all: bool,
-        /// Generators run at once, the longest (last time) first [default: the cores divided by
-        /// candle's thread count, at least 1]. Each computes on candle's threads (RAYON_NUM_THREADS,
-        /// else the physical cores), which the figures depend on, so more jobs than that only make
-        /// the threads wait for each other.
-        #[arg(long, value_name = "N")]
-        jobs: Option<usize>,
+        /// Generators run at once, the longest (last time) first. Each computes on candle's threads
+        /// (RAYON_NUM_THREADS, else the physical cores), which the figures depend on.
+        #[arg(long, value_name = "N", default_value_t = default_jobs())]
+        jobs: usize,
     },
     /// Run the chapters' Rust listings and record what they print in src/outputs/ (shown under
     /// each listing in the built book).
@@ -110,17 +108,6 @@ fn default_jobs() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// How many generators `book figures` runs at once by default: as many as the cores hold when each
-/// computes on candle's threads (pinned in `main`, in RAYON_NUM_THREADS). Not more: candle's
-/// workers and lab's split products spin while they wait (on one shared pool, behind a lock), so
-/// two generators on two threads each, on two cores, measured 1.5× slower than one after the
-/// other. And not on fewer threads each: the figures depend on the thread count (lab splits large
-/// products by it), and the committed ones were made with candle's default.
-fn default_figure_jobs() -> usize {
-    let threads = std::env::var("RAYON_NUM_THREADS").ok().and_then(|t| t.parse::<usize>().ok()).unwrap_or(1);
-    (default_jobs() / threads.max(1)).max(1)
-}
-
 fn main() -> Result<()> {
     let cli = Cli::parse();
     // Before any thread or tensor exists: every generator's stock matmuls then skip candle's
@@ -128,9 +115,7 @@ fn main() -> Result<()> {
     chapter_kit::cli::pin_thread_count()?;
     let root = cli.root.unwrap_or_else(book::workspace_root);
     match cli.command {
-        Command::Figures { chapter, quick, all, jobs } => {
-            figures(&root, &chapter, quick, all, jobs.unwrap_or_else(default_figure_jobs))
-        }
+        Command::Figures { chapter, quick, all, jobs } => figures(&root, &chapter, quick, all, jobs),
         Command::Build { dest } => {
             let built = build(&root, dest.as_deref())?;
             println!("built {}", built.site.join("index.html").display());
