@@ -85,7 +85,7 @@ fn mentions(file: &Path, text: &str) -> Vec<Mention> {
 }
 
 fn markdown_files(root: &Path) -> Result<Vec<PathBuf>> {
-    let mut files: Vec<PathBuf> = book::site::files_under(&root.join("src"))?
+    let mut files: Vec<PathBuf> = book::files::files_under(&root.join("src"))?
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "md"))
         .collect();

@@ -36,16 +36,27 @@ fn chapter_file_of(crate_dir: &Path) -> Result<Option<String>> {
     }))
 }
 
+/// The folder `chapters-code/<chapter>-*` of the book at `root`: found on disk, so that the checks
+/// below also run on a fixture book (the driver itself reads `book::chapters::CHAPTERS`).
+fn crate_dir_of(root: &Path, chapter: &str) -> Result<PathBuf> {
+    let prefix = format!("{chapter}-");
+    std::fs::read_dir(root.join("chapters-code"))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| p.is_dir() && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(&prefix)))
+        .with_context(|| format!("no crate chapters-code/{prefix}* for chapter {chapter}"))
+}
+
 /// Problems with the wiring of `exercises` in the book at `root`.
 fn wiring_problems(root: &Path, exercises: &[Exercise]) -> Result<Vec<String>> {
     let mut problems = Vec::new();
     let chapters_code = root.join("chapters-code");
     let mut directive_ids = Vec::new();
     for file in
-        book::site::files_under(&root.join("src"))?.into_iter().filter(|p| p.extension().is_some_and(|e| e == "md"))
+        book::files::files_under(&root.join("src"))?.into_iter().filter(|p| p.extension().is_some_and(|e| e == "md"))
     {
         let text = std::fs::read_to_string(&file)?;
-        for (_, parsed) in book::exercise::directives(&text) {
+        for (_, parsed) in book::preprocess::exercise::directives(&text) {
             match parsed {
                 Ok(id) => directive_ids.push((file.clone(), id)),
                 Err(e) => problems.push(format!("{}: {e}", file.display())),
@@ -59,7 +70,7 @@ fn wiring_problems(root: &Path, exercises: &[Exercise]) -> Result<Vec<String>> {
     }
     for exercise in exercises {
         let label = format!("exercise {} ({})", exercise.id, exercise.chapter);
-        let crate_dir = match book::figures::chapter_crate_dir(root, exercise.chapter) {
+        let crate_dir = match crate_dir_of(root, exercise.chapter) {
             Ok(dir) => dir,
             Err(e) => {
                 problems.push(format!("{label}: {e}"));
@@ -78,14 +89,14 @@ fn wiring_problems(root: &Path, exercises: &[Exercise]) -> Result<Vec<String>> {
         let anchor = exercise.test_name();
         let read = |name: &str| std::fs::read_to_string(crate_dir.join("src").join(name)).unwrap_or_default();
         let (stubs, solutions) = (read("exercises.rs"), read("solutions.rs"));
-        match book::exercise::anchored(&stubs, &anchor) {
+        match book::preprocess::exercise::anchored(&stubs, &anchor) {
             Some(stub) if stub.contains(&format!("todo!(\"exercise {}\")", exercise.id)) => {}
             Some(_) => problems.push(format!("{label}: the stub does not `todo!(\"exercise {}\")`", exercise.id)),
             None => {
                 problems.push(format!("{label}: no `// ANCHOR: {anchor}` … `// ANCHOR_END: {anchor}` in exercises.rs"))
             }
         }
-        if book::exercise::anchored(&solutions, &anchor).is_none() {
+        if book::preprocess::exercise::anchored(&solutions, &anchor).is_none() {
             problems.push(format!("{label}: no `// ANCHOR: {anchor}` … `// ANCHOR_END: {anchor}` in solutions.rs"));
         }
         // The student's test: `#[ignore …]` on one of the three lines above `fn exercise_N_M()`.
@@ -165,11 +176,11 @@ fn chapter_problems(root: &Path, exercises: &[Exercise]) -> Result<Vec<String>> 
                  (see the instructor guide, \"Adding your own exercises and quizzes\")"
             ));
         }
-        if !book::quiz::directives(&text).iter().any(|(_, parsed)| parsed.is_ok()) {
+        if !book::preprocess::quiz::directives(&text).iter().any(|(_, parsed)| parsed.is_ok()) {
             problems
                 .push(format!("src/{file}: no quiz directive; every chapter ends with a quiz (src/quizzes/*.toml)"));
         }
-        if book::exercise::anchored(&text, "objectives").is_none() {
+        if book::preprocess::exercise::anchored(&text, "objectives").is_none() {
             problems.push(format!(
                 "src/{file}: its learning objectives are not between `<!-- ANCHOR: objectives -->` and \
                  `<!-- ANCHOR_END: objectives -->`, where the instructor guide includes them from"

@@ -54,7 +54,7 @@ fn committed_figure_files(src: &Path) -> Result<BTreeSet<(String, String, String
         return Ok(BTreeSet::new());
     }
     let mut files = BTreeSet::new();
-    for path in book::site::files_under(&figures)? {
+    for path in book::files::files_under(&figures)? {
         let relative = path.strip_prefix(&figures)?;
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or_default();
         if matches!(ext, "json" | "svg") {
@@ -155,8 +155,8 @@ fn chapter_images_and_values_exist() -> Result<()> {
     let src = src_dir();
     let html_img = Regex::new(r#"<img\b[^>]*\bsrc\s*=\s*"([^"]*)""#)?;
     let mut problems = Vec::new();
-    let mut data = book::values::FigureData::default();
-    for path in book::site::files_under(&src)?.into_iter().filter(|p| p.extension().is_some_and(|e| e == "md")) {
+    let mut data = book::preprocess::values::FigureData::default();
+    for path in book::files::files_under(&src)?.into_iter().filter(|p| p.extension().is_some_and(|e| e == "md")) {
         let text = std::fs::read_to_string(&path)?;
         let name = path.strip_prefix(&src)?.display().to_string();
         let mut targets = book::markdown::image_targets(&text);
@@ -167,7 +167,7 @@ fn chapter_images_and_values_exist() -> Result<()> {
                 problems.push(format!("src/{name} line {line}: image {target} does not exist"));
             }
         }
-        if let Err(e) = book::values::expand_values(&text, &src.join("figures"), &mut data) {
+        if let Err(e) = book::preprocess::values::expand_values(&text, &src.join("figures"), &mut data) {
             problems.push(format!("src/{name}:\n{e}"));
         }
     }

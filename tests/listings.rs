@@ -19,7 +19,7 @@ const OPT_OUTS: &[&str] = &["ignore", "no_run"];
 
 /// The `.md` files under `src/`, relative to it (SUMMARY.md included: it must hold no Rust).
 fn chapter_files(src: &Path) -> Result<Vec<PathBuf>> {
-    let mut files: Vec<PathBuf> = book::site::files_under(src)?
+    let mut files: Vec<PathBuf> = book::files::files_under(src)?
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "md"))
         .map(|p| p.strip_prefix(src).map(Path::to_path_buf))

@@ -17,7 +17,7 @@
 
 use anyhow::{Context, Result, bail};
 use book::markdown::pulldown_cmark::{CodeBlockKind, Event, Tag};
-use book::runner::{RunLimits, Runner};
+use book::listings::runner::{RunLimits, Runner};
 use book::serve::{Readiness, RunOptions, RunningServer, TOKEN_HEADER, TOKEN_META};
 use headless_chrome::browser::tab::point::Point;
 use headless_chrome::protocol::cdp::types::Event as CdpEvent;
@@ -62,7 +62,7 @@ fn shared() -> &'static Shared {
         limits.run.cpu_seconds = Some(4 * RUN_WALL.as_secs());
         limits.run.memory_bytes = Some(RUN_MEMORY);
         limits.run.output_bytes = RUN_OUTPUT;
-        let runner = Runner::new(&workspace, &book::runner::default_scratch_dir(&workspace), limits).unwrap();
+        let runner = Runner::new(&workspace, &book::listings::runner::default_scratch_dir(&workspace), limits).unwrap();
         let run =
             RunOptions { executor: Arc::new(runner), max_waiting: 64, warm_up: book::listings::first_listing(&root) };
         let started = Instant::now();
@@ -570,7 +570,7 @@ impl Browser {
 /// which opens the print dialog) and `toc.html` (the sidebar for readers without JavaScript, only
 /// ever shown inside a page).
 fn pages(site: &Path) -> Vec<String> {
-    let mut pages: Vec<String> = book::site::files_under(site)
+    let mut pages: Vec<String> = book::files::files_under(site)
         .unwrap()
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "html"))
@@ -671,7 +671,7 @@ fn the_served_book_works_in_a_real_browser() -> Result<()> {
         assert!(problems.is_empty(), "{page}:\n{}", problems.join("\n"));
     }
 
-    let blocks: usize = book::site::files_under(&shared.root.join("src"))?
+    let blocks: usize = book::files::files_under(&shared.root.join("src"))?
         .iter()
         .filter(|p| p.extension().is_some_and(|e| e == "md"))
         .map(|p| {
@@ -679,7 +679,7 @@ fn the_served_book_works_in_a_real_browser() -> Result<()> {
             book::markdown::parser(&text)
                 .filter(|e| {
                     matches!(e, Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(info)))
-                    if info.trim() == book::interactive::LANGUAGE)
+                    if info.trim() == book::preprocess::interactive::LANGUAGE)
                 })
                 .count()
         })

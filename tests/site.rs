@@ -145,7 +145,7 @@ impl Pages {
 fn check_links(site: &Path) -> Result<Vec<String>> {
     let mut problems = Vec::new();
     let mut pages = Pages { ids: HashMap::new() };
-    for page in book::site::files_under(site)?.into_iter().filter(|p| p.extension().is_some_and(|e| e == "html")) {
+    for page in book::files::files_under(site)?.into_iter().filter(|p| p.extension().is_some_and(|e| e == "html")) {
         let html = std::fs::read_to_string(&page)?;
         let name = page.strip_prefix(site)?.display().to_string();
         let urls = urls_of(&html);
@@ -182,7 +182,7 @@ fn check_links(site: &Path) -> Result<Vec<String>> {
 /// Relative `url(…)` targets of stylesheets exist (fonts, images).
 fn check_stylesheet_urls(site: &Path) -> Result<Vec<String>> {
     let mut problems = Vec::new();
-    for css in book::site::files_under(site)?.into_iter().filter(|p| p.extension().is_some_and(|e| e == "css")) {
+    for css in book::files::files_under(site)?.into_iter().filter(|p| p.extension().is_some_and(|e| e == "css")) {
         let text = std::fs::read_to_string(&css)?;
         let dir = css.parent().unwrap().strip_prefix(site)?;
         for url in CSS_URL.captures_iter(&text).map(|c| c[1].to_string()) {
@@ -200,7 +200,7 @@ fn check_stylesheet_urls(site: &Path) -> Result<Vec<String>> {
 
 fn check_offline(site: &Path) -> Result<Vec<String>> {
     let mut problems = Vec::new();
-    for file in book::site::files_under(site)? {
+    for file in book::files::files_under(site)? {
         let name = file.strip_prefix(site)?.display().to_string();
         let Ok(text) = std::fs::read_to_string(&file) else {
             continue;
@@ -251,7 +251,7 @@ fn check_math_and_values(src: &Path, site: &Path) -> Result<Vec<String>> {
             ));
         }
     }
-    for file in book::site::files_under(site)?.into_iter().filter(|p| p.extension().is_some_and(|e| e == "html")) {
+    for file in book::files::files_under(site)?.into_iter().filter(|p| p.extension().is_some_and(|e| e == "html")) {
         let html = std::fs::read_to_string(&file)?;
         if let Some(at) = html.find("{{#") {
             let context: String = html[at..].chars().take(60).collect();
@@ -278,7 +278,7 @@ fn the_built_book_is_whole() -> Result<()> {
     let built = book::site::build(&root, Some(&out.path().join("site")))?;
     assert!(built.warnings.is_empty(), "mdBook warnings:\n{}", built.warnings.join("\n"));
     let site = built.site;
-    let pages = book::site::files_under(&site)?.iter().filter(|p| p.extension().is_some_and(|e| e == "html")).count();
+    let pages = book::files::files_under(&site)?.iter().filter(|p| p.extension().is_some_and(|e| e == "html")).count();
     assert!(pages > 3, "only {pages} pages built");
     let problems = all_problems(&root, &site)?;
     assert!(problems.is_empty(), "{} problems in the built book:\n{}", problems.len(), problems.join("\n"));

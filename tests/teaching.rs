@@ -7,7 +7,7 @@
 //! - in a real browser (Debian's chromium, headless), `quiz.js` checks answers and reveals
 //!   explanations. Outside CI a missing browser skips that test loudly; under `CI=true` it fails;
 //! - every "Going deeper" block of a chapter (`<details class="going-deeper">`, see
-//!   `book::teaching`) reaches its page collapsed, titled and rendered as Markdown, and print.html
+//!   `book::assets::teaching`) reaches its page collapsed, titled and rendered as Markdown, and print.html
 //!   carries every one of them open;
 //! - chapters 1 to 9 state their core path's reading time (words ÷ 200 a minute, Going deeper and
 //!   everything from the exercises on left out), the statement matches the text, and the core path
@@ -15,7 +15,7 @@
 //!   box whose numbers all come from figure data.
 
 use anyhow::{Context, Result, bail};
-use book::values::FigureData;
+use book::preprocess::values::FigureData;
 use regex::Regex;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -30,7 +30,7 @@ fn quiz_files(src: &Path) -> Result<Vec<String>> {
     if !dir.exists() {
         return Ok(Vec::new());
     }
-    let mut files: Vec<String> = book::site::files_under(&dir)?
+    let mut files: Vec<String> = book::files::files_under(&dir)?
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "toml"))
         .map(|p| p.strip_prefix(src).unwrap().display().to_string())
@@ -56,10 +56,10 @@ fn quiz_problems(src: &Path) -> Result<Vec<String>> {
     let mut problems = Vec::new();
     let mut data = FigureData::default();
     let chapters: Vec<PathBuf> =
-        book::site::files_under(src)?.into_iter().filter(|p| p.extension().is_some_and(|e| e == "md")).collect();
+        book::files::files_under(src)?.into_iter().filter(|p| p.extension().is_some_and(|e| e == "md")).collect();
     let mut uses: Vec<(String, PathBuf)> = Vec::new();
     for chapter in &chapters {
-        for (_, parsed) in book::quiz::directives(&std::fs::read_to_string(chapter)?) {
+        for (_, parsed) in book::preprocess::quiz::directives(&std::fs::read_to_string(chapter)?) {
             match parsed {
                 Ok(path) => uses.push((path, chapter.clone())),
                 Err(e) => problems.push(format!("{}: {e}", chapter.display())),
@@ -71,7 +71,7 @@ fn quiz_problems(src: &Path) -> Result<Vec<String>> {
         if users != 1 {
             problems.push(format!("src/{file} is used by {users} chapters, not 1"));
         }
-        let questions = match book::quiz::load(src, &file, &mut data) {
+        let questions = match book::preprocess::quiz::load(src, &file, &mut data) {
             Ok(questions) => questions,
             Err(e) => {
                 problems.push(format!("{e:#}"));
@@ -82,7 +82,7 @@ fn quiz_problems(src: &Path) -> Result<Vec<String>> {
         let chapter =
             Path::new(&file).file_stem().unwrap().to_string_lossy().split('-').next().unwrap_or("").to_string();
         let mut measured = Vec::new();
-        for json in book::site::files_under(&src.join("figures").join(format!("ch{chapter}")))
+        for json in book::files::files_under(&src.join("figures").join(format!("ch{chapter}")))
             .unwrap_or_default()
             .into_iter()
             .filter(|p| p.extension().is_some_and(|e| e == "json"))
@@ -95,7 +95,7 @@ fn quiz_problems(src: &Path) -> Result<Vec<String>> {
             }
         }
         for (i, q) in questions.iter().enumerate() {
-            if let book::quiz::Answer::Number { value, source: None, .. } = q.answer {
+            if let book::preprocess::quiz::Answer::Number { value, source: None, .. } = q.answer {
                 for (key, x) in &measured {
                     if x.abs() > 0.0 && ((value - x) / x).abs() < 1e-6 && x.fract() != 0.0 {
                         problems.push(format!(
@@ -166,9 +166,9 @@ fn site() -> &'static Path {
 /// The pages that hold quizzes or exercises, from the chapters' sources.
 fn teaching_pages(src: &Path) -> Result<Vec<(String, usize, usize)>> {
     let mut pages = Vec::new();
-    for file in book::site::files_under(src)?.into_iter().filter(|p| p.extension().is_some_and(|e| e == "md")) {
+    for file in book::files::files_under(src)?.into_iter().filter(|p| p.extension().is_some_and(|e| e == "md")) {
         let text = std::fs::read_to_string(&file)?;
-        let (quizzes, exercises) = (book::quiz::directives(&text).len(), book::exercise::directives(&text).len());
+        let (quizzes, exercises) = (book::preprocess::quiz::directives(&text).len(), book::preprocess::exercise::directives(&text).len());
         if quizzes + exercises > 0 {
             let page = file.strip_prefix(src)?.with_extension("html").display().to_string();
             pages.push((page, quizzes, exercises));
@@ -334,7 +334,7 @@ fn quizzes_check_answers_in_a_browser() -> Result<()> {
     Ok(())
 }
 
-/// How a chapter opens a "Going deeper" block (the convention of `book::teaching`).
+/// How a chapter opens a "Going deeper" block (the convention of `book::assets::teaching`).
 const GOING_DEEPER: &str = "<details class=\"going-deeper\">";
 
 /// The problems of one built page's "Going deeper" blocks, against the `expected` number in its
@@ -370,7 +370,7 @@ fn going_deeper_blocks_are_collapsed_on_pages_and_open_in_print() -> Result<()> 
     let (src, site) = (src(), site());
     let mut problems = Vec::new();
     let mut total = 0;
-    for file in book::site::files_under(&src)?.into_iter().filter(|p| p.extension().is_some_and(|e| e == "md")) {
+    for file in book::files::files_under(&src)?.into_iter().filter(|p| p.extension().is_some_and(|e| e == "md")) {
         let text = std::fs::read_to_string(&file)?;
         let expected = text.lines().filter(|line| line.trim() == GOING_DEEPER).count();
         let page = file.strip_prefix(&src)?.with_extension("html");

@@ -1,6 +1,8 @@
 //! `book`: regenerate the figures, build the site, serve it. The logic lives in the library.
 
 use anyhow::{Result, bail};
+use book::figures::Timings;
+use book::listings::Rerun;
 use clap::{Parser, Subcommand};
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -20,7 +22,9 @@ enum Command {
     /// Run chapter figure generators in-process and write src/figures/<chapter>/*.{svg,json}.
     ///
     /// Only stale chapters run unless --all: a chapter is stale when src/figures/<chapter>/ has no
-    /// JSON or its oldest JSON is older than any file of the chapter crate, of lab, or Cargo.lock.
+    /// JSON or its oldest JSON is older than any file of the chapter crate, of lab, of chapter-kit,
+    /// or Cargo.lock. Then the listings' outputs are recorded (see `outputs`): those missing, and
+    /// with --all also those of chapters recorded before the libraries last changed.
     Figures {
         /// Only this chapter (e.g. ch01); repeat for several.
         #[arg(long, value_name = "CHAPTER")]
@@ -31,7 +35,8 @@ enum Command {
         /// Run every selected generator, stale or not.
         #[arg(long)]
         all: bool,
-        /// Generators run at once (candle's matmuls use threads too; 1 gives each all cores).
+        /// Generators run at once, the longest (last time) first. Each computes on candle's threads
+        /// (RAYON_NUM_THREADS, else the physical cores), which the figures depend on.
         #[arg(long, value_name = "N", default_value_t = default_jobs())]
         jobs: usize,
     },
@@ -49,7 +54,7 @@ enum Command {
         #[arg(long)]
         all: bool,
     },
-    /// Render the book (mdBook with the values and math preprocessors) and post-process it.
+    /// Render the book (mdBook with the book's six preprocessors) and post-process it.
     Build {
         /// Output folder; defaults to book.toml's build-dir. mdBook empties it first.
         #[arg(long, value_name = "DIR")]
@@ -116,7 +121,7 @@ fn main() -> Result<()> {
             println!("built {}", built.site.join("index.html").display());
             Ok(())
         }
-        Command::Outputs { chapter, all } => outputs(&root, &chapter, all),
+        Command::Outputs { chapter, all } => outputs(&root, &chapter, if all { Rerun::All } else { Rerun::Missing }),
         Command::Preprocess { name, check } => preprocess(&name, check),
         Command::Serve { port, bind, no_build, dest, no_run, run_timeout, run_memory } => {
             let limits = (!no_run).then(|| run_limits(run_timeout, run_memory));
@@ -126,8 +131,8 @@ fn main() -> Result<()> {
 }
 
 fn preprocess(name: &str, check: Option<PreprocessCheck>) -> Result<()> {
-    let Some(preprocessor) = book::site::preprocessor(name) else {
-        bail!("no preprocessor called `{name}` (the book's are: {})", book::site::PREPROCESSORS.join(", "));
+    let Some(preprocessor) = book::preprocess::preprocessor(name) else {
+        bail!("no preprocessor called `{name}` (the book's are: {})", book::preprocess::PREPROCESSORS.join(", "));
     };
     match check {
         Some(PreprocessCheck::Supports { renderer }) => {
@@ -137,12 +142,12 @@ fn preprocess(name: &str, check: Option<PreprocessCheck>) -> Result<()> {
                 std::process::exit(1)
             }
         }
-        None => book::site::preprocess_command(name, std::io::stdin().lock(), &mut std::io::stdout().lock()),
+        None => book::preprocess::preprocess_command(name, std::io::stdin().lock(), &mut std::io::stdout().lock()),
     }
 }
 
-fn run_limits(timeout: u64, memory_mib: u64) -> book::runner::RunLimits {
-    let mut limits = book::runner::RunLimits::default();
+fn run_limits(timeout: u64, memory_mib: u64) -> book::listings::runner::RunLimits {
+    let mut limits = book::listings::runner::RunLimits::default();
     let cores = default_jobs() as u64;
     limits.run.wall_time = std::time::Duration::from_secs(timeout.max(1));
     limits.run.cpu_seconds = Some(timeout.max(1) * cores + 1);
@@ -150,18 +155,20 @@ fn run_limits(timeout: u64, memory_mib: u64) -> book::runner::RunLimits {
     limits
 }
 
-/// The runner of listings, over the cargo workspace of the book at `root` (this workspace when
-/// `root` is a book without one).
-fn runner(root: &std::path::Path, limits: book::runner::RunLimits) -> Result<book::runner::Runner> {
-    let workspace = if root.join("Cargo.toml").is_file() { root.to_path_buf() } else { book::workspace_root() };
-    book::runner::Runner::new(&workspace, &book::runner::default_scratch_dir(&workspace), limits)
+/// The cargo workspace of the book at `root` (this workspace when `root` is a book without one).
+fn workspace_of(root: &std::path::Path) -> PathBuf {
+    if root.join("Cargo.toml").is_file() { root.to_path_buf() } else { book::workspace_root() }
 }
 
-fn outputs(root: &std::path::Path, chapters: &[String], all: bool) -> Result<()> {
-    let runner = runner(root, book::runner::RunLimits::default())?;
-    println!("preparing: building the workspace crates as `cargo test` does (cargo test --workspace --doc)");
-    runner.prepare()?;
-    let written = book::listings::record_outputs(root, chapters, all, &runner, &mut |line| println!("{line}"))?;
+/// The runner of listings, over the cargo workspace of the book at `root`.
+fn runner(root: &std::path::Path, limits: book::listings::runner::RunLimits) -> Result<book::listings::runner::Runner> {
+    let workspace = workspace_of(root);
+    book::listings::runner::Runner::new(&workspace, &book::listings::runner::default_scratch_dir(&workspace), limits)
+}
+
+fn outputs(root: &std::path::Path, chapters: &[String], rerun: Rerun) -> Result<()> {
+    let runner = runner(root, book::listings::runner::RunLimits::default())?;
+    let written = book::listings::record_outputs(root, chapters, rerun, &runner, &mut |line| println!("{line}"))?;
     for path in &written {
         println!("wrote {}", path.display());
     }
@@ -177,13 +184,28 @@ fn figures(root: &std::path::Path, chapters: &[String], quick: bool, all: bool, 
     if generators.is_empty() {
         bail!("no figure generators are registered (book::all_generators)");
     }
-    let selected = book::figures::select(&generators, chapters, all, root, &src_dir)?;
+    let mut selected = book::figures::select(&generators, chapters, all, root, &src_dir)?;
+    // The listings' recorded outputs are the other thing the chapters show that code produced.
+    let rerun = if all { Rerun::Stale } else { Rerun::Missing };
     if selected.is_empty() {
         println!("all figures are up to date (--all regenerates them anyway)");
-        return if quick { Ok(()) } else { outputs(root, chapters, all) };
+        return if quick { Ok(()) } else { outputs(root, chapters, rerun) };
     }
+    let timings_path = Timings::path(&workspace_of(root));
+    let mut timings = Timings::load(&timings_path);
+    book::figures::longest_first(&mut selected, &timings, quick);
     println!("running {} generator(s) on {jobs} thread(s){}", selected.len(), if quick { ", quick" } else { "" });
+    let (started, cpu_before) = (std::time::Instant::now(), book::figures::process_cpu_time());
     let outcomes = book::figures::regenerate(&selected, quick, jobs, &src_dir, true);
+    println!(
+        "generators: {:.1} s, {:.1} s CPU",
+        started.elapsed().as_secs_f64(),
+        book::figures::process_cpu_time().saturating_sub(cpu_before).as_secs_f64()
+    );
+    timings.record(&outcomes, quick);
+    if let Err(e) = timings.save(&timings_path) {
+        eprintln!("warning: could not keep the generators' timings: {e:#}");
+    }
     let failed: Vec<_> = outcomes.iter().filter(|o| o.result.is_err()).collect();
     if quick {
         println!("quick figures are previews: run without --quick before committing");
@@ -193,8 +215,7 @@ fn figures(root: &std::path::Path, chapters: &[String], quick: bool, all: bool, 
         bail!("{} of {} generators failed: {}", failed.len(), outcomes.len(), names.join(", "));
     }
     if !quick {
-        // The listings' recorded outputs are the other thing the chapters show that code produced.
-        outputs(root, chapters, all)?;
+        outputs(root, chapters, rerun)?;
     }
     Ok(())
 }
@@ -213,7 +234,7 @@ fn serve(
     bind: Option<IpAddr>,
     no_build: bool,
     dest: Option<PathBuf>,
-    run_limits: Option<book::runner::RunLimits>,
+    run_limits: Option<book::listings::runner::RunLimits>,
 ) -> Result<()> {
     let site = match dest {
         Some(dest) => std::path::absolute(dest)?,

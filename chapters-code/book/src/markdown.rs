@@ -2,6 +2,7 @@
 //! uses (pulldown-cmark, with mdBook's options), so "inside a code block" means what mdBook means.
 
 use mdbook_markdown::pulldown_cmark::{CodeBlockKind, Event, Options, Parser, Tag};
+use std::fmt::Write as _;
 use std::ops::Range;
 
 pub use mdbook_markdown::pulldown_cmark;
@@ -128,33 +129,25 @@ pub fn expand_directives(
     if problems.is_empty() { Ok(out) } else { anyhow::bail!("{}", problems.join("\n")) }
 }
 
-/// The loop every preprocessor of the driver shares: `rewrite` returns a chapter's new content (or
-/// `None` to leave it), and every chapter's error is collected into one error headed by `what`, so a
-/// build reports all the broken chapters at once.
-pub fn rewrite_chapters(
-    book: &mut mdbook_preprocessor::book::Book,
-    what: &str,
-    mut rewrite: impl FnMut(&mdbook_preprocessor::book::Chapter) -> anyhow::Result<Option<String>>,
-) -> anyhow::Result<()> {
-    let mut problems = Vec::new();
-    book.for_each_mut(|item| {
-        let mdbook_preprocessor::book::BookItem::Chapter(chapter) = item else {
-            return;
-        };
-        match rewrite(chapter) {
-            Ok(Some(content)) => chapter.content = content,
-            Ok(None) => {}
-            Err(e) => problems.push(format!(
-                "chapter \"{}\" ({}):\n{e:#}",
-                chapter.name,
-                crate::values::chapter_file(chapter)
-            )),
+/// Escapes text for HTML, and the characters Markdown or the book's preprocessors could act on
+/// (the result goes into Markdown as one line of raw HTML).
+pub fn escape_html_line(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 8);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\n' => out.push_str("&#10;"),
+            '\r' => {}
+            c if c.is_ascii_punctuation() && "'`*_{}[]$\\|~#!".contains(c) => {
+                write!(out, "&#{};", c as u32).expect("writing to a String");
+            }
+            c => out.push(c),
         }
-    });
-    if !problems.is_empty() {
-        anyhow::bail!("{what}:\n{}", problems.join("\n"));
     }
-    Ok(())
+    out
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 //! the site.
 //!
 //! `POST /api/run` compiles and runs code on the reader's machine (through an [`Execute`], in
-//! practice the [`Runner`](crate::runner::Runner)), so it is guarded:
+//! practice the [`Runner`](crate::listings::runner::Runner)), so it is guarded:
 //! - **Host** (a middleware in front of everything): on a loopback address every request must name
 //!   the server by a loopback name and its port (`127.0.0.1:PORT`, `localhost:PORT`,
 //!   `[::1]:PORT`), which defeats DNS rebinding (a page of `evil.example` whose name now resolves
@@ -29,7 +29,7 @@
 //! "running"}`, then `{"stage":"done","outcome":{…}}` or `{"stage":"error","message":…}`), so the
 //! page can say what is happening.
 
-use crate::runner::{Outcome, Stage};
+use crate::listings::runner::{Outcome, Stage};
 use anyhow::{Context, Result};
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -101,7 +101,7 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self' 'un
      style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; \
      frame-ancestors 'none'; base-uri 'self'; form-action 'none'";
 
-/// Compiles and runs code; [`crate::runner::Runner`] in the real server, a stand-in in tests.
+/// Compiles and runs code; [`crate::listings::runner::Runner`] in the real server, a stand-in in tests.
 pub trait Execute: Send + Sync + 'static {
     /// Gets ready (builds what the first run needs).
     fn prepare(&self) -> Result<()>;
@@ -109,9 +109,9 @@ pub trait Execute: Send + Sync + 'static {
     fn execute(&self, code: &str, crate_name: Option<&str>, stage: &mut dyn FnMut(Stage)) -> Result<Outcome>;
 }
 
-impl Execute for crate::runner::Runner {
+impl Execute for crate::listings::runner::Runner {
     fn prepare(&self) -> Result<()> {
-        crate::runner::Runner::prepare(self)
+        crate::listings::runner::Runner::prepare(self)
     }
 
     fn execute(&self, code: &str, crate_name: Option<&str>, stage: &mut dyn FnMut(Stage)) -> Result<Outcome> {
@@ -857,7 +857,7 @@ mod tests {
         assert!(
             head.contains("cache-control: no-store") && head.contains("content-security-policy: default-src 'self'")
         );
-        for file in crate::site::files_under(dir.path()).unwrap() {
+        for file in crate::files::files_under(dir.path()).unwrap() {
             assert!(!std::fs::read_to_string(&file).unwrap_or_default().contains(&token), "{}", file.display());
         }
 

@@ -11,7 +11,8 @@
 //! that block must carry what the page needs.
 
 use anyhow::{Context, Result};
-use book::site::{INLINE_ASSETS_END, INLINE_ASSETS_START, PREPROCESSORS};
+use book::assets::{INLINE_ASSETS_END, INLINE_ASSETS_START};
+use book::preprocess::PREPROCESSORS;
 use mdbook_driver::MDBook;
 use std::path::Path;
 
@@ -54,7 +55,7 @@ fn the_stock_mdbook_build_renders_the_drivers_pages() -> Result<()> {
     stock.build().context("the stock mdBook build")?;
     let stock_site = stock.build_dir_for("html");
 
-    let pages: Vec<_> = book::site::files_under(&driver)?
+    let pages: Vec<_> = book::files::files_under(&driver)?
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "html") && !p.ends_with("print.html"))
         .collect();
@@ -74,9 +75,9 @@ fn the_stock_mdbook_build_renders_the_drivers_pages() -> Result<()> {
             );
         }
         for (marker, asset) in [
-            ("<div class=\"quiz\"", book::teaching::QUIZ_JS),
-            ("<figure class=\"interactive\"", book::assets::INTERACTIVE_JS),
-            ("<div class=\"listing-output\"", book::assets::RUN_JS),
+            ("<div class=\"quiz\"", book::assets::teaching::QUIZ_JS),
+            ("<figure class=\"interactive\"", book::assets::interactivity::INTERACTIVE_JS),
+            ("<div class=\"listing-output\"", book::assets::interactivity::RUN_JS),
         ] {
             assert_eq!(
                 ours.contains(marker),
@@ -101,7 +102,7 @@ fn first_difference(a: &str, b: &str) -> String {
 
 /// No `{{#…}}` directive of the book's preprocessors is left in the stock build.
 fn no_directive_left(site: &Path) -> Result<()> {
-    for page in book::site::files_under(site)?.iter().filter(|p| p.extension().is_some_and(|e| e == "html")) {
+    for page in book::files::files_under(site)?.iter().filter(|p| p.extension().is_some_and(|e| e == "html")) {
         let text = std::fs::read_to_string(page)?;
         for directive in ["{{#value", "{{#exercise", "{{#quiz", "$$"] {
             assert!(!main_of(&text).contains(directive), "{}: {directive} left", page.display());

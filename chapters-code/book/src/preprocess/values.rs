@@ -225,15 +225,11 @@ impl mdbook_preprocessor::Preprocessor for ValuesPreprocessor {
     fn run(&self, ctx: &PreprocessorContext, mut book: Book) -> Result<Book> {
         let figures_dir = ctx.root.join(&ctx.config.book.src).join("figures");
         let mut data = FigureData::default();
-        crate::markdown::rewrite_chapters(&mut book, "{{#value}} placeholders that do not resolve", |chapter| {
+        super::rewrite_chapters(&mut book, "{{#value}} placeholders that do not resolve", |chapter| {
             expand_values(&chapter.content, &figures_dir, &mut data).map(Some)
         })?;
         Ok(book)
     }
-}
-
-pub(crate) fn chapter_file(chapter: &mdbook_preprocessor::book::Chapter) -> String {
-    chapter.source_path.as_ref().or(chapter.path.as_ref()).map_or("draft".into(), |p| p.display().to_string())
 }
 
 #[cfg(test)]

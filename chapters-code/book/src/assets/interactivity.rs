@@ -8,16 +8,16 @@ use std::path::Path;
 
 /// The folder of the built site holding the assets.
 pub const DIR: &str = "interactivity";
-pub const CSS: &str = include_str!("../assets/interactivity.css");
-pub const RUN_JS: &str = include_str!("../assets/run.js");
-pub const INTERACTIVE_JS: &str = include_str!("../assets/interactive.js");
+pub const CSS: &str = include_str!("../../assets/interactivity.css");
+pub const RUN_JS: &str = include_str!("../../assets/run.js");
+pub const INTERACTIVE_JS: &str = include_str!("../../assets/interactive.js");
 
 /// What a built page needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Needs {
-    /// It has listings with recorded outputs (the markup of [`crate::listings`]).
+    /// It has listings with recorded outputs (the markup of [`crate::preprocess::listings`]).
     pub run: bool,
-    /// It has interactive figures (the markup of [`crate::interactive`]).
+    /// It has interactive figures (the markup of [`crate::preprocess::interactive`]).
     pub figures: bool,
 }
 

@@ -1,4 +1,11 @@
-//! The chapters' runnable listings and their recorded outputs.
+//! The chapters' runnable listings: finding them, running them, recording what they print.
+//!
+//! - here: what a listing is, its hash, the recorded outputs (`src/outputs/*.json`) and
+//!   `book outputs` ([`record_outputs`]);
+//! - [`runner`]: compiles and runs one listing as `cargo test` runs it as a doctest (the page's Run
+//!   button under `book serve`, and `book outputs`);
+//! - [`sandbox`]: the limits a run is held to (time, memory, output) and the process group it dies
+//!   with.
 //!
 //! A *listing* is a ```` ```rust ```` block of a chapter file without `ignore`, `no_run`,
 //! `compile_fail`, `noplayground` or `noplaypen`: a complete program that the chapter crate's
@@ -7,18 +14,18 @@
 //!
 //! `book outputs` (and `book figures`) runs each listing through the same runner as the page's Run
 //! button and records what it printed in `src/outputs/<chapter file stem>.json`, one entry per
-//! listing, keyed by the hash of its code. The [`ListingsPreprocessor`] puts the recorded output
-//! under each listing, and marks the listing for the page's Run button (`assets/run.js`). A listing
+//! listing, keyed by the hash of its code. The `listings` preprocessor
+//! ([`crate::preprocess::listings`]) puts the recorded output under each listing, and marks the listing for the page's Run button (`assets/run.js`). A listing
 //! whose code changed has no entry with its new hash: the build shows no stale output, and the
 //! `outputs` test fails until `book outputs` records it again.
 
+pub mod runner;
+pub mod sandbox;
+
+use crate::chapters;
 use crate::markdown::{self, pulldown_cmark::CodeBlockKind, pulldown_cmark::Event, pulldown_cmark::Tag};
 use anyhow::{Context, Result};
-use mdbook_preprocessor::PreprocessorContext;
-use mdbook_preprocessor::book::{Book, BookItem};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 /// Attributes that make a Rust block something other than a program to run.
@@ -185,127 +192,6 @@ pub fn summary_chapters(src_dir: &Path) -> Result<Vec<PathBuf>> {
         .collect())
 }
 
-/// The chapter crate whose crate docs are `src/<chapter>` (its lib.rs has
-/// `#![doc = include_str!("../../../src/<chapter>")]`), as a Rust crate name (`ch01_gradients`).
-pub fn crate_of(workspace: &Path, chapter: &Path) -> Option<String> {
-    let wanted = format!("#![doc=include_str!(\"../../../src/{}\")]", chapter.display());
-    let entries = std::fs::read_dir(workspace.join("chapters-code")).ok()?;
-    let mut dirs: Vec<PathBuf> = entries.filter_map(|e| e.ok()).map(|e| e.path()).collect();
-    dirs.sort();
-    dirs.into_iter().find_map(|dir| {
-        let lib = std::fs::read_to_string(dir.join("src/lib.rs")).ok()?;
-        let includes = lib.lines().any(|line| line.split_whitespace().collect::<String>() == wanted);
-        includes.then(|| dir.file_name().map(|n| n.to_string_lossy().replace('-', "_"))).flatten()
-    })
-}
-
-/// Escapes text for HTML, and the characters Markdown or the book's preprocessors could act on
-/// (the result goes into Markdown as one line of raw HTML).
-pub fn escape_html_line(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + text.len() / 8);
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\n' => out.push_str("&#10;"),
-            '\r' => {}
-            c if c.is_ascii_punctuation() && "'`*_{}[]$\\|~#!".contains(c) => {
-                write!(out, "&#{};", c as u32).expect("writing to a String");
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Text for a `<pre>`: escaped, without trailing line breaks; a leading line break is doubled,
-/// since HTML drops the first one after `<pre>`.
-fn pre_text(text: &str) -> String {
-    let text = text.trim_end_matches('\n');
-    let lead = if text.starts_with('\n') { "&#10;" } else { "" };
-    format!("{lead}{}", escape_html_line(text))
-}
-
-/// The raw HTML that follows a listing: its recorded output, and the marks run.js looks for.
-pub fn output_html(listing: &Listing, crate_name: Option<&str>, recorded: Option<&Recorded>) -> String {
-    let mut html = format!(
-        "<div class=\"listing-output\" data-listing=\"{}\" data-code-hash=\"{}\"{}>",
-        listing.index,
-        listing.hash(),
-        crate_name
-            .filter(|c| c.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
-            .map(|c| format!(" data-crate=\"{c}\""))
-            .unwrap_or_default()
-    );
-    match recorded {
-        Some(r) => {
-            let status = if r.exit_code == 0 { String::new() } else { format!(" (exit code {})", r.exit_code) };
-            write!(html, "<div class=\"listing-output-label\">Output{status}</div>").expect("writing to a String");
-            if !r.stdout.is_empty() || r.stderr.is_empty() {
-                let text = if r.stdout.is_empty() { "(no output)" } else { r.stdout.as_str() };
-                write!(html, "<pre class=\"listing-stdout\">{}</pre>", pre_text(text)).expect("writing to a String");
-            }
-            if !r.stderr.is_empty() {
-                write!(html, "<pre class=\"listing-stderr\">{}</pre>", pre_text(&r.stderr))
-                    .expect("writing to a String");
-            }
-        }
-        None => html.push_str(
-            "<div class=\"listing-output-label listing-output-missing\">No recorded output for this version of the \
-             listing (run <code>cargo run -p book -- outputs</code>).</div>",
-        ),
-    }
-    html.push_str("</div>");
-    html
-}
-
-/// Inserts the output block after every runnable listing of `content` whose code is one of the
-/// chapter file's own listings (`known`, by hash); code that a directive expanded into the chapter
-/// (an exercise's stub, say) is left alone.
-pub fn insert_outputs(
-    content: &str,
-    known: &HashMap<String, Listing>,
-    crate_name: Option<&str>,
-    outputs: &Outputs,
-) -> String {
-    let mut inserts = Vec::new();
-    let mut current: Option<(usize, String)> = None;
-    for (event, range) in markdown::parser(content).into_offset_iter() {
-        match event {
-            Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(info))) if is_runnable(&info) => {
-                current = Some((range.start, String::new()));
-            }
-            Event::Text(t) => {
-                if let Some((_, code)) = current.as_mut() {
-                    code.push_str(&t);
-                }
-            }
-            Event::End(_) => {
-                if let Some((start, code)) = current.take() {
-                    let hash = code_hash(&program_text(&code));
-                    if let Some(listing) = known.get(&hash) {
-                        let line_start = content[..start].rfind('\n').map_or(0, |i| i + 1);
-                        let indent: String =
-                            content[line_start..start].chars().take_while(|c| *c == ' ' || *c == '\t').collect();
-                        let html = output_html(listing, crate_name, outputs.by_hash(&hash));
-                        inserts.push((range.end, format!("\n\n{indent}{html}\n\n")));
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    let mut out = content.to_string();
-    for (at, text) in inserts.into_iter().rev() {
-        // A fenced block's range ends after its closing fence's line break, or at the end of text.
-        let at = if out[..at].ends_with('\n') { at - 1 } else { at };
-        out.insert_str(at, &text);
-    }
-    out
-}
-
 /// The first listing of the book and its crate: what the server compiles at start, so that the
 /// reader's first Run finds everything warm.
 pub fn first_listing(workspace: &Path) -> Option<(String, Option<String>)> {
@@ -313,34 +199,81 @@ pub fn first_listing(workspace: &Path) -> Option<(String, Option<String>)> {
     summary_chapters(&src_dir).ok()?.into_iter().find_map(|chapter| {
         let text = std::fs::read_to_string(src_dir.join(&chapter)).ok()?;
         let first = listings(&text).into_iter().next()?;
-        Some((first.code, crate_of(workspace, &chapter)))
+        Some((first.code, crate_of(&chapter)))
     })
 }
 
+/// The Rust name of the crate whose doctests the listings of `page` (relative to `src/`) are
+/// (`ch01_gradients`), from the chapters table; `None` for a page no chapter crate carries.
+pub fn crate_of(page: &Path) -> Option<String> {
+    chapters::of_page(page).map(chapters::Chapter::rust_name)
+}
+
 /// Whether `chapter` (a file relative to `src/`) is selected by `selection`: empty selects all;
-/// an entry is a chapter id (`ch01`, matching `01-…`) or a file name (`01-gradients.md`).
+/// an entry is a chapter id (`ch01`, the page of that chapter in the chapters table) or a file
+/// name (`01-gradients.md`).
 pub fn selected(chapter: &Path, selection: &[String]) -> bool {
     let name = chapter.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     selection.is_empty()
         || selection.iter().any(|s| {
             *s == name
                 || *s == chapter.display().to_string()
-                || s.strip_prefix("ch").is_some_and(|n| !n.is_empty() && name.starts_with(&format!("{n}-")))
+                || chapters::by_id(s).is_some_and(|c| Path::new(c.markdown) == chapter)
         })
 }
 
-/// Runs the listings of the selected SUMMARY chapters whose code has no recorded output (every
-/// listing with `all`) through `runner`, and rewrites their `src/outputs/*.json`; entries of code
-/// that no longer exists are dropped. `report` hears a line per listing. A listing that fails to
-/// compile or exits unsuccessfully is an error (its doctest fails too); the others are recorded.
+/// Which listings [`record_outputs`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rerun {
+    /// Only listings whose code has no recorded output (`book outputs`).
+    Missing,
+    /// Those, and every listing of a chapter whose outputs were last recorded in full before a
+    /// change to the libraries listings link ([`runner::library_sources`]): `book figures`, whose
+    /// figures come from the same code. The record of when is a stamp per chapter in the runner's
+    /// scratch folder (`recorded/`), so nothing under `src/` changes when nothing needs to run.
+    Stale,
+    /// Every listing (`book outputs --all`).
+    All,
+}
+
+impl Rerun {
+    /// Whether a chapter's listings all run, given when they last all ran (`recorded`) and when the
+    /// libraries they link last changed.
+    pub fn runs_every_listing(
+        self,
+        recorded: Option<std::time::SystemTime>,
+        libraries_changed: Option<std::time::SystemTime>,
+    ) -> bool {
+        match self {
+            Rerun::All => true,
+            Rerun::Missing => false,
+            Rerun::Stale => recorded.is_none_or(|recorded| libraries_changed.is_some_and(|changed| changed > recorded)),
+        }
+    }
+}
+
+/// What [`record_outputs`] says before it first runs a listing (preparing is a build).
+pub const PREPARING: &str =
+    "preparing: building the workspace crates as `cargo test` does (cargo test --workspace --doc)";
+
+/// Runs the listings of the selected SUMMARY chapters that `rerun` asks for through `runner`
+/// (preparing it first, if any is to run), and rewrites their `src/outputs/*.json`; entries of
+/// code that no longer exists are dropped. `report` hears a line per listing. A listing that fails
+/// to compile or exits unsuccessfully is an error (its doctest fails too); the others are recorded.
 pub fn record_outputs(
     workspace: &Path,
     selection: &[String],
-    all: bool,
-    runner: &crate::runner::Runner,
+    rerun: Rerun,
+    runner: &runner::Runner,
     report: &mut dyn FnMut(&str),
 ) -> Result<Vec<PathBuf>> {
     let src_dir = workspace.join("src");
+    let stamps = runner.scratch_dir().join("recorded");
+    let libraries_changed = match rerun {
+        Rerun::Stale => crate::files::newest_mtime(&runner::library_sources(workspace))?,
+        _ => None,
+    };
+    let mut prepared = false;
     let mut written = Vec::new();
     let mut failures = Vec::new();
     for chapter in summary_chapters(&src_dir)?.into_iter().filter(|c| selected(c, selection)) {
@@ -350,14 +283,24 @@ pub fn record_outputs(
         if chapter_listings.is_empty() && old.listings.is_empty() {
             continue;
         }
-        let crate_name = crate_of(workspace, &chapter);
+        let stamp = stamps.join(&chapter).with_extension("stamp");
+        let recorded = std::fs::metadata(&stamp).and_then(|m| m.modified()).ok();
+        let run_all = rerun.runs_every_listing(recorded, libraries_changed);
+        let started = std::time::SystemTime::now();
+        let crate_name = crate_of(&chapter);
         let mut new = Outputs { about: about(&chapter), listings: Vec::new() };
+        let failed_before = failures.len();
         for listing in &chapter_listings {
             let hash = listing.hash();
             let label = format!("src/{} listing {} (line {})", chapter.display(), listing.index, listing.line);
-            if let (false, Some(recorded)) = (all, old.by_hash(&hash)) {
+            if let (false, Some(recorded)) = (run_all, old.by_hash(&hash)) {
                 new.listings.push(recorded.clone());
                 continue;
+            }
+            if !prepared {
+                report(PREPARING);
+                runner.prepare()?;
+                prepared = true;
             }
             let outcome = runner.run(&listing.code, crate_name.as_deref(), &mut |_| {})?;
             if !outcome.compiled {
@@ -384,6 +327,9 @@ pub fn record_outputs(
         if new != old {
             written.push(write_outputs(&src_dir, &chapter, &new)?);
         }
+        if run_all && failures.len() == failed_before {
+            stamp_recorded(&stamp, started)?;
+        }
     }
     if !failures.is_empty() {
         anyhow::bail!("{} listing(s) failed:\n{}", failures.len(), failures.join("\n"));
@@ -391,44 +337,13 @@ pub fn record_outputs(
     Ok(written)
 }
 
-/// The mdBook preprocessor: recorded outputs under listings (see the module docs).
-pub struct ListingsPreprocessor;
-
-impl mdbook_preprocessor::Preprocessor for ListingsPreprocessor {
-    fn name(&self) -> &str {
-        "listings"
+/// Marks a chapter's outputs as recorded in full at `when`.
+fn stamp_recorded(stamp: &Path, when: std::time::SystemTime) -> Result<()> {
+    if let Some(dir) = stamp.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-
-    fn run(&self, ctx: &PreprocessorContext, mut book: Book) -> Result<Book> {
-        let src_dir = ctx.root.join(&ctx.config.book.src);
-        let mut problems = Vec::new();
-        book.for_each_mut(|item| {
-            let BookItem::Chapter(chapter) = item else {
-                return;
-            };
-            let Some(source) = chapter.source_path.clone() else {
-                return;
-            };
-            let Ok(text) = std::fs::read_to_string(src_dir.join(&source)) else {
-                return;
-            };
-            let known: HashMap<String, Listing> = listings(&text).into_iter().map(|l| (l.hash(), l)).collect();
-            if known.is_empty() {
-                return;
-            }
-            match read_outputs(&src_dir, &source) {
-                Ok(outputs) => {
-                    let crate_name = crate_of(&ctx.root, &source);
-                    chapter.content = insert_outputs(&chapter.content, &known, crate_name.as_deref(), &outputs);
-                }
-                Err(e) => problems.push(format!("{e:#}")),
-            }
-        });
-        if !problems.is_empty() {
-            anyhow::bail!("recorded outputs that do not parse:\n{}", problems.join("\n"));
-        }
-        Ok(book)
-    }
+    let file = std::fs::File::create(stamp).with_context(|| format!("writing {}", stamp.display()))?;
+    file.set_modified(when).with_context(|| format!("dating {}", stamp.display()))
 }
 
 #[cfg(test)]
@@ -465,40 +380,12 @@ mod tests {
     }
 
     #[test]
-    fn outputs_go_under_known_listings_as_one_line_of_html() {
-        let md = "Intro.\n\n```rust\nfn main() { println!(\"<b>{}</b>\", 1); }\n```\n\nAfter.\n\n```rust\nfn main() {}\n```\n";
-        let known: HashMap<_, _> = listings(md).into_iter().take(1).map(|l| (l.hash(), l)).collect();
-        let hash = known.keys().next().unwrap().clone();
-        let outputs = Outputs {
-            about: String::new(),
-            listings: vec![Recorded {
-                title: String::new(),
-                code_hash: hash.clone(),
-                exit_code: 0,
-                stdout: "<b>1</b>\n\nline {{#value x}} $y$\n".into(),
-                stderr: String::new(),
-            }],
-        };
-        let out = insert_outputs(md, &known, Some("ch01_demo"), &outputs);
-        let html_line = out.lines().find(|l| l.starts_with("<div class=\"listing-output\"")).unwrap();
-        assert!(
-            html_line.contains(&format!("data-code-hash=\"{hash}\"")) && html_line.contains("data-crate=\"ch01_demo\"")
-        );
-        assert!(
-            html_line.contains("&lt;b&gt;1&lt;/b&gt;&#10;&#10;line &#123;&#123;&#35;value x&#125;&#125; &#36;y&#36;")
-        );
-        assert!(out.contains("```\n\n<div class=\"listing-output\""), "{out}");
-        assert_eq!(out.matches("listing-output\"").count(), 1, "only the known listing gets an output: {out}");
-        // The HTML is a block of its own: the text after it is still a paragraph.
-        let after = out.split("</div>\n\n").nth(1).unwrap_or_default();
-        assert!(after.trim_start().starts_with("After."), "{out}");
-    }
-
-    #[test]
-    fn a_listing_without_a_recorded_output_says_so() {
-        let listing = Listing { index: 1, line: 1, code: "fn main() {}\n".into() };
-        let html = output_html(&listing, None, None);
-        assert!(html.contains("No recorded output") && !html.contains("data-crate"));
+    fn stale_outputs_are_those_recorded_before_the_libraries_changed() {
+        let t = |s| Some(std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(s));
+        assert!(Rerun::Stale.runs_every_listing(None, t(1)), "never recorded in full");
+        assert!(Rerun::Stale.runs_every_listing(t(1), t(2)));
+        assert!(!Rerun::Stale.runs_every_listing(t(2), t(1)));
+        assert!(Rerun::All.runs_every_listing(t(2), t(1)) && !Rerun::Missing.runs_every_listing(None, t(2)));
     }
 
     #[test]

@@ -137,7 +137,7 @@ impl mdbook_preprocessor::Preprocessor for MathPreprocessor {
     }
 
     fn run(&self, _ctx: &PreprocessorContext, mut book: Book) -> Result<Book> {
-        crate::markdown::rewrite_chapters(&mut book, "math that does not render", |chapter| {
+        super::rewrite_chapters(&mut book, "math that does not render", |chapter| {
             render_math(&chapter.content).map(Some)
         })?;
         Ok(book)

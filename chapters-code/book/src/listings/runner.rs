@@ -18,7 +18,8 @@
 //!
 //! One job at a time, also across processes: a `flock` on `run-scratch/.lock`.
 
-use crate::sandbox::{self, Ending};
+use super::sandbox::{self, Ending};
+use crate::chapters::{CHAPTERS, Chapter};
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -114,17 +115,32 @@ pub struct Runner {
     toolchain: Mutex<Option<Toolchain>>,
 }
 
+/// What a listing's libraries are built from: every crate under chapters-code but the driver,
+/// the workspace manifest and the lock file.
+pub fn library_sources(workspace: &Path) -> Vec<PathBuf> {
+    let chapters_code = workspace.join("chapters-code");
+    let mut sources: Vec<PathBuf> = std::fs::read_dir(&chapters_code)
+        .map(|entries| entries.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    sources.retain(|p| p.is_dir() && p.file_name().is_some_and(|n| n != "book"));
+    sources.extend([workspace.join("Cargo.toml"), workspace.join("Cargo.lock")]);
+    sources
+}
+
 /// `run-scratch` under the workspace's target folder (`CARGO_TARGET_DIR`, else `target/`).
 pub fn default_scratch_dir(workspace: &Path) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace.join("target"), PathBuf::from);
-    let target = if target.is_relative() { workspace.join(target) } else { target };
-    target.join("run-scratch")
+    crate::files::target_dir(workspace).join("run-scratch")
 }
 
 impl Runner {
     pub fn new(workspace: &Path, dir: &Path, limits: RunLimits) -> Result<Runner> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         Ok(Runner { workspace: workspace.to_path_buf(), dir: dir.to_path_buf(), limits, toolchain: Mutex::new(None) })
+    }
+
+    /// The folder it compiles and runs in.
+    pub fn scratch_dir(&self) -> &Path {
+        &self.dir
     }
 
     pub fn limits(&self) -> &RunLimits {
@@ -147,7 +163,7 @@ impl Runner {
     fn prepare_locked(&self, force: bool) -> Result<()> {
         let prepared_at = self.toolchain.lock().expect("no panics hold this lock").as_ref().map(|t| t.prepared_at);
         if !force && let Some(prepared_at) = prepared_at {
-            let newest = crate::site::newest_mtime(&self.library_sources())?;
+            let newest = crate::files::newest_mtime(&library_sources(&self.workspace))?;
             if newest.is_none_or(|newest| newest <= prepared_at) {
                 return Ok(());
             }
@@ -156,13 +172,12 @@ impl Runner {
         let output = self.cargo_doctest_list(&["--workspace"]).or_else(|workspace_error| {
             // A crate that does not build (work in progress outside the book) need not break the
             // Run button: retry with only the chapters' crates.
-            let chapters = self.chapter_crates();
-            if chapters.is_empty() {
+            if CHAPTERS.is_empty() {
                 return Err(workspace_error);
             }
             let mut args = Vec::new();
-            for c in &chapters {
-                args.extend(["-p", c.as_str()]);
+            for c in CHAPTERS {
+                args.extend(["-p", c.package]);
             }
             self.cargo_doctest_list(&args).map_err(|e| e.context(format!("{workspace_error:#}")))
         })?;
@@ -170,31 +185,6 @@ impl Runner {
         found.prepared_at = started;
         *self.toolchain.lock().expect("no panics hold this lock") = Some(found);
         Ok(())
-    }
-
-    /// What a listing's libraries are built from: every crate under chapters-code but the driver,
-    /// the workspace manifest and the lock file.
-    fn library_sources(&self) -> Vec<PathBuf> {
-        let chapters_code = self.workspace.join("chapters-code");
-        let mut sources: Vec<PathBuf> = std::fs::read_dir(&chapters_code)
-            .map(|entries| entries.filter_map(|e| e.ok()).map(|e| e.path()).collect())
-            .unwrap_or_default();
-        sources.retain(|p| p.is_dir() && p.file_name().is_some_and(|n| n != "book"));
-        sources.extend([self.workspace.join("Cargo.toml"), self.workspace.join("Cargo.lock")]);
-        sources
-    }
-
-    /// Package names of the crates whose docs are chapters of the book.
-    fn chapter_crates(&self) -> Vec<String> {
-        let src = self.workspace.join("src");
-        let chapters = crate::listings::summary_chapters(&src).unwrap_or_default();
-        let mut crates: Vec<String> = chapters
-            .iter()
-            .filter_map(|c| crate::listings::crate_of(&self.workspace, c))
-            .map(|c| c.replace('_', "-"))
-            .collect();
-        crates.dedup();
-        crates
     }
 
     fn cargo_doctest_list(&self, selection: &[&str]) -> Result<String> {
@@ -295,8 +285,7 @@ impl Runner {
                 format!("no crate `{name}` in the workspace's doctests (known: {})", known.join(", "))
             })?,
             None => {
-                let chapters = self.chapter_crates();
-                let first = chapters.first().map(|c| c.replace('-', "_"));
+                let first = CHAPTERS.first().map(Chapter::rust_name);
                 first
                     .and_then(|c| toolchain.crates.get(&c))
                     .or_else(|| toolchain.crates.values().next())
@@ -333,7 +322,7 @@ fn stale_libraries(diagnostics: &str) -> bool {
 /// SVG files under `dir` (at most 8, each at most 4 MiB), by name.
 fn collect_figures(dir: &Path) -> Result<Vec<FigureFile>> {
     let mut figures = Vec::new();
-    for path in crate::site::files_under(dir)? {
+    for path in crate::files::files_under(dir)? {
         if figures.len() == 8 {
             break;
         }

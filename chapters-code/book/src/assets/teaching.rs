@@ -27,8 +27,8 @@ use std::path::Path;
 
 /// The folder of the built site holding the assets.
 pub const DIR: &str = "teaching";
-pub const CSS: &str = include_str!("../assets/teaching.css");
-pub const QUIZ_JS: &str = include_str!("../assets/quiz.js");
+pub const CSS: &str = include_str!("../../assets/teaching.css");
+pub const QUIZ_JS: &str = include_str!("../../assets/quiz.js");
 
 /// What a built page needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,8 +37,8 @@ pub struct Needs {
     pub script: bool,
 }
 
-/// Whether `html` holds an exercise or a quiz (the markup of [`crate::exercise`] and
-/// [`crate::quiz`]).
+/// Whether `html` holds an exercise or a quiz (the markup of [`crate::preprocess::exercise`] and
+/// [`crate::preprocess::quiz`]).
 pub fn needs(html: &str) -> Needs {
     let quiz = html.contains("<div class=\"quiz\"");
     let stylesheet = quiz || html.contains("<div class=\"exercise\"") || html.contains(GOING_DEEPER);

@@ -187,7 +187,7 @@ fn at<'a>(data: &'a Value, path: &str) -> Option<&'a Value> {
     if path.is_empty() {
         return Some(data);
     }
-    crate::values::lookup(data, path)
+    super::values::lookup(data, path)
 }
 
 /// Where `path` reads from: the figure's `root` for `/path`, else `element`.
@@ -413,7 +413,7 @@ fn figure_html(resolved: &Resolved, id: &str) -> Result<String> {
     // `<` only occurs inside JSON strings, where `\u003c` means the same: no `</script>` can end
     // the element early.
     let json = serde_json::to_string(resolved)?.replace('<', "\\u003c");
-    let title = crate::listings::escape_html_line(&resolved.title);
+    let title = crate::markdown::escape_html_line(&resolved.title);
     Ok(format!(
         "<figure class=\"interactive\" id=\"{id}\" aria-label=\"{title}\"><script type=\"application/json\" \
          class=\"interactive-spec\">{json}</script><noscript><p>{title}: this interactive figure needs JavaScript.</p>\
@@ -469,7 +469,7 @@ impl mdbook_preprocessor::Preprocessor for InteractivePreprocessor {
 
     fn run(&self, ctx: &PreprocessorContext, mut book: Book) -> Result<Book> {
         let figures_dir = ctx.root.join(&ctx.config.book.src).join("figures");
-        crate::markdown::rewrite_chapters(&mut book, "interactive figures that do not resolve", |chapter| {
+        super::rewrite_chapters(&mut book, "interactive figures that do not resolve", |chapter| {
             if !chapter.content.contains(LANGUAGE) {
                 return Ok(None);
             }

@@ -33,7 +33,7 @@
 //! choices, a numeric question without a tolerance, a reference that does not resolve) fails the
 //! build, naming the file and the question.
 
-use crate::values::{FigureData, NumberFormat, ValueRef};
+use super::values::{FigureData, NumberFormat, ValueRef};
 use anyhow::{Context, Result, bail, ensure};
 use mdbook_preprocessor::PreprocessorContext;
 use mdbook_preprocessor::book::Book;
@@ -124,7 +124,7 @@ pub fn parse(text: &str, figures_dir: &Path, data: &mut FigureData) -> Result<Ve
 fn question(spec: QuestionSpec, figures_dir: &Path, data: &mut FigureData) -> Result<Question> {
     let mut expand = |field: &str, text: &str| -> Result<String> {
         ensure!(!text.trim().is_empty(), "`{field}` is empty");
-        crate::values::expand_values(text.trim(), figures_dir, data).with_context(|| format!("in `{field}`"))
+        super::values::expand_values(text.trim(), figures_dir, data).with_context(|| format!("in `{field}`"))
     };
     let prompt = expand("prompt", &spec.prompt)?;
     let explanation = expand("explanation", &spec.explanation)?;
@@ -270,7 +270,7 @@ impl mdbook_preprocessor::Preprocessor for QuizPreprocessor {
     fn run(&self, ctx: &PreprocessorContext, mut book: Book) -> Result<Book> {
         let src_dir = ctx.root.join(&ctx.config.book.src);
         let mut data = FigureData::default();
-        crate::markdown::rewrite_chapters(&mut book, "quizzes that do not render", |chapter| {
+        super::rewrite_chapters(&mut book, "quizzes that do not render", |chapter| {
             if !chapter.content.contains(OPEN) {
                 return Ok(None);
             }

@@ -49,7 +49,7 @@ fn dedent(lines: &[&str]) -> String {
     trimmed.join("\n").trim_matches('\n').to_string()
 }
 
-/// Every exercise registered by a chapter crate (`book::all_exercises`), by id.
+/// The exercise `id` among `exercises` (every chapter's, in the book: [`crate::chapters::all_exercises`]).
 fn find<'a>(exercises: &'a [Exercise], id: &str) -> Result<&'a Exercise> {
     exercises.iter().find(|e| e.id == id).with_context(|| {
         let known: Vec<_> = exercises.iter().map(|e| e.id).collect();
@@ -59,9 +59,8 @@ fn find<'a>(exercises: &'a [Exercise], id: &str) -> Result<&'a Exercise> {
 
 /// The Markdown an exercise expands to.
 pub fn render(workspace: &Path, exercise: &Exercise) -> Result<String> {
-    let chapters_code = workspace.join("chapters-code");
-    let crate_dir = crate::figures::chapter_crate_dir(workspace, exercise.chapter)?;
-    let package = exercise.package(&chapters_code).context("the chapter crate has no folder name")?;
+    let chapter = crate::chapters::require(exercise.chapter)?;
+    let (crate_dir, package) = (chapter.crate_dir(workspace), chapter.package);
     let anchor = exercise.test_name();
     let read = |file: &str| -> Result<String> {
         let path = crate_dir.join("src").join(file);
@@ -83,7 +82,7 @@ pub fn render(workspace: &Path, exercise: &Exercise) -> Result<String> {
          <details class=\"solution\">\n<summary>Solution</summary>\n\n\
          ```rust,noplayground\n{solution}\n```\n\n\
          </details>\n\n</div>\n",
-        command = exercise.command(&package),
+        command = exercise.command(package),
     ))
 }
 
@@ -112,8 +111,8 @@ impl mdbook_preprocessor::Preprocessor for ExercisePreprocessor {
     }
 
     fn run(&self, ctx: &PreprocessorContext, mut book: Book) -> Result<Book> {
-        let exercises = crate::all_exercises();
-        crate::markdown::rewrite_chapters(&mut book, "exercise directives that do not expand", |chapter| {
+        let exercises = crate::chapters::all_exercises();
+        super::rewrite_chapters(&mut book, "exercise directives that do not expand", |chapter| {
             if !chapter.content.contains(OPEN) {
                 return Ok(None);
             }
@@ -133,7 +132,7 @@ mod tests {
 
     fn fixture() -> (tempfile::TempDir, Exercise) {
         let dir = tempfile::tempdir().unwrap();
-        let src = dir.path().join("chapters-code/ch09-demo/src");
+        let src = dir.path().join("chapters-code/ch09-diagnosis/src");
         std::fs::create_dir_all(&src).unwrap();
         std::fs::write(
             src.join("exercises.rs"),
@@ -169,7 +168,7 @@ mod tests {
         assert!(
             out.contains("```rust,noplayground\n/// Doc.\npub fn f() -> u8 {\n    todo!(\"exercise 9.1\")\n}\n```")
         );
-        assert!(out.contains("```sh\ncargo test -p ch09-demo exercise_9_1 -- --ignored\n```"), "{out}");
+        assert!(out.contains("```sh\ncargo test -p ch09-diagnosis exercise_9_1 -- --ignored\n```"), "{out}");
         let solution = out.split("<summary>Solution</summary>").nth(1).unwrap();
         assert!(solution.starts_with("\n\n```rust,noplayground\npub fn f() -> u8 {\n    1\n}\n```\n\n</details>"));
         assert!(out.ends_with("</div>\n\n\nAfter.\n"), "{out}");
@@ -184,7 +183,7 @@ mod tests {
         assert!(err.contains("line 3: `{{#exercise 9.1}}` must stand on a line of its own"), "{err}");
         assert!(err.contains("line 5: `{{#exercise nine}}`: expected an exercise id"), "{err}");
         assert!(err.contains("line 7: `{{#exercise` without a closing"), "{err}");
-        std::fs::write(dir.path().join("chapters-code/ch09-demo/src/solutions.rs"), "pub fn f() {}\n").unwrap();
+        std::fs::write(dir.path().join("chapters-code/ch09-diagnosis/src/solutions.rs"), "pub fn f() {}\n").unwrap();
         let err = format!("{:#}", expand("{{#exercise 9.1}}\n", dir.path(), &[exercise]).unwrap_err());
         assert!(err.contains("no `// ANCHOR: exercise_9_1`") && err.contains("solutions.rs"), "{err}");
     }
