@@ -811,8 +811,8 @@ fn the_served_book_works_in_a_real_browser() -> Result<()> {
         browser.key("ArrowDown")?;
         let after = browser.eval(&readout)?;
         assert!(
-            before.as_str().unwrap_or_default().contains("sigmoid: bias gradients")
-                && after.as_str().unwrap_or_default().contains("tanh: bias gradients"),
+            before.as_str().unwrap_or_default().contains("sigmoid: gˡ")
+                && after.as_str().unwrap_or_default().contains("tanh: gˡ"),
             "{before} → {after}"
         );
         browser.screenshot(&format!("#{id}"), "interactive-ch02-sweep")?;
