@@ -25,7 +25,8 @@ fn read(path: &Path) -> String {
 fn layout_problems(dir: &Path) -> Vec<String> {
     let name = dir.file_name().unwrap().to_string_lossy().into_owned();
     let mut problems = Vec::new();
-    for required in ["src/lib.rs", "src/exercises.rs", "src/solutions.rs", "src/checks.rs", "tests/cli.rs", "examples"] {
+    for required in ["src/lib.rs", "src/exercises.rs", "src/solutions.rs", "src/checks.rs", "tests/cli.rs", "examples"]
+    {
         if !dir.join(required).exists() {
             problems.push(format!("{name}: missing {required}"));
         }
@@ -72,9 +73,13 @@ fn every_registered_figure_has_a_one_line_example_and_every_figure_example_is_re
             let text = read(&entry.path());
             if let Some(c) = main.captures(&text) {
                 run_by_examples.insert(last_segment(&c[1]));
-                let code_lines = text.lines().filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with("//")).count();
+                let code_lines =
+                    text.lines().filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with("//")).count();
                 if code_lines > 3 {
-                    problems.push(format!("{}: a figure example is its doc comment and a one-line main", entry.path().display()));
+                    problems.push(format!(
+                        "{}: a figure example is its doc comment and a one-line main",
+                        entry.path().display()
+                    ));
                 }
             }
         }
