@@ -16,8 +16,8 @@
 //! `BOOK_TEST_ROOT=/path` tests another book root (default: this workspace).
 
 use anyhow::{Context, Result, bail};
-use book::markdown::pulldown_cmark::{CodeBlockKind, Event, Tag};
 use book::listings::runner::{RunLimits, Runner};
+use book::markdown::pulldown_cmark::{CodeBlockKind, Event, Tag};
 use book::serve::{Readiness, RunOptions, RunningServer, TOKEN_HEADER, TOKEN_META};
 use headless_chrome::browser::tab::point::Point;
 use headless_chrome::protocol::cdp::types::Event as CdpEvent;

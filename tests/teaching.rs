@@ -168,7 +168,8 @@ fn teaching_pages(src: &Path) -> Result<Vec<(String, usize, usize)>> {
     let mut pages = Vec::new();
     for file in book::files::files_under(src)?.into_iter().filter(|p| p.extension().is_some_and(|e| e == "md")) {
         let text = std::fs::read_to_string(&file)?;
-        let (quizzes, exercises) = (book::preprocess::quiz::directives(&text).len(), book::preprocess::exercise::directives(&text).len());
+        let (quizzes, exercises) =
+            (book::preprocess::quiz::directives(&text).len(), book::preprocess::exercise::directives(&text).len());
         if quizzes + exercises > 0 {
             let page = file.strip_prefix(src)?.with_extension("html").display().to_string();
             pages.push((page, quizzes, exercises));
