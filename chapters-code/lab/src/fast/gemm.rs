@@ -9,14 +9,36 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Products with fewer multiply-adds than this run on the calling thread alone.
 static SPLIT_MIN_MACS: AtomicUsize = AtomicUsize::new(1 << 20);
-/// Column blocks per thread when a product is split.
-static BLOCKS_PER_THREAD: AtomicUsize = AtomicUsize::new(1);
+/// Column blocks per part when a product is split.
+static BLOCKS_PER_PART: AtomicUsize = AtomicUsize::new(1);
+/// The parts a split product is cut into, whatever the thread count. gemm may pick other tiles for a
+/// narrower block, so the last bits of a sum depend on the block widths: cutting by the number of
+/// threads made every trained figure depend on the machine's core count (the committed ones were
+/// made on 2 cores). A fixed cut gives the same bits on 1, 2 or 64 threads; the price is that lab's
+/// own products use at most this many threads (candle's stock matmul still uses them all).
+const SPLIT_PARTS: usize = 2;
 
-/// Sets the size (m·n·k multiply-adds) from which a product is split across threads, and the number
-/// of column blocks per thread. Benchmarks use it to find the break-even points.
-pub fn set_split(min_macs: usize, blocks_per_thread: usize) {
+/// Sets the size (m·n·k multiply-adds) from which a product is split into column blocks run across
+/// threads, and the number of blocks per part ([`SPLIT_PARTS`] parts). Benchmarks use it to find the
+/// break-even points. The split changes the last bits of results, never their dependence on threads.
+pub fn set_split(min_macs: usize, blocks_per_part: usize) {
     SPLIT_MIN_MACS.store(min_macs, Ordering::Relaxed);
-    BLOCKS_PER_THREAD.store(blocks_per_thread.max(1), Ordering::Relaxed);
+    BLOCKS_PER_PART.store(blocks_per_part.max(1), Ordering::Relaxed);
+}
+
+/// The column blocks `[j0, j1)` an m×k·k×n product is computed in: one block (the whole product)
+/// below the split size, else [`SPLIT_PARTS`] × blocks-per-part blocks of whole microkernel tiles.
+/// It does not depend on the thread count, so neither do the results.
+fn column_blocks(m: usize, k: usize, n: usize) -> Vec<(usize, usize)> {
+    let macs = m.saturating_mul(n).saturating_mul(k);
+    // Blocks are multiples of 16 columns (whole microkernel tiles), at least 32 wide.
+    let parts = (SPLIT_PARTS * BLOCKS_PER_PART.load(Ordering::Relaxed)).min(n / 32);
+    let split = DISABLED_KERNELS.load(Ordering::Relaxed) & (1u8 << Kernel::Split as u8) == 0;
+    if !split || parts <= 1 || macs < SPLIT_MIN_MACS.load(Ordering::Relaxed) {
+        return vec![(0, n)];
+    }
+    let block = n.div_ceil(parts).div_ceil(16) * 16;
+    (0..n.div_ceil(block)).map(|i| (i * block, ((i + 1) * block).min(n))).collect()
 }
 
 /// A 2-D strided view: element (i, j) is at `ptr + i·rs + j·cs`.
@@ -118,26 +140,26 @@ impl<T> SendPtr<T> {
 /// # Safety
 /// As [`gemm_serial`], with `dst_rs = b.cols`.
 pub(super) unsafe fn gemm_into<T: Float>(dst: *mut T, accumulate: bool, a: Mat<T>, b: Mat<T>) {
-    let (m, k, n) = (a.rows, a.cols, b.cols);
-    let macs = m.saturating_mul(n).saturating_mul(k);
+    let blocks = column_blocks(a.rows, a.cols, b.cols);
+    let n = b.cols;
     let pool = candle_core::utils::barrier_pool();
-    let threads = pool.n_workers() + 1;
-    // Blocks are multiples of 16 columns (whole microkernel tiles), at least 32 wide.
-    let parts = (threads * BLOCKS_PER_THREAD.load(Ordering::Relaxed)).min(n / 32);
-    let split = DISABLED_KERNELS.load(Ordering::Relaxed) & (1u8 << Kernel::Split as u8) == 0;
-    if !split || threads <= 1 || parts <= 1 || macs < SPLIT_MIN_MACS.load(Ordering::Relaxed) {
+    if blocks.len() == 1 {
         // SAFETY: forwarded.
         return unsafe { gemm_serial(dst, n, accumulate, a, b) };
     }
-    let block = n.div_ceil(parts).div_ceil(16) * 16;
+    let run = |dst: SendPtr<T>, (j0, j1): (usize, usize)| {
+        // SAFETY: the blocks [j0, j1) are disjoint and inside dst's n columns; b's block is inside b.
+        unsafe { gemm_serial(dst.get().add(j0), n, accumulate, a, b.columns(j0, j1)) }
+    };
     let dst = SendPtr(dst);
+    if pool.n_workers() == 0 {
+        // One thread: the same blocks, one after the other (the same bits as on many threads).
+        return blocks.iter().for_each(|&block| run(dst, block));
+    }
     // Whichever thread is free takes the next block, so a late-waking worker costs no waiting.
-    pool.execute_chunked(n.div_ceil(block), |range| {
+    pool.execute_chunked(blocks.len(), |range| {
         for i in range {
-            let (j0, j1) = (i * block, ((i + 1) * block).min(n));
-            // SAFETY: the blocks [j0, j1) are disjoint and inside dst's n columns; b's block is
-            // inside b.
-            unsafe { gemm_serial(dst.get().add(j0), n, accumulate, a, b.columns(j0, j1)) }
+            run(dst, blocks[i]);
         }
     });
 }
@@ -285,6 +307,27 @@ mod tests {
         assert_eq!(copies, 1, "Cargo.lock holds {copies} versions of gemm: candle and lab would not share kernels");
         let candle = lock.split("[[package]]").find(|p| p.contains("name = \"candle-core\"")).expect("candle-core");
         assert!(candle.contains("\"gemm\""), "candle-core no longer depends on gemm directly");
+    }
+
+    #[test]
+    fn split_products_are_their_blocks_computed_one_by_one_whatever_the_thread_count() -> Result<()> {
+        // The blocks do not depend on the pool: a product equals, bit for bit, its column blocks
+        // computed serially — what one thread does — so results are the same on any core count.
+        let _split = SplitGuard::new(0, 2);
+        let (m, k, n) = (40, 70, 200);
+        let a: Vec<f32> = (0..m * k).map(|i| ((i * 7919) % 1000) as f32 / 997.0 - 0.5).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| ((i * 104_729) % 1000) as f32 / 991.0 - 0.5).collect();
+        let (am, bm) = (Mat::new(&a, &Layout::contiguous((m, k)))?, Mat::new(&b, &Layout::contiguous((k, n)))?);
+        let blocks = column_blocks(m, k, n);
+        assert_eq!(blocks.len(), 4, "{blocks:?}");
+        let split = product(am, bm);
+        let mut by_block = vec![0f32; m * n];
+        for &(j0, j1) in &blocks {
+            // SAFETY: by_block has m·n elements; the block is inside b.
+            unsafe { gemm_serial(by_block.as_mut_ptr().add(j0), n, false, am, bm.columns(j0, j1)) };
+        }
+        assert!(split.iter().zip(&by_block).all(|(x, y)| x.to_bits() == y.to_bits()));
+        Ok(())
     }
 
     #[test]

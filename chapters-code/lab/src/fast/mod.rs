@@ -15,8 +15,9 @@
 //! - [`batch_norm_train`]: BatchNorm's training-mode forward and backward passes as one op each; the
 //!   kernel lives with the layer in [`crate::norm`] and is re-exported here.
 //!
-//! Threads: a product of at least [`set_split`]'s size (default 2²⁰ multiply-adds) is cut into
-//! blocks of output columns, one per thread, each a single-threaded gemm, run on candle's spinning
+//! Threads: a product of at least [`set_split`]'s size (default 2²⁰ multiply-adds) is cut into two
+//! blocks of output columns whatever the thread count (so results do not depend on it), each a
+//! single-threaded gemm, run on candle's spinning
 //! barrier pool (`CANDLE_NUM_THREADS` − 1 workers plus the caller; [`crate::threads::set_threads`] sizes
 //! it). gemm's own rayon splitting, called from outside a rayon pool as candle does, wakes sleeping
 //! threads for every product and gains nothing at 128×256×256 on 2 cores: that, and candle's
