@@ -35,8 +35,8 @@ enum Command {
         /// Run every selected generator, stale or not.
         #[arg(long)]
         all: bool,
-        /// Generators run at once, the longest (last time) first. Each computes on candle's threads
-        /// (RAYON_NUM_THREADS, else the physical cores), which the figures depend on.
+        /// Generators run at once, the longest (last time) first. Each computes on cores ÷ jobs of
+        /// candle's threads (or RAYON_NUM_THREADS); the figures do not depend on the thread count.
         #[arg(long, value_name = "N", default_value_t = default_jobs())]
         jobs: usize,
     },
@@ -110,9 +110,17 @@ fn default_jobs() -> usize {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    // Before any thread or tensor exists: every generator's stock matmuls then skip candle's
-    // per-call core count (see `chapter_kit::cli::pin_thread_count`).
-    chapter_kit::cli::pin_thread_count()?;
+    // Before any thread or tensor exists. The figures do not depend on the thread count (lab cuts
+    // its products the same way on any), so `book figures` gives each of its jobs an equal share of
+    // the cores: jobs × threads = cores, where 2 jobs × 2 threads spent a third more CPU in the
+    // spinning pools. Otherwise pin the default count, so that stock matmuls skip candle's per-call
+    // core count (see `chapter_kit::cli::pin_thread_count`).
+    match &cli.command {
+        Command::Figures { jobs, .. } if std::env::var_os("RAYON_NUM_THREADS").is_none() => {
+            chapter_kit::cli::set_threads((default_jobs() / (*jobs).max(1)).max(1))?
+        }
+        _ => chapter_kit::cli::pin_thread_count()?,
+    }
     let root = cli.root.unwrap_or_else(book::workspace_root);
     match cli.command {
         Command::Figures { chapter, quick, all, jobs } => figures(&root, &chapter, quick, all, jobs),
