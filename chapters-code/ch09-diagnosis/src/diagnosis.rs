@@ -75,6 +75,8 @@ pub struct DiagnosisData {
     pub seed: u64,
     pub steps: usize,
     pub rows: Vec<Row>,
+    /// The doctor's default thresholds the verdicts were judged by (the chapter quotes them from here).
+    pub thresholds: gradient_doctor::Thresholds,
     /// The ten reports, in the order of the rows.
     #[serde(skip)]
     pub reports: Vec<Diagnosed>,
@@ -170,7 +172,14 @@ impl Experiment for Diagnosis {
                 reports.push(Diagnosed { case, variant, report });
             }
         }
-        Ok(DiagnosisData { seed: opts.seed, steps: crate::cases::STEPS, rows, reports, print_json: opts.json })
+        Ok(DiagnosisData {
+            seed: opts.seed,
+            steps: crate::cases::STEPS,
+            rows,
+            thresholds: gradient_doctor::Thresholds::default(),
+            reports,
+            print_json: opts.json,
+        })
     }
 
     fn draw(data: &DiagnosisData) -> Result<Vec<Drawing>> {
