@@ -105,3 +105,19 @@ fn a_crate_without_the_layout_is_caught() {
     assert!(problems.iter().any(|p| p.contains("missing tests/cli.rs")), "{problems:?}");
     assert!(problems.iter().any(|p| p.contains("figures.rs is a grab-bag")), "{problems:?}");
 }
+
+/// The README's table of chapters lists every example a chapter crate has (readers find them there).
+#[test]
+fn the_readme_lists_every_chapter_example() {
+    let readme = read(&book::workspace_root().join("README.md"));
+    let mut missing = Vec::new();
+    for dir in chapter_crates() {
+        for entry in std::fs::read_dir(dir.join("examples")).into_iter().flatten().flatten() {
+            let name = entry.path().file_stem().unwrap().to_string_lossy().into_owned();
+            if !readme.contains(&format!("--example {name}`")) && !readme.contains(&format!("--example {name} ")) {
+                missing.push(format!("{}: {name}", dir.file_name().unwrap().to_string_lossy()));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "README.md does not list these examples:\n{}", missing.join("\n"));
+}
