@@ -14,6 +14,8 @@
 //! - [`sweep`]: Figure 2-8, g¹/gᴸ against depth, measured and predicted;
 //! - [`glorot`]: Figures 2-9 to 2-12, Glorot & Bengio's saturation experiment;
 //! - [`conditions`]: Figure 2-13, that experiment under varied conditions;
+//! - [`saxe`]: Figure 2-14, a deep linear network's mode-by-mode learning against Saxe et al.'s exact
+//!   solution;
 //! - [`exercises`], [`solutions`] and [`checks`]: the chapter's checked exercises.
 
 pub mod checks;
@@ -23,6 +25,7 @@ pub mod exercises;
 pub mod functions;
 pub mod glorot;
 pub mod nielsen;
+pub mod saxe;
 pub mod solutions;
 pub mod speed;
 pub mod speed_training;
@@ -33,6 +36,7 @@ pub use conditions::{ConditionsOptions, GlorotConditions};
 pub use depth_training::{DepthTraining, DepthTrainingOptions};
 pub use functions::{Functions, FunctionsOptions};
 pub use glorot::{Glorot, GlorotOptions};
+pub use saxe::{Saxe, SaxeOptions};
 pub use speed::{SpeedInit, SpeedInitOptions};
 pub use speed_training::{SpeedTraining, SpeedTrainingOptions};
 pub use sweep::{DepthSweep, SweepOptions};
@@ -48,6 +52,7 @@ pub const GENERATORS: &[Generator] = &[
     Generator::of::<DepthSweep>(),
     Generator::of::<Glorot>(),
     Generator::of::<GlorotConditions>(),
+    Generator::of::<Saxe>(),
 ];
 
 #[cfg(test)]

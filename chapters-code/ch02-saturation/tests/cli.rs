@@ -7,7 +7,7 @@ use chapter_kit::example_check::Examples;
 /// Examples whose default run takes seconds in a debug build. `refuses_bad_run_flags` passes
 /// `--book --out DIR`, which `chapter_kit::example::run_example` refuses only after running the
 /// default experiment, so the slow examples get the run flags' other check only.
-const CHEAP_EXAMPLES: [&str; 2] = ["functions", "speed"];
+const CHEAP_EXAMPLES: [&str; 3] = ["functions", "speed", "saxe"];
 const SLOW_EXAMPLES: [&str; 5] = ["speed_training", "depth_training", "depth_sweep", "glorot", "glorot_conditions"];
 
 #[test]
@@ -34,6 +34,11 @@ fn examples_refuse_bad_flags_and_write_nothing() {
     refuses("glorot", &["--inputs", "pixelz"], "unknown inputs `pixelz`");
     refuses("glorot", &["--batch", "30000"], "--batch 30000 is larger than the 20000 training examples");
     refuses("glorot_conditions", &["--steps", "0"], "must be a positive integer, got `0`");
+    refuses("saxe", &["--strengths", "1,2"], "--strengths must be distinct and decreasing");
+    refuses("saxe", &["--strengths", "1,0"], "must be a finite positive number, got `0`");
+    refuses("saxe", &["--fraction", "1.5"], "must be a probability between 0 and 1, got `1.5`");
+    refuses("saxe", &["--examples", "4"], "--examples 4 must be at least --d 8");
+    refuses("saxe", &["--steps", "10"], "some modes did not reach 0.9 of their strength");
 }
 
 #[test]
