@@ -5,84 +5,41 @@
 
 use anyhow::{Context, Result};
 use candle_core::{DType, Tensor, Var};
+use chapter_kit::exercise;
 use chapter_kit::exercise::{Exercise, close};
 use lab::{Activation, DEVICE, Init, MlpConfig};
 
 /// The chapter's exercises, in rising difficulty.
 pub const EXERCISES: &[Exercise] = &[
-    Exercise {
-        chapter: "ch01",
-        id: "1.1",
-        title: "σ′, checked by finite differences",
-        stub: || sigmoid_prime(crate::exercises::sigmoid_prime),
-        solution: || sigmoid_prime(crate::solutions::sigmoid_prime),
-        mistakes: &[
-            ("e^(−z)/(1 + e^(−z))², which overflows to NaN", || sigmoid_prime(mistakes::sigmoid_prime_overflows)),
-            ("1 − σ², the tanh rule applied to σ", || sigmoid_prime(mistakes::sigmoid_prime_tanh_rule)),
-        ],
-    },
-    Exercise {
-        chapter: "ch01",
-        id: "1.2",
-        title: "a central-difference gradient",
-        stub: || numerical_gradient(crate::exercises::numerical_gradient),
-        solution: || numerical_gradient(crate::solutions::numerical_gradient),
-        mistakes: &[
-            ("a forward difference", || numerical_gradient(mistakes::forward_difference)),
-            ("dividing by h instead of 2h", || numerical_gradient(mistakes::divides_by_h)),
-            ("a fixed step of 1e-6 instead of h", || numerical_gradient(mistakes::ignores_h)),
-        ],
-    },
-    Exercise {
-        chapter: "ch01",
-        id: "1.3",
-        title: "the depth at which the gradient at layer 1 vanishes",
-        stub: || vanishing_depth(crate::exercises::first_layer_gradient, crate::exercises::vanishing_depth),
-        solution: || vanishing_depth(crate::solutions::first_layer_gradient, crate::solutions::vanishing_depth),
-        mistakes: &[
-            ("the last depth above the threshold", || {
-                vanishing_depth(crate::solutions::first_layer_gradient, mistakes::last_depth_above)
-            }),
-            ("the last hidden layer's gradient instead of the first's", || {
-                vanishing_depth(mistakes::last_layer_gradient, crate::solutions::vanishing_depth)
-            }),
-            ("the batch-summed bias gradient ‖∂L/∂b¹‖ instead of g¹", || {
-                vanishing_depth(mistakes::bias_gradient_norm, crate::solutions::vanishing_depth)
-            }),
-        ],
-    },
-    Exercise {
-        chapter: "ch01",
-        id: "1.4",
-        title: "backpropagation by hand",
-        stub: || backprop(crate::exercises::backprop),
-        solution: || backprop(crate::solutions::backprop),
-        mistakes: &[
-            ("forgetting the 1/B of the mean", || backprop(mistakes::backprop_without_mean)),
-            ("forgetting the slope f′(z) in BP2", || {
-                backprop(|l, a, x, y| mistakes::backprop_variant(l, a, x, y, false))
-            }),
-            ("the slope at the activation f′(h) instead of f′(z)", || {
-                backprop(|l, a, x, y| mistakes::backprop_variant(l, a, x, y, true))
-            }),
-        ],
-    },
-    Exercise {
-        chapter: "ch01",
-        id: "1.5",
-        title: "which layers learn",
-        stub: || which_layers_learn(crate::exercises::relative_changes),
-        solution: || which_layers_learn(crate::solutions::relative_changes),
-        mistakes: &[
-            ("the weights before training kept with clone(), which shares the Var's storage", || {
-                which_layers_learn(mistakes::changes_from_a_clone)
-            }),
-            ("the absolute change ‖ΔW‖, not relative to ‖W‖", || {
-                which_layers_learn(mistakes::absolute_changes)
-            }),
-            ("the head counted as a hidden layer", || which_layers_learn(mistakes::changes_with_head)),
-        ],
-    },
+    exercise! {"ch01", "1.1", "σ′, checked by finite differences", sigmoid_prime(sigmoid_prime), [
+        ("e^(−z)/(1 + e^(−z))², which overflows to NaN", mistakes::sigmoid_prime_overflows),
+        ("1 − σ², the tanh rule applied to σ", mistakes::sigmoid_prime_tanh_rule),
+    ]},
+    exercise! {"ch01", "1.2", "a central-difference gradient", numerical_gradient(numerical_gradient), [
+        ("a forward difference", mistakes::forward_difference),
+        ("dividing by h instead of 2h", mistakes::divides_by_h),
+        ("a fixed step of 1e-6 instead of h", mistakes::ignores_h),
+    ]},
+    exercise! {"ch01", "1.3", "the depth at which the gradient at layer 1 vanishes",
+        vanishing_depth(first_layer_gradient, vanishing_depth), [
+        ("the last depth above the threshold", crate::solutions::first_layer_gradient, mistakes::last_depth_above),
+        ("the last hidden layer's gradient instead of the first's",
+            mistakes::last_layer_gradient, crate::solutions::vanishing_depth),
+        ("the batch-summed bias gradient ‖∂L/∂b¹‖ instead of g¹",
+            mistakes::bias_gradient_norm, crate::solutions::vanishing_depth),
+    ]},
+    exercise! {"ch01", "1.4", "backpropagation by hand", backprop(backprop), [
+        ("forgetting the 1/B of the mean", mistakes::backprop_without_mean),
+        ("forgetting the slope f′(z) in BP2", |l, a, x, y| mistakes::backprop_variant(l, a, x, y, false)),
+        ("the slope at the activation f′(h) instead of f′(z)",
+            |l, a, x, y| mistakes::backprop_variant(l, a, x, y, true)),
+    ]},
+    exercise! {"ch01", "1.5", "which layers learn", which_layers_learn(relative_changes), [
+        ("the weights before training kept with clone(), which shares the Var's storage",
+            mistakes::changes_from_a_clone),
+        ("the absolute change ‖ΔW‖, not relative to ‖W‖", mistakes::absolute_changes),
+        ("the head counted as a hidden layer", mistakes::changes_with_head),
+    ]},
 ];
 
 fn sigmoid(z: f64) -> f64 {

@@ -3,70 +3,36 @@
 //! `mistakes` are plausible wrong answers each checker must reject (see [`chapter_kit::exercise`]).
 
 use crate::window::window_numeric;
+use chapter_kit::exercise;
 use chapter_kit::exercise::{Exercise, close};
 use lab::meanfield::{Prior, layer_moments, log_delta_ratio, propagate};
 use lab::{Activation, act::SATURATION_MARGIN};
 
 /// The chapter's exercises, in rising difficulty.
 pub const EXERCISES: &[Exercise] = &[
-    Exercise {
-        chapter: "ch02",
-        id: "2.1",
-        title: "where σ and tanh saturate",
-        stub: || saturation_threshold(crate::exercises::saturation_threshold),
-        solution: || saturation_threshold(crate::solutions::saturation_threshold),
-        mistakes: &[
-            ("the lower asymptote's threshold, ln(m/(1 − m))", || saturation_threshold(mistakes::threshold_lower)),
-            ("tanh treated as a sigmoid", || saturation_threshold(mistakes::threshold_tanh_as_sigmoid)),
-        ],
-    },
-    Exercise {
-        chapter: "ch02",
-        id: "2.2",
-        title: "the window where one factor reaches one",
-        stub: || window(crate::exercises::window),
-        solution: || window(crate::solutions::window),
-        mistakes: &[
-            ("ignoring the bias", || window(mistakes::window_without_bias)),
-            ("the ends unsorted when w < 0", || window(mistakes::window_unsorted)),
-            ("the window in z = wa + b instead of in a", || window(mistakes::window_in_z)),
-        ],
-    },
-    Exercise {
-        chapter: "ch02",
-        id: "2.3",
-        title: "χ, the per-layer factor, from the initialisation",
-        stub: || chi(crate::exercises::chi),
-        solution: || chi(crate::solutions::chi),
-        mistakes: &[
-            ("E[f′]² instead of E[f′²]", || chi(mistakes::chi_square_of_mean)),
-            ("q taken as the standard deviation", || chi(mistakes::chi_q_as_std)),
-            ("without σ_w²", || chi(mistakes::chi_without_gain)),
-        ],
-    },
-    Exercise {
-        chapter: "ch02",
-        id: "2.4",
-        title: "g¹/gᴸ predicted before any network exists",
-        stub: || predicted_ratio(crate::exercises::predicted_ratio),
-        solution: || predicted_ratio(crate::solutions::predicted_ratio),
-        mistakes: &[
-            ("q held at its first-layer value", || predicted_ratio(mistakes::ratio_fixed_q)),
-            ("a factor for every one of the L layers", || predicted_ratio(mistakes::ratio_one_factor_too_many)),
-            ("χ instead of √χ per layer", || predicted_ratio(mistakes::ratio_chi_not_sqrt)),
-        ],
-    },
-    Exercise {
-        chapter: "ch02",
-        id: "2.5",
-        title: "rescue a deep sigmoid network by changing one thing",
-        stub: || rescue(crate::exercises::rescue),
-        solution: || rescue(crate::solutions::rescue),
-        mistakes: &[
-            ("Xavier's initialisation instead of LeCun's, still sigmoid", || rescue(mistakes::rescue_with_xavier)),
-            ("ReLU and He's initialisation: two changes", || rescue(mistakes::rescue_with_two_changes)),
-        ],
-    },
+    exercise! {"ch02", "2.1", "where σ and tanh saturate", saturation_threshold(saturation_threshold), [
+        ("the lower asymptote's threshold, ln(m/(1 − m))", mistakes::threshold_lower),
+        ("tanh treated as a sigmoid", mistakes::threshold_tanh_as_sigmoid),
+    ]},
+    exercise! {"ch02", "2.2", "the window where one factor reaches one", window(window), [
+        ("ignoring the bias", mistakes::window_without_bias),
+        ("the ends unsorted when w < 0", mistakes::window_unsorted),
+        ("the window in z = wa + b instead of in a", mistakes::window_in_z),
+    ]},
+    exercise! {"ch02", "2.3", "χ, the per-layer factor, from the initialisation", chi(chi), [
+        ("E[f′]² instead of E[f′²]", mistakes::chi_square_of_mean),
+        ("q taken as the standard deviation", mistakes::chi_q_as_std),
+        ("without σ_w²", mistakes::chi_without_gain),
+    ]},
+    exercise! {"ch02", "2.4", "g¹/gᴸ predicted before any network exists", predicted_ratio(predicted_ratio), [
+        ("q held at its first-layer value", mistakes::ratio_fixed_q),
+        ("a factor for every one of the L layers", mistakes::ratio_one_factor_too_many),
+        ("χ instead of √χ per layer", mistakes::ratio_chi_not_sqrt),
+    ]},
+    exercise! {"ch02", "2.5", "rescue a deep sigmoid network by changing one thing", rescue(rescue), [
+        ("Xavier's initialisation instead of LeCun's, still sigmoid", mistakes::rescue_with_xavier),
+        ("ReLU and He's initialisation: two changes", mistakes::rescue_with_two_changes),
+    ]},
 ];
 
 /// Exercise 2.1: the closed-form thresholds for the book's margin and another, σ(z*) = 1 − m and

@@ -5,76 +5,36 @@
 use crate::shapes::mean_slope2;
 use anyhow::Result;
 use candle_core::Tensor;
+use chapter_kit::exercise;
 use chapter_kit::exercise::{Exercise, close};
 use lab::{Activation, DEVICE, Init, Mlp, MlpConfig};
 
 /// The chapter's exercises, in rising difficulty.
 pub const EXERCISES: &[Exercise] = &[
-    Exercise {
-        chapter: "ch03",
-        id: "3.1",
-        title: "He's gain for leaky ReLU",
-        stub: || leaky_he_gain2(crate::exercises::leaky_he_gain2),
-        solution: || leaky_he_gain2(crate::solutions::leaky_he_gain2),
-        mistakes: &[
-            ("σ_w² = 2 whatever α", || leaky_he_gain2(|_| 2.0)),
-            ("2/(1 + α), forgetting that the slope is squared", || leaky_he_gain2(|a| 2.0 / (1.0 + a))),
-            ("(1 + α²)/2, the inverse", || leaky_he_gain2(|a| (1.0 + a * a) / 2.0)),
-        ],
-    },
-    Exercise {
-        chapter: "ch03",
-        id: "3.2",
-        title: "the chance of a dead output",
-        stub: || dead_at_one_input(crate::exercises::dead_at_one_input),
-        solution: || dead_at_one_input(crate::solutions::dead_at_one_input),
-        mistakes: &[
-            ("(1 − 2⁻ᴺ)ᴸ, the probability of surviving", || {
-                dead_at_one_input(|n, l| (1.0 - 0.5f64.powi(n as i32)).powi(l as i32))
-            }),
-            ("2^(−N·L), every layer dead at once", || dead_at_one_input(|n, l| 0.5f64.powi((n * l) as i32))),
-            ("L·2⁻ᴺ, the small-probability approximation", || {
-                dead_at_one_input(|n, l| (l as f64 * 0.5f64.powi(n as i32)).min(1.0))
-            }),
-        ],
-    },
-    Exercise {
-        chapter: "ch03",
-        id: "3.3",
-        title: "GELU′",
-        stub: || gelu_prime(crate::exercises::gelu_prime),
-        solution: || gelu_prime(crate::solutions::gelu_prime),
-        mistakes: &[
-            ("Φ(z) alone, forgetting the product rule", || gelu_prime(mistakes::gelu_prime_cdf_only)),
-            ("the derivative of the tanh approximation of GELU", || {
-                gelu_prime(mistakes::gelu_prime_tanh_approximation)
-            }),
-            ("Φ(z) − zφ(z), a sign slip", || gelu_prime(mistakes::gelu_prime_sign_slip)),
-        ],
-    },
-    Exercise {
-        chapter: "ch03",
-        id: "3.4",
-        title: "counting dead units",
-        stub: || dead_units(crate::exercises::dead_units),
-        solution: || dead_units(crate::solutions::dead_units),
-        mistakes: &[
-            ("z ≤ 0 on *some* example instead of on every one", || dead_units(mistakes::dead_on_any_example)),
-            ("looking at the first example only", || dead_units(mistakes::dead_on_first_example)),
-            ("reducing over the units instead of over the examples", || dead_units(mistakes::reduce_over_units)),
-        ],
-    },
-    Exercise {
-        chapter: "ch03",
-        id: "3.5",
-        title: "the largest learning rate that keeps the units alive",
-        stub: || safe_lr(crate::exercises::largest_safe_lr),
-        solution: || safe_lr(crate::solutions::largest_safe_lr),
-        mistakes: &[
-            ("half the largest safe rate: safe, but not the largest", || safe_lr(|| 0.0005)),
-            ("Figure 3-6's normal rate, 0.003", || safe_lr(|| 0.003)),
-        ],
-    },
+    exercise! {"ch03", "3.1", "He's gain for leaky ReLU", leaky_he_gain2(leaky_he_gain2), [
+        ("σ_w² = 2 whatever α", |_| 2.0),
+        ("2/(1 + α), forgetting that the slope is squared", |a| 2.0 / (1.0 + a)),
+        ("(1 + α²)/2, the inverse", |a| (1.0 + a * a) / 2.0),
+    ]},
+    exercise! {"ch03", "3.2", "the chance of a dead output", dead_at_one_input(dead_at_one_input), [
+        ("(1 − 2⁻ᴺ)ᴸ, the probability of surviving", |n, l| (1.0 - 0.5f64.powi(n as i32)).powi(l as i32)),
+        ("2^(−N·L), every layer dead at once", |n, l| 0.5f64.powi((n * l) as i32)),
+        ("L·2⁻ᴺ, the small-probability approximation", |n, l| (l as f64 * 0.5f64.powi(n as i32)).min(1.0)),
+    ]},
+    exercise! {"ch03", "3.3", "GELU′", gelu_prime(gelu_prime), [
+        ("Φ(z) alone, forgetting the product rule", mistakes::gelu_prime_cdf_only),
+        ("the derivative of the tanh approximation of GELU", mistakes::gelu_prime_tanh_approximation),
+        ("Φ(z) − zφ(z), a sign slip", mistakes::gelu_prime_sign_slip),
+    ]},
+    exercise! {"ch03", "3.4", "counting dead units", dead_units(dead_units), [
+        ("z ≤ 0 on *some* example instead of on every one", mistakes::dead_on_any_example),
+        ("looking at the first example only", mistakes::dead_on_first_example),
+        ("reducing over the units instead of over the examples", mistakes::reduce_over_units),
+    ]},
+    exercise! {"ch03", "3.5", "the largest learning rate that keeps the units alive", safe_lr(largest_safe_lr), [
+        ("half the largest safe rate: safe, but not the largest", || 0.0005),
+        ("Figure 3-6's normal rate, 0.003", || 0.003),
+    ]},
 ];
 
 /// Exercise 3.1: with σ_w² = f(α), the mean-field factor χ = σ_w² · E[f′(z)²] is 1 for several slopes

@@ -2,62 +2,31 @@
 //! registry. Each checker returns `Err` with a message a student can act on; the registry's
 //! `mistakes` are plausible wrong answers each checker must reject (see [`chapter_kit::exercise`]).
 
+use chapter_kit::exercise;
 use chapter_kit::exercise::{Exercise, close};
 use lab::Activation;
 
 /// The chapter's exercises, in rising difficulty.
 pub const EXERCISES: &[Exercise] = &[
-    Exercise {
-        chapter: "ch04",
-        id: "4.1",
-        title: "a ReLU network's variance, layer by layer",
-        stub: || relu_variance(crate::exercises::relu_pre_activation_std),
-        solution: || relu_variance(crate::solutions::relu_pre_activation_std),
-        mistakes: &[
-            ("the linear-network formula, without the ½ of the ReLU", || relu_variance(mistakes::relu_without_half)),
-            ("a ½ at layer 1 too, as if the inputs were ReLU outputs", || {
-                relu_variance(mistakes::relu_half_everywhere)
-            }),
-            ("the variance instead of the standard deviation", || relu_variance(mistakes::relu_variance_not_std)),
-        ],
-    },
-    Exercise {
-        chapter: "ch04",
-        id: "4.2",
-        title: "Xavier for candle_nn",
-        stub: || xavier_uniform(crate::exercises::xavier_uniform),
-        solution: || xavier_uniform(crate::solutions::xavier_uniform),
-        mistakes: &[
-            ("the bound √(6/fan_in): one fan only", || xavier_uniform(mistakes::xavier_fan_in_only)),
-            ("the standard deviation √(2/(n_in+n_out)) used as the bound", || {
-                xavier_uniform(mistakes::xavier_std_as_bound)
-            }),
-            ("candle's Kaiming preset with the tanh gain", || xavier_uniform(mistakes::xavier_as_kaiming)),
-        ],
-    },
-    Exercise {
-        chapter: "ch04",
-        id: "4.3",
-        title: "χ₁ from the mean-field recursion",
-        stub: || tanh_chi1(crate::exercises::tanh_chi1),
-        solution: || tanh_chi1(crate::solutions::tanh_chi1),
-        mistakes: &[
-            ("χ₁ at q = 1 instead of at the fixed point", || tanh_chi1(mistakes::chi1_at_unit_q)),
-            ("the bias variance left out of the variance map", || tanh_chi1(mistakes::chi1_without_bias)),
-            ("E[tanh²] in place of E[tanh′²]", || tanh_chi1(mistakes::chi1_of_the_activation)),
-        ],
-    },
-    Exercise {
-        chapter: "ch04",
-        id: "4.4",
-        title: "break the symmetry",
-        stub: || symmetry(crate::exercises::break_symmetry),
-        solution: || symmetry(crate::solutions::break_symmetry),
-        mistakes: &[
-            ("one random number added to every weight of a layer", || symmetry(mistakes::one_shared_offset)),
-            ("only the first layer drawn at random", || symmetry(mistakes::first_layer_only)),
-        ],
-    },
+    exercise! {"ch04", "4.1", "a ReLU network's variance, layer by layer", relu_variance(relu_pre_activation_std), [
+        ("the linear-network formula, without the ½ of the ReLU", mistakes::relu_without_half),
+        ("a ½ at layer 1 too, as if the inputs were ReLU outputs", mistakes::relu_half_everywhere),
+        ("the variance instead of the standard deviation", mistakes::relu_variance_not_std),
+    ]},
+    exercise! {"ch04", "4.2", "Xavier for candle_nn", xavier_uniform(xavier_uniform), [
+        ("the bound √(6/fan_in): one fan only", mistakes::xavier_fan_in_only),
+        ("the standard deviation √(2/(n_in+n_out)) used as the bound", mistakes::xavier_std_as_bound),
+        ("candle's Kaiming preset with the tanh gain", mistakes::xavier_as_kaiming),
+    ]},
+    exercise! {"ch04", "4.3", "χ₁ from the mean-field recursion", tanh_chi1(tanh_chi1), [
+        ("χ₁ at q = 1 instead of at the fixed point", mistakes::chi1_at_unit_q),
+        ("the bias variance left out of the variance map", mistakes::chi1_without_bias),
+        ("E[tanh²] in place of E[tanh′²]", mistakes::chi1_of_the_activation),
+    ]},
+    exercise! {"ch04", "4.4", "break the symmetry", symmetry(break_symmetry), [
+        ("one random number added to every weight of a layer", mistakes::one_shared_offset),
+        ("only the first layer drawn at random", mistakes::first_layer_only),
+    ]},
 ];
 
 /// Exercise 4.1: the closed form at many (n·Var W, E[x²], layer), then a real 8-layer network.
@@ -216,16 +185,7 @@ pub mod mistakes {
     }
 
     fn fixed_point(sigma_w2: f64, sigma_b2: f64) -> f64 {
-        let mut q = 1.0;
-        for _ in 0..100_000 {
-            let next = sigma_w2 * gaussian_expectation(|z| z.tanh().powi(2), q) + sigma_b2;
-            let settled = (next - q).abs() <= 1e-15 * q.max(1e-300);
-            q = next;
-            if settled {
-                break;
-            }
-        }
-        q
+        lab::chaos::fixed_point_q(lab::Activation::Tanh, sigma_w2, sigma_b2).expect("tanh's variance map is bounded")
     }
 
     pub fn one_shared_offset(net: &lab::Mlp, seed: u64) -> anyhow::Result<()> {
@@ -258,12 +218,4 @@ pub mod mistakes {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    #[ignore = "tests/exercises.rs proves every chapter's exercises in CI; run with --ignored while editing"]
-    fn every_exercise_is_sound() {
-        let problems: Vec<String> = super::EXERCISES.iter().flat_map(chapter_kit::exercise::prove).collect();
-        assert!(problems.is_empty(), "{problems:#?}");
-    }
-}
+chapter_kit::every_exercise_is_sound!(EXERCISES);

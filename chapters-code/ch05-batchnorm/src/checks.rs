@@ -2,63 +2,31 @@
 //! registry. Each checker returns `Err` with a message a student can act on; the registry's
 //! `mistakes` are plausible wrong answers each checker must reject (see [`chapter_kit::exercise`]).
 
+use chapter_kit::exercise;
 use chapter_kit::exercise::{Exercise, close};
 
 /// The chapter's exercises, in rising difficulty.
 pub const EXERCISES: &[Exercise] = &[
-    Exercise {
-        chapter: "ch05",
-        id: "5.1",
-        title: "BatchNorm's forward pass in training mode",
-        stub: || batch_norm_train(crate::exercises::batch_norm_train),
-        solution: || batch_norm_train(crate::solutions::batch_norm_train),
-        mistakes: &[
-            ("the unbiased variance, 1/(B − 1), in the normalisation", || batch_norm_train(mistakes::bn_unbiased)),
-            ("ε added to the standard deviation instead of the variance", || {
-                batch_norm_train(mistakes::bn_eps_outside)
-            }),
-            ("statistics over each example's features (LayerNorm)", || batch_norm_train(mistakes::bn_over_features)),
-        ],
-    },
-    Exercise {
-        chapter: "ch05",
-        id: "5.2",
-        title: "the running averages, in the right convention",
-        stub: || running_update(crate::exercises::running_update),
-        solution: || running_update(crate::solutions::running_update),
-        mistakes: &[
-            ("Keras' convention: momentum weighs the old value", || running_update(mistakes::running_keras)),
-            ("the biased variance in the running average", || running_update(mistakes::running_biased)),
-            ("E[x²] instead of the variance", || running_update(mistakes::running_second_moment)),
-        ],
-    },
-    Exercise {
-        chapter: "ch05",
-        id: "5.3",
-        title: "a growth factor from a gradient profile",
-        stub: || growth_towards_input(crate::exercises::growth_towards_input),
-        solution: || growth_towards_input(crate::solutions::growth_towards_input),
-        mistakes: &[
-            ("the growth away from the input (the fitted ratio, not its inverse)", || {
-                growth_towards_input(mistakes::growth_wrong_way)
-            }),
-            ("the two end points only, instead of a least-squares fit", || {
-                growth_towards_input(mistakes::growth_end_points)
-            }),
-            ("the skipped layers left in the fit", || growth_towards_input(mistakes::growth_no_skip)),
-        ],
-    },
-    Exercise {
-        chapter: "ch05",
-        id: "5.4",
-        title: "train twenty sigmoid layers with BatchNorm",
-        stub: || normalised_sigmoid(crate::exercises::normalise_and_choose_rate),
-        solution: || normalised_sigmoid(crate::solutions::normalise_and_choose_rate),
-        mistakes: &[
-            ("no normalisation, the rate that works with it", || normalised_sigmoid(|| (lab::Norm::None, 0.1))),
-            ("BatchNorm with a timid rate, 0.01", || normalised_sigmoid(|| (lab::Norm::Batch, 0.01))),
-        ],
-    },
+    exercise! {"ch05", "5.1", "BatchNorm's forward pass in training mode", batch_norm_train(batch_norm_train), [
+        ("the unbiased variance, 1/(B − 1), in the normalisation", mistakes::bn_unbiased),
+        ("ε added to the standard deviation instead of the variance", mistakes::bn_eps_outside),
+        ("statistics over each example's features (LayerNorm)", mistakes::bn_over_features),
+    ]},
+    exercise! {"ch05", "5.2", "the running averages, in the right convention", running_update(running_update), [
+        ("Keras' convention: momentum weighs the old value", mistakes::running_keras),
+        ("the biased variance in the running average", mistakes::running_biased),
+        ("E[x²] instead of the variance", mistakes::running_second_moment),
+    ]},
+    exercise! {"ch05", "5.3", "a growth factor from a gradient profile", growth_towards_input(growth_towards_input), [
+        ("the growth away from the input (the fitted ratio, not its inverse)", mistakes::growth_wrong_way),
+        ("the two end points only, instead of a least-squares fit", mistakes::growth_end_points),
+        ("the skipped layers left in the fit", mistakes::growth_no_skip),
+    ]},
+    exercise! {"ch05", "5.4", "train twenty sigmoid layers with BatchNorm",
+        normalised_sigmoid(normalise_and_choose_rate), [
+        ("no normalisation, the rate that works with it", || (lab::Norm::None, 0.1)),
+        ("BatchNorm with a timid rate, 0.01", || (lab::Norm::Batch, 0.01)),
+    ]},
 ];
 
 /// Deterministic test batches: `rows` examples of `cols` features with unequal means and scales.

@@ -2,67 +2,30 @@
 //! registry. Each checker returns `Err` with a message a student can act on; the registry's
 //! `mistakes` are plausible wrong answers each checker must reject (see [`chapter_kit::exercise`]).
 
+use chapter_kit::exercise;
 use chapter_kit::exercise::{Exercise, close};
 
 /// The chapter's exercises, in rising difficulty.
 pub const EXERCISES: &[Exercise] = &[
-    Exercise {
-        chapter: "ch06",
-        id: "6.1",
-        title: "the residual stream's variance in closed form",
-        stub: || stream_variance(crate::exercises::stream_second_moment),
-        solution: || stream_variance(crate::solutions::stream_second_moment),
-        mistakes: &[
-            ("branches add α² even without a norm, as if their input were normalised", || {
-                stream_variance(mistakes::always_additive)
-            }),
-            ("α instead of α²: scaling a signal by α scales its variance by α²", || {
-                stream_variance(mistakes::alpha_not_squared)
-            }),
-            ("behind the LayerNorm, the stream's own q₀ forgotten", || stream_variance(mistakes::norm_without_q0)),
-        ],
-    },
-    Exercise {
-        chapter: "ch06",
-        id: "6.2",
-        title: "the Jacobian of one residual block",
-        stub: || block_jacobian(crate::exercises::block_jacobian),
-        solution: || block_jacobian(crate::solutions::block_jacobian),
-        mistakes: &[
-            ("the branch alone, without the identity of the skip", || block_jacobian(mistakes::no_identity)),
-            ("every ReLU counted as active", || block_jacobian(mistakes::no_relu_mask)),
-            ("the transpose: ∂xⱼ′/∂xᵢ in row i", || block_jacobian(mistakes::transposed)),
-        ],
-    },
-    Exercise {
-        chapter: "ch06",
-        id: "6.3",
-        title: "the autocorrelation of a gradient curve",
-        stub: || autocorrelation(crate::exercises::autocorrelation),
-        solution: || autocorrelation(crate::solutions::autocorrelation),
-        mistakes: &[
-            ("no mean subtracted", || autocorrelation(mistakes::uncentred)),
-            ("each lag divided by its own number of terms (N − k) instead of N", || {
-                autocorrelation(mistakes::per_lag_normalised)
-            }),
-            ("the sums of the lag-k products run over only the first N − max_lag indices", || {
-                autocorrelation(mistakes::fixed_window)
-            }),
-        ],
-    },
-    Exercise {
-        chapter: "ch06",
-        id: "6.4",
-        title: "make 32 blocks train",
-        stub: || residual_trains(crate::exercises::make_it_train),
-        solution: || residual_trains(crate::solutions::make_it_train),
-        mistakes: &[
-            ("the skip connection alone, α = 1", || {
-                residual_trains(|c| lab::resnet::ResMlpConfig { skip: true, ..c })
-            }),
-            ("the plain network as it was", || residual_trains(|c| c)),
-        ],
-    },
+    exercise! {"ch06", "6.1", "the residual stream's variance in closed form", stream_variance(stream_second_moment), [
+        ("branches add α² even without a norm, as if their input were normalised", mistakes::always_additive),
+        ("α instead of α²: scaling a signal by α scales its variance by α²", mistakes::alpha_not_squared),
+        ("behind the LayerNorm, the stream's own q₀ forgotten", mistakes::norm_without_q0),
+    ]},
+    exercise! {"ch06", "6.2", "the Jacobian of one residual block", block_jacobian(block_jacobian), [
+        ("the branch alone, without the identity of the skip", mistakes::no_identity),
+        ("every ReLU counted as active", mistakes::no_relu_mask),
+        ("the transpose: ∂xⱼ′/∂xᵢ in row i", mistakes::transposed),
+    ]},
+    exercise! {"ch06", "6.3", "the autocorrelation of a gradient curve", autocorrelation(autocorrelation), [
+        ("no mean subtracted", mistakes::uncentred),
+        ("each lag divided by its own number of terms (N − k) instead of N", mistakes::per_lag_normalised),
+        ("the sums of the lag-k products run over only the first N − max_lag indices", mistakes::fixed_window),
+    ]},
+    exercise! {"ch06", "6.4", "make 32 blocks train", residual_trains(make_it_train), [
+        ("the skip connection alone, α = 1", |c| lab::resnet::ResMlpConfig { skip: true, ..c }),
+        ("the plain network as it was", |c| c),
+    ]},
 ];
 
 /// Exercise 6.1: the closed form at many (q₀, α, norm, l), then a real 12-block network.
@@ -287,12 +250,4 @@ pub mod mistakes {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    #[ignore = "tests/exercises.rs proves every chapter's exercises in CI; run with --ignored while editing"]
-    fn every_exercise_is_sound() {
-        let problems: Vec<String> = super::EXERCISES.iter().flat_map(chapter_kit::exercise::prove).collect();
-        assert!(problems.is_empty(), "{problems:#?}");
-    }
-}
+chapter_kit::every_exercise_is_sound!(EXERCISES);

@@ -2,56 +2,29 @@
 //! registry. Each checker returns `Err` with a message a student can act on; the registry's
 //! `mistakes` are plausible wrong answers each checker must reject (see [`chapter_kit::exercise`]).
 
+use chapter_kit::exercise;
 use chapter_kit::exercise::{Exercise, close};
 
 /// The chapter's exercises, in rising difficulty.
 pub const EXERCISES: &[Exercise] = &[
-    Exercise {
-        chapter: "ch07",
-        id: "7.1",
-        title: "Pascanu's bound for a given W_hh",
-        stub: || pascanu(crate::exercises::pascanu_bound),
-        solution: || pascanu(crate::solutions::pascanu_bound),
-        mistakes: &[
-            ("the largest |eigenvalue| (spectral radius) instead of the largest singular value", || {
-                pascanu(mistakes::spectral_radius)
-            }),
-            ("the Frobenius norm of W instead of its largest singular value", || pascanu(mistakes::frobenius)),
-            ("γ left out", || pascanu(mistakes::no_gamma)),
-        ],
-    },
-    Exercise {
-        chapter: "ch07",
-        id: "7.2",
-        title: "gradient clipping by global norm",
-        stub: || clipping(crate::exercises::clip_by_global_norm),
-        solution: || clipping(crate::solutions::clip_by_global_norm),
-        mistakes: &[
-            ("each tensor clipped by its own norm", || clipping(mistakes::per_tensor)),
-            ("each entry clamped to ±max", || clipping(mistakes::clamp_values)),
-            ("always rescaled to norm max, even when below it", || clipping(mistakes::always_rescale)),
-        ],
-    },
-    Exercise {
-        chapter: "ch07",
-        id: "7.3",
-        title: "the LSTM's cell-state path, a product of forget gates",
-        stub: || carousel(crate::exercises::carousel_gain),
-        solution: || carousel(crate::solutions::carousel_gain),
-        mistakes: &[
-            ("f_t included: the product starts one step too early", || carousel(mistakes::includes_t)),
-            ("the forget gates summed instead of multiplied", || carousel(mistakes::summed)),
-            ("every step's gate multiplied in, whatever t", || carousel(mistakes::all_steps)),
-        ],
-    },
-    Exercise {
-        chapter: "ch07",
-        id: "7.4",
-        title: "a forget-gate bias that remembers 20 steps",
-        stub: || remembers(crate::exercises::forget_bias),
-        solution: || remembers(crate::solutions::forget_bias),
-        mistakes: &[("a forget bias of 0, candle's and PyTorch's default", || remembers(|| 0.0))],
-    },
+    exercise! {"ch07", "7.1", "Pascanu's bound for a given W_hh", pascanu(pascanu_bound), [
+        ("the largest |eigenvalue| (spectral radius) instead of the largest singular value", mistakes::spectral_radius),
+        ("the Frobenius norm of W instead of its largest singular value", mistakes::frobenius),
+        ("γ left out", mistakes::no_gamma),
+    ]},
+    exercise! {"ch07", "7.2", "gradient clipping by global norm", clipping(clip_by_global_norm), [
+        ("each tensor clipped by its own norm", mistakes::per_tensor),
+        ("each entry clamped to ±max", mistakes::clamp_values),
+        ("always rescaled to norm max, even when below it", mistakes::always_rescale),
+    ]},
+    exercise! {"ch07", "7.3", "the LSTM's cell-state path, a product of forget gates", carousel(carousel_gain), [
+        ("f_t included: the product starts one step too early", mistakes::includes_t),
+        ("the forget gates summed instead of multiplied", mistakes::summed),
+        ("every step's gate multiplied in, whatever t", mistakes::all_steps),
+    ]},
+    exercise! {"ch07", "7.4", "a forget-gate bias that remembers 20 steps", remembers(forget_bias), [
+        ("a forget bias of 0, candle's and PyTorch's default", || 0.0),
+    ]},
 ];
 
 fn random_matrix(n: usize, scale: f64, seed: u64) -> Vec<Vec<f64>> {
@@ -294,12 +267,4 @@ pub mod mistakes {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    #[ignore = "tests/exercises.rs proves every chapter's exercises in CI; run with --ignored while editing"]
-    fn every_exercise_is_sound() {
-        let problems: Vec<String> = super::EXERCISES.iter().flat_map(chapter_kit::exercise::prove).collect();
-        assert!(problems.is_empty(), "{problems:#?}");
-    }
-}
+chapter_kit::every_exercise_is_sound!(EXERCISES);

@@ -2,46 +2,26 @@
 //! registry. Each checker returns `Err` with a message a student can act on; the registry's
 //! `mistakes` are plausible wrong answers each checker must reject (see [`chapter_kit::exercise`]).
 
+use chapter_kit::exercise;
 use chapter_kit::exercise::{Exercise, close};
 use lab::transformer::{TrainOptions, TransformerConfig};
 
 /// The chapter's exercises, in rising difficulty.
 pub const EXERCISES: &[Exercise] = &[
-    Exercise {
-        chapter: "ch08",
-        id: "8.1",
-        title: "the entropy of an attention row",
-        stub: || entropy(crate::exercises::attention_entropy),
-        solution: || entropy(crate::solutions::attention_entropy),
-        mistakes: &[
-            ("no max subtracted: e^z overflows for large logits", || entropy(mistakes::entropy_overflow)),
-            ("bits (log₂) instead of nats", || entropy(mistakes::entropy_bits)),
-            ("the entropy of the normalised logits, not of the softmax", || entropy(mistakes::entropy_of_logits)),
-        ],
-    },
-    Exercise {
-        chapter: "ch08",
-        id: "8.2",
-        title: "the gradient through a softmax",
-        stub: || softmax_grad(crate::exercises::softmax_backward),
-        solution: || softmax_grad(crate::solutions::softmax_backward),
-        mistakes: &[
-            ("only the diagonal of the Jacobian, p ⊙ g", || softmax_grad(mistakes::diagonal_only)),
-            ("the gradient passed through unchanged", || softmax_grad(|_, g| g.to_vec())),
-            ("p pᵀ's sign flipped: p ⊙ (g + p·g)", || softmax_grad(mistakes::wrong_sign)),
-        ],
-    },
-    Exercise {
-        chapter: "ch08",
-        id: "8.3",
-        title: "make a Post-LN transformer learn",
-        stub: || trains(crate::exercises::make_it_train),
-        solution: || trains(crate::solutions::make_it_train),
-        mistakes: &[
-            ("the model and schedule as they were", || trains(|c, o| (c, o))),
-            ("a smaller learning rate (not allowed)", || trains(|c, o| (c, TrainOptions { lr: o.lr / 10.0, ..o }))),
-        ],
-    },
+    exercise! {"ch08", "8.1", "the entropy of an attention row", entropy(attention_entropy), [
+        ("no max subtracted: e^z overflows for large logits", mistakes::entropy_overflow),
+        ("bits (log₂) instead of nats", mistakes::entropy_bits),
+        ("the entropy of the normalised logits, not of the softmax", mistakes::entropy_of_logits),
+    ]},
+    exercise! {"ch08", "8.2", "the gradient through a softmax", softmax_grad(softmax_backward), [
+        ("only the diagonal of the Jacobian, p ⊙ g", mistakes::diagonal_only),
+        ("the gradient passed through unchanged", |_, g| g.to_vec()),
+        ("p pᵀ's sign flipped: p ⊙ (g + p·g)", mistakes::wrong_sign),
+    ]},
+    exercise! {"ch08", "8.3", "make a Post-LN transformer learn", trains(make_it_train), [
+        ("the model and schedule as they were", |c, o| (c, o)),
+        ("a smaller learning rate (not allowed)", |c, o| (c, TrainOptions { lr: o.lr / 10.0, ..o })),
+    ]},
 ];
 
 fn softmax(z: &[f64]) -> Vec<f64> {

@@ -3,51 +3,28 @@
 //! `mistakes` are plausible wrong answers each checker must reject (see [`chapter_kit::exercise`]).
 
 use crate::{Case, Setup, Variant};
+use chapter_kit::exercise;
 use chapter_kit::exercise::{Exercise, close};
 use gradient_doctor::{Doctor, Options, Report};
 
 /// The chapter's exercises, in rising difficulty.
 pub const EXERCISES: &[Exercise] = &[
-    Exercise {
-        chapter: "ch09",
-        id: "9.1",
-        title: "the update:data ratio",
-        stub: || update_data(crate::exercises::update_data_log10),
-        solution: || update_data(crate::solutions::update_data_log10),
-        mistakes: &[
-            ("the learning rate left out: grad:data, not update:data", || {
-                update_data(|g, w, _| mistakes::ratio(g, w, 1.0))
-            }),
-            ("the natural logarithm instead of log10", || update_data(|g, w, lr| mistakes::ratio(g, w, lr).ln())),
-            ("squared norms", || update_data(mistakes::squared)),
-        ],
-    },
-    Exercise {
-        chapter: "ch09",
-        id: "9.2",
-        title: "the dead fraction of a ReLU layer",
-        stub: || dead(crate::exercises::dead_fraction),
-        solution: || dead(crate::solutions::dead_fraction),
-        mistakes: &[
-            ("the fraction of zero entries, not of units zero on every example", || dead(mistakes::zero_entries)),
-            ("a unit counted dead when it is zero on any example", || dead(mistakes::zero_on_any)),
-            ("rows and columns swapped", || dead(mistakes::transposed)),
-        ],
-    },
-    Exercise {
-        chapter: "ch09",
-        id: "9.3",
-        title: "diagnose and fix a mystery network",
-        stub: || mystery(crate::exercises::treat),
-        solution: || mystery(crate::solutions::treat),
-        mistakes: &[
-            ("the network returned untreated", || mystery(|s, _| s.clone())),
-            ("always lower the learning rate", || mystery(|s, _| Setup { lr: s.lr.min(0.05), ..s.clone() })),
-            ("always switch to ReLU with He init", || {
-                mystery(|s, _| Setup { activation: lab::Activation::Relu, init: crate::cases::he(1.0), ..s.clone() })
-            }),
-        ],
-    },
+    exercise! {"ch09", "9.1", "the update:data ratio", update_data(update_data_log10), [
+        ("the learning rate left out: grad:data, not update:data", |g, w, _| mistakes::ratio(g, w, 1.0)),
+        ("the natural logarithm instead of log10", |g, w, lr| mistakes::ratio(g, w, lr).ln()),
+        ("squared norms", mistakes::squared),
+    ]},
+    exercise! {"ch09", "9.2", "the dead fraction of a ReLU layer", dead(dead_fraction), [
+        ("the fraction of zero entries, not of units zero on every example", mistakes::zero_entries),
+        ("a unit counted dead when it is zero on any example", mistakes::zero_on_any),
+        ("rows and columns swapped", mistakes::transposed),
+    ]},
+    exercise! {"ch09", "9.3", "diagnose and fix a mystery network", mystery(treat), [
+        ("the network returned untreated", |s, _| s.clone()),
+        ("always lower the learning rate", |s, _| Setup { lr: s.lr.min(0.05), ..s.clone() }),
+        ("always switch to ReLU with He init",
+            |s, _| Setup { activation: lab::Activation::Relu, init: crate::cases::he(1.0), ..s.clone() }),
+    ]},
 ];
 
 /// Exercise 9.1: a case by hand, then the doctor's own number after one SGD step of a real layer.
@@ -173,12 +150,4 @@ pub mod mistakes {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    #[ignore = "tests/exercises.rs proves every chapter's exercises in CI; run with --ignored while editing"]
-    fn every_exercise_is_sound() {
-        let problems: Vec<String> = super::EXERCISES.iter().flat_map(chapter_kit::exercise::prove).collect();
-        assert!(problems.is_empty(), "{problems:#?}");
-    }
-}
+chapter_kit::every_exercise_is_sound!(EXERCISES);

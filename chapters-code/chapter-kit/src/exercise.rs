@@ -59,6 +59,49 @@ impl Exercise {
     }
 }
 
+/// One entry of a chapter's registry, written as the check it runs:
+///
+/// ```ignore
+/// exercise!("ch01", "1.1", "σ′, checked by finite differences", sigmoid_prime(sigmoid_prime), [
+///     ("1 − σ², the tanh rule applied to σ", mistakes::sigmoid_prime_tanh_rule),
+/// ])
+/// ```
+///
+/// is the [`Exercise`] whose stub is `sigmoid_prime(crate::exercises::sigmoid_prime)`, whose solution
+/// is `sigmoid_prime(crate::solutions::sigmoid_prime)` and whose one mistake is
+/// `sigmoid_prime(mistakes::sigmoid_prime_tanh_rule)`. An exercise with several functions names them
+/// all (`checker(first, second)`); a mistake then lists as many arguments.
+#[macro_export]
+macro_rules! exercise {
+    ($chapter:literal, $id:literal, $title:literal, $check:ident($($answer:ident),+),
+     [$(($what:literal, $($wrong:expr),+)),* $(,)?] $(,)?) => {
+        $crate::exercise::Exercise {
+            chapter: $chapter,
+            id: $id,
+            title: $title,
+            stub: || $check($(crate::exercises::$answer),+),
+            solution: || $check($(crate::solutions::$answer),+),
+            mistakes: &[$(($what, || $check($($wrong),+))),*],
+        }
+    };
+}
+
+/// The crate's own check of its registry (`cargo test -p chNN-… every_exercise_is_sound --
+/// --ignored` while editing checkers); ignored because the whole-book `tests/exercises.rs` proves
+/// every chapter's registry in CI.
+#[macro_export]
+macro_rules! every_exercise_is_sound {
+    ($exercises:path) => {
+        #[cfg(test)]
+        #[test]
+        #[ignore = "tests/exercises.rs proves every chapter's exercises in CI; run with --ignored while editing"]
+        fn every_exercise_is_sound() {
+            let problems: Vec<String> = $exercises.iter().flat_map($crate::exercise::prove).collect();
+            assert!(problems.is_empty(), "{problems:#?}");
+        }
+    };
+}
+
 /// Runs a check, turning a panic (a `todo!()` stub, an index out of bounds, a failed `assert!`) into
 /// an `Err` that names the panic.
 pub fn run(check: impl FnOnce() -> Result<(), String>) -> Result<(), String> {
