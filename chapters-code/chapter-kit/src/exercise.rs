@@ -72,6 +72,8 @@ impl Exercise {
 /// `sigmoid_prime(mistakes::sigmoid_prime_tanh_rule)`. An exercise with several functions names them
 /// all (`checker(first, second)`); a mistake then lists as many arguments.
 #[macro_export]
+// `crate::exercises` and `crate::solutions` are the calling chapter crate's modules, on purpose.
+#[allow(clippy::crate_in_macro_def)]
 macro_rules! exercise {
     ($chapter:literal, $id:literal, $title:literal, $check:ident($($answer:ident),+),
      [$(($what:literal, $($wrong:expr),+)),* $(,)?] $(,)?) => {
