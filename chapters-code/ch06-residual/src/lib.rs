@@ -12,7 +12,8 @@
 //! - [`variance`]: Figure 6-3, the stream's second moment along depth;
 //! - [`one_step`]: Figure 6-4, how far one SGD step moves the function (Fixup, SkipInit);
 //! - [`shattered`]: Figures 6-5 and 6-6, shattered gradients;
-//! - [`lesion`]: Figure 6-7, deleting one block of a trained network.
+//! - [`lesion`]: Figure 6-7, deleting one block of a trained network;
+//! - [`paths`]: Figure 6-8, the lengths of the paths and the gradient each length carries.
 //!
 //! [`exercises`] holds the stubs you edit, [`solutions`] the worked answers and [`checks`] the
 //! exercise registry.
@@ -22,6 +23,7 @@ pub mod exercises;
 pub mod gradient;
 pub mod lesion;
 pub mod one_step;
+pub mod paths;
 pub mod profile;
 pub mod shattered;
 pub mod solutions;
@@ -30,6 +32,7 @@ pub mod variance;
 
 pub use lesion::{Lesion, LesionOptions};
 pub use one_step::{OneStepOptions, ResOneStep};
+pub use paths::{Paths, PathsOptions};
 pub use profile::{ProfileOptions, ResProfile};
 pub use shattered::{Shattered, ShatteredOptions};
 pub use training::{ResTraining, TrainingOptions};
@@ -45,6 +48,7 @@ pub const GENERATORS: &[Generator] = &[
     Generator::of::<ResOneStep>(),
     Generator::of::<Shattered>(),
     Generator::of::<Lesion>(),
+    Generator::of::<Paths>(),
 ];
 
 #[cfg(test)]
