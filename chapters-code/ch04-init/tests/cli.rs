@@ -35,6 +35,7 @@ fn examples_refuse_bad_flags_and_write_nothing() {
             "jacobian examples must be between 1 and the batch size",
         ),
         ("he_init", &["--depth", "-3"], "must be a positive integer, got `-3`"),
+        ("he_init", &["--draws", "0"], "must be a positive integer, got `0`"),
         ("he_init_training", &["--lr", "nan"], "must be a finite positive number, got `nan`"),
         ("he_init_training", &["--momentum", "1"], "--momentum must be below 1"),
         ("he_init_training", &["--batch", "100", "--train-examples", "50"], "cannot exceed --train-examples"),
