@@ -7,7 +7,8 @@
 //!
 //! - [`forward`]: Figure 5-1, the input to every sigmoid at initialisation, without and with BatchNorm;
 //! - [`ioffe`]: Figures 5-2 to 5-5, Ioffe & Szegedy's sigmoid network trained without and with it;
-//! - [`explosion`]: Figures 5-6 and 5-7, Yang et al.'s gradient explosion at initialisation.
+//! - [`explosion`]: Figures 5-6 and 5-7, Yang et al.'s gradient explosion at initialisation;
+//! - [`saturation`]: Figures 5-8 and 5-9, chapter 2's saturating sigmoid network with and without it.
 //!
 //! [`digits`] holds the data of Figures 5-1 to 5-5; [`exercises`], [`solutions`] and [`checks`] are
 //! the chapter's exercises.
@@ -21,18 +22,24 @@ pub mod exercises;
 pub mod explosion;
 pub mod forward;
 pub mod ioffe;
+pub mod saturation;
 pub mod solutions;
 
 pub use bn::BatchNorm1d;
 pub use explosion::{Explosion, ExplosionOptions};
 pub use forward::{BnForward, BnForwardOptions};
 pub use ioffe::{Ioffe, IoffeOptions};
+pub use saturation::{BnSaturation, SaturationOptions};
 
 use chapter_kit::figure::Generator;
 
 /// The chapter's figure generators, run by its examples and by `book figures`.
-pub const GENERATORS: &[Generator] =
-    &[Generator::of::<BnForward>(), Generator::of::<Ioffe>(), Generator::of::<Explosion>()];
+pub const GENERATORS: &[Generator] = &[
+    Generator::of::<BnForward>(),
+    Generator::of::<Ioffe>(),
+    Generator::of::<BnSaturation>(),
+    Generator::of::<Explosion>(),
+];
 
 #[cfg(test)]
 mod tests {
@@ -103,6 +110,19 @@ mod tests {
             ratio(bn, 0)
         );
         assert!((0.5..2.0).contains(&ratio(bn, 1)), "BN layer 2 against layer 4: {}", ratio(bn, 1));
+        Ok(())
+    }
+
+    #[test]
+    fn quick_saturation_run_rescues_the_saturating_network() -> anyhow::Result<()> {
+        let runs = BnSaturation::run(&SaturationOptions::default(), &QUICK)?.runs;
+        let (plain, bn) = (&runs[0], &runs[1]);
+        // Chapter 2's network: the top layer's mean falls from ½ towards 0 and the error stays at chance.
+        assert!((plain.top_mean[0] - 0.5).abs() < 0.02 && plain.top_mean[2] < 0.35, "{:?}", plain.top_mean);
+        assert!(plain.error.iter().all(|&e| e > 0.85), "{:?}", plain.error);
+        // With BatchNorm the top layer stays centred on ½ and the error falls within 200 steps.
+        assert!(bn.top_mean.iter().all(|&m| (m - 0.5).abs() < 0.02), "{:?}", bn.top_mean);
+        assert!(bn.error[2] < plain.error[2] - 0.15, "{:?} vs {:?}", bn.error, plain.error);
         Ok(())
     }
 

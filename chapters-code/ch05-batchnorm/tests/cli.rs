@@ -7,7 +7,7 @@ use chapter_kit::example_check::Examples;
 #[test]
 fn every_example_refuses_bad_run_flags() {
     let examples = Examples::of(env!("CARGO_MANIFEST_DIR"));
-    for name in ["bn_forward", "ioffe", "bn_explosion"] {
+    for name in ["bn_forward", "ioffe", "bn_saturation", "bn_explosion"] {
         examples.refuses_bad_run_flags(name);
     }
 }
@@ -22,6 +22,15 @@ fn examples_refuse_bad_flags_and_write_nothing() {
         ("ioffe", &["--unit", "100"], "unit 100 does not exist"),
         ("ioffe", &["--steps", "50"], "--steps 50 must be at least --eval-every 100"),
         ("bn_forward", &["--width", "0"], "must be a positive integer, got `0`"),
+        ("bn_saturation", &["--depth", "0"], "must be a positive integer, got `0`"),
+        ("bn_saturation", &["--width", "0"], "must be a positive integer, got `0`"),
+        ("bn_saturation", &["--d-in", "0"], "must be a positive integer, got `0`"),
+        ("bn_saturation", &["--lr", "-1"], "must be a finite positive number, got `-1`"),
+        ("bn_saturation", &["--batch", "1"], "must be between 2"),
+        ("bn_saturation", &["--batch", "30", "--train-examples", "20"], "must be between 2"),
+        ("bn_saturation", &["--steps", "50"], "--steps 50 must be at least --probe-every 100"),
+        ("bn_saturation", &["--probe-every", "0"], "must be a positive integer, got `0`"),
+        ("bn_saturation", &["--test-examples", "0"], "must be a positive integer, got `0`"),
         ("bn_explosion", &["--batches", "8,4"], "--batches must be ascending"),
         ("bn_explosion", &["--batches", "2,8"], "every batch size must be at least 4"),
         ("bn_explosion", &["--depth", "10"], "too shallow"),
