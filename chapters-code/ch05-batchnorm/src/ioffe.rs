@@ -113,7 +113,13 @@ fn train_mode_single(net: &Mlp, x: &Tensor) -> Result<Tensor> {
 }
 
 /// Trains one network and records Figure 5-2/5-3's series.
-fn run_one(opts: &IoffeOptions, norm: Norm, name: &'static str, steps: usize, quick: bool) -> Result<(IoffeRun, Mlp)> {
+pub(crate) fn run_one(
+    opts: &IoffeOptions,
+    norm: Norm,
+    name: &'static str,
+    steps: usize,
+    quick: bool,
+) -> Result<(IoffeRun, Mlp)> {
     let (train, test) = digit_split(opts.train_examples, opts.test_examples, opts.seed)?;
     let config =
         MlpConfig::new(train.dim(), opts.width, opts.depth, 10, Activation::Sigmoid, Init::XavierNormal { gain: 1.0 })

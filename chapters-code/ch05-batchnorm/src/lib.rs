@@ -8,7 +8,8 @@
 //! - [`forward`]: Figure 5-1, the input to every sigmoid at initialisation, without and with BatchNorm;
 //! - [`ioffe`]: Figures 5-2 to 5-5, Ioffe & Szegedy's sigmoid network trained without and with it;
 //! - [`explosion`]: Figures 5-6 and 5-7, Yang et al.'s gradient explosion at initialisation;
-//! - [`saturation`]: Figures 5-8 and 5-9, chapter 2's saturating sigmoid network with and without it.
+//! - [`saturation`]: Figures 5-8 and 5-9, chapter 2's saturating sigmoid network with and without it;
+//! - [`noisy`]: Figure 5-10, Santurkar et al.'s "noisy" BatchNorm on the network of Figure 5-2.
 //!
 //! [`digits`] holds the data of Figures 5-1 to 5-5; [`exercises`], [`solutions`] and [`checks`] are
 //! the chapter's exercises.
@@ -22,6 +23,7 @@ pub mod exercises;
 pub mod explosion;
 pub mod forward;
 pub mod ioffe;
+pub mod noisy;
 pub mod saturation;
 pub mod solutions;
 
@@ -29,6 +31,7 @@ pub use bn::BatchNorm1d;
 pub use explosion::{Explosion, ExplosionOptions};
 pub use forward::{BnForward, BnForwardOptions};
 pub use ioffe::{Ioffe, IoffeOptions};
+pub use noisy::{NoisyBatchNorm, NoisyOptions};
 pub use saturation::{BnSaturation, SaturationOptions};
 
 use chapter_kit::figure::Generator;
@@ -38,6 +41,7 @@ pub const GENERATORS: &[Generator] = &[
     Generator::of::<BnForward>(),
     Generator::of::<Ioffe>(),
     Generator::of::<BnSaturation>(),
+    Generator::of::<NoisyBatchNorm>(),
     Generator::of::<Explosion>(),
 ];
 
@@ -123,6 +127,19 @@ mod tests {
         // With BatchNorm the top layer stays centred on ½ and the error falls within 200 steps.
         assert!(bn.top_mean.iter().all(|&m| (m - 0.5).abs() < 0.02), "{:?}", bn.top_mean);
         assert!(bn.error[2] < plain.error[2] - 0.15, "{:?} vs {:?}", bn.error, plain.error);
+        Ok(())
+    }
+
+    #[test]
+    fn quick_noisy_batch_norm_still_learns_fast() -> anyhow::Result<()> {
+        let runs = NoisyBatchNorm::run(&NoisyOptions::default(), &QUICK)?.runs;
+        let acc = |i: usize| runs[i].accuracy[2];
+        // 200 steps: no BatchNorm is still at chance; BatchNorm, with or without noise of strength 1
+        // injected after every layer at every step, is far above it and the noise costs little.
+        assert!(acc(0) < 0.2 && acc(1) > 0.7, "{} {}", acc(0), acc(1));
+        assert!(acc(2) > acc(0) + 0.5 && (acc(1) - acc(2)).abs() < 0.1, "{} {}", acc(1), acc(2));
+        // Stronger noise costs more, but still beats no BatchNorm at this point.
+        assert!(acc(3) < acc(2) && acc(3) > acc(0) + 0.3, "{} {}", acc(2), acc(3));
         Ok(())
     }
 

@@ -7,7 +7,7 @@ use chapter_kit::example_check::Examples;
 #[test]
 fn every_example_refuses_bad_run_flags() {
     let examples = Examples::of(env!("CARGO_MANIFEST_DIR"));
-    for name in ["bn_forward", "ioffe", "bn_saturation", "bn_explosion"] {
+    for name in ["bn_forward", "ioffe", "bn_saturation", "bn_noisy", "bn_explosion"] {
         examples.refuses_bad_run_flags(name);
     }
 }
@@ -31,6 +31,11 @@ fn examples_refuse_bad_flags_and_write_nothing() {
         ("bn_saturation", &["--steps", "50"], "--steps 50 must be at least --probe-every 100"),
         ("bn_saturation", &["--probe-every", "0"], "must be a positive integer, got `0`"),
         ("bn_saturation", &["--test-examples", "0"], "must be a positive integer, got `0`"),
+        ("bn_noisy", &["--steps", "0"], "must be a positive integer, got `0`"),
+        ("bn_noisy", &["--steps", "150"], "--steps 150 must be at least 2 × --eval-every 100"),
+        ("bn_noisy", &["--eval-every", "-1"], "must be a positive integer, got `-1`"),
+        ("bn_noisy", &["--noise-scales", "1,-2"], "must be a finite positive number, got `-2`"),
+        ("bn_noisy", &["--noise-scales", "inf"], "must be a finite positive number, got `inf`"),
         ("bn_explosion", &["--batches", "8,4"], "--batches must be ascending"),
         ("bn_explosion", &["--batches", "2,8"], "every batch size must be at least 4"),
         ("bn_explosion", &["--depth", "10"], "too shallow"),

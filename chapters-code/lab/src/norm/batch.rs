@@ -34,7 +34,7 @@ pub(crate) fn batch_norm(
         let m = MOMENTUM;
         running_mean.set(&((running_mean.as_tensor() * (1.0 - m))? + (mean * m)?)?)?;
         running_var.set(&((running_var.as_tensor() * (1.0 - m))? + (unbiased * m)?)?)?;
-        return Ok(y);
+        return super::noise::perturb(y);
     }
     let (mean, var) = if train {
         let batch = z.dim(0)?;
@@ -53,7 +53,8 @@ pub(crate) fn batch_norm(
         (running_mean.as_tensor().unsqueeze(0)?, running_var.as_tensor().unsqueeze(0)?)
     };
     let normed = z.broadcast_sub(&mean)?.broadcast_div(&(var + EPS)?.sqrt()?)?;
-    Ok(normed.broadcast_mul(gamma.as_tensor())?.broadcast_add(beta.as_tensor())?)
+    let y = normed.broadcast_mul(gamma.as_tensor())?.broadcast_add(beta.as_tensor())?;
+    if train { super::noise::perturb(y) } else { Ok(y) }
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -5,6 +5,8 @@
 //!   running statistics in evaluation — and its fused training-mode kernel [`batch_norm_train`]
 //!   (also at its old path, `lab::fast::batch_norm_train`);
 //! - `layer.rs`: LayerNorm (Ba et al. 2016), statistics over each example's units;
+//! - `noise.rs`: Santurkar et al.'s "noisy" BatchNorm — [`with_injected_noise`] adds random,
+//!   time-varying noise after every training-mode BatchNorm layer while a closure runs (off otherwise);
 //! - `gradient_growth.rs`: how the weight gradients of a batch-normalised network grow towards the
 //!   input — Yang et al.'s closed forms ([`relu_bn_growth_limit`], [`linear_bn_growth`]), the
 //!   geometric fit that measures the growth ([`geometric_fit`], [`backward_growth`]), and the
@@ -19,6 +21,7 @@
 mod batch;
 mod gradient_growth;
 mod layer;
+mod noise;
 
 pub use crate::stats::{quantiles, unit_values};
 pub(crate) use batch::batch_norm;
@@ -27,6 +30,7 @@ pub use gradient_growth::{
     GeometricFit, backward_growth, geometric_fit, linear_bn_growth, linear_loss_weight_grads, relu_bn_growth_limit,
 };
 pub(crate) use layer::layer_norm;
+pub use noise::{InjectedNoise, with_injected_noise};
 
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
