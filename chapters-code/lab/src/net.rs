@@ -19,7 +19,7 @@
 
 use crate::{Activation, Init, init};
 use anyhow::{Result, ensure};
-use candle_core::{D, DType, Device, ModuleT, Tensor, Var};
+use candle_core::{CpuStorage, D, DType, Device, Layout, ModuleT, Shape, Tensor, Var};
 use candle_nn::VarMap;
 use serde::{Deserialize, Serialize};
 
@@ -310,6 +310,89 @@ pub fn cross_entropy(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
     Ok(candle_nn::loss::cross_entropy(logits, labels)?)
 }
 
+/// `x.broadcast_add(b)` for a bias `b` as long as `x`'s last dimension: the same values and
+/// gradients bit for bit, but b's gradient is summed in one pass. candle's backward sums a broadcast
+/// over leading dimensions element by element with integer divisions, a quarter of a small
+/// transformer's step; both add the rows in order, starting from zero.
+pub fn add_bias(x: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let fits = b.rank() == 1 && x.rank() >= 1 && b.dim(0)? > 0 && x.dim(D::Minus1)? == b.dim(0)?;
+    let floats = matches!(x.dtype(), DType::F32 | DType::F64) && x.dtype() == b.dtype();
+    if !(fits && floats && x.is_contiguous() && b.is_contiguous()) {
+        return Ok(x.broadcast_add(b)?);
+    }
+    Ok(x.apply_op2(b, AddBias)?)
+}
+
+/// x + b, b broadcast along x's rows (see [`add_bias`]).
+struct AddBias;
+
+impl candle_core::CustomOp2 for AddBias {
+    fn name(&self) -> &'static str {
+        "lab-add-bias"
+    }
+
+    fn cpu_fwd(
+        &self,
+        x: &CpuStorage,
+        xl: &Layout,
+        b: &CpuStorage,
+        bl: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        fn add<T: candle_core::WithDType>(x: &[T], b: &[T]) -> Vec<T> {
+            x.chunks_exact(b.len()).flat_map(|row| row.iter().zip(b).map(|(&x, &b)| x + b)).collect()
+        }
+        let (Some((x0, x1)), Some((b0, b1))) = (xl.contiguous_offsets(), bl.contiguous_offsets()) else {
+            candle_core::bail!("lab-add-bias: contiguous tensors only");
+        };
+        let out = match (x, b) {
+            (CpuStorage::F32(x), CpuStorage::F32(b)) => CpuStorage::F32(add(&x[x0..x1], &b[b0..b1])),
+            (CpuStorage::F64(x), CpuStorage::F64(b)) => CpuStorage::F64(add(&x[x0..x1], &b[b0..b1])),
+            _ => candle_core::bail!("lab-add-bias: f32 or f64, both the same"),
+        };
+        Ok((out, xl.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        _: &Tensor,
+        _: &Tensor,
+        _: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        Ok((Some(grad.clone()), Some(grad.contiguous()?.apply_op1_no_bwd(&SumRows)?)))
+    }
+}
+
+/// The sum of a contiguous tensor's rows (all but its last dimension), row by row from zero: what
+/// candle's `sum_keepdim` over the leading dimensions computes, in the same order.
+struct SumRows;
+
+impl candle_core::CustomOp1 for SumRows {
+    fn name(&self) -> &'static str {
+        "lab-sum-rows"
+    }
+
+    fn cpu_fwd(&self, g: &CpuStorage, gl: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        fn sum<T: candle_core::WithDType>(g: &[T], width: usize) -> Vec<T> {
+            let mut out = vec![T::from_f64(0.0); width];
+            for row in g.chunks_exact(width) {
+                for (o, &x) in out.iter_mut().zip(row) {
+                    *o += x;
+                }
+            }
+            out
+        }
+        let Some((g0, g1)) = gl.contiguous_offsets() else { candle_core::bail!("lab-sum-rows: contiguous only") };
+        let width = *gl.dims().last().unwrap_or(&1);
+        let out = match g {
+            CpuStorage::F32(g) => CpuStorage::F32(sum(&g[g0..g1], width)),
+            CpuStorage::F64(g) => CpuStorage::F64(sum(&g[g0..g1], width)),
+            _ => candle_core::bail!("lab-sum-rows: f32 or f64 only"),
+        };
+        Ok((out, Shape::from(width)))
+    }
+}
+
 /// Fraction of rows whose arg-max logit equals the label.
 pub fn accuracy(logits: &Tensor, labels: &Tensor) -> Result<f64> {
     let predicted = logits.argmax(D::Minus1)?;
@@ -327,6 +410,32 @@ impl ModuleT for Mlp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn add_bias_matches_broadcast_add_in_values_and_gradients_bit_for_bit() -> Result<()> {
+        for dtype in [DType::F32, DType::F64] {
+            let rand = |r, c, s| -> Result<Tensor> {
+                Ok(Init::Normal { std: 1.0 }
+                    .tensor(r, c, &mut init::rng(s), &candle_core::Device::Cpu)?
+                    .to_dtype(dtype)?)
+            };
+            let (x, b) = (Var::from_tensor(&rand(6, 5, 1)?)?, Var::from_tensor(&rand(1, 5, 2)?.squeeze(0)?)?);
+            let x3 = x.as_tensor().reshape((2, 3, 5))?;
+            let weights = rand(6, 5, 3)?.reshape((2, 3, 5))?;
+            let ours = add_bias(&x3, b.as_tensor())?;
+            let theirs = x3.broadcast_add(b.as_tensor())?;
+            let bits = |t: &Tensor| -> Result<Vec<u64>> {
+                let t = t.flatten_all()?.to_dtype(DType::F64)?;
+                Ok(t.to_vec1::<f64>()?.into_iter().map(f64::to_bits).collect())
+            };
+            assert_eq!(bits(&ours)?, bits(&theirs)?);
+            let (g1, g2) = ((ours * &weights)?.sum_all()?.backward()?, (theirs * &weights)?.sum_all()?.backward()?);
+            for v in [&x, &b] {
+                assert_eq!(bits(g1.get(v).unwrap())?, bits(g2.get(v).unwrap())?);
+            }
+        }
+        Ok(())
+    }
     use crate::DEVICE;
 
     fn batch(b: usize, d: usize, seed: u64) -> Result<(Tensor, Tensor)> {

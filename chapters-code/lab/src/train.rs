@@ -7,8 +7,8 @@
 use crate::net::{Mlp, Trace, accuracy, cross_entropy};
 use crate::probe::{Probe, probe_from};
 use anyhow::{Result, ensure};
-use candle_core::{Tensor, Var, backprop::GradStore};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW, SGD};
+use candle_core::{CpuStorage, DType, Layout, Tensor, Var, backprop::GradStore};
+use candle_nn::{Optimizer, ParamsAdamW, SGD};
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
@@ -48,7 +48,7 @@ impl Optim {
                     weight_decay.is_finite() && weight_decay >= 0.0,
                     "weight decay must be ≥ 0, got {weight_decay}"
                 );
-                Box::new(AdamW::new(vars, ParamsAdamW { lr, weight_decay, ..Default::default() })?)
+                Box::new(InPlaceAdamW::new(vars, ParamsAdamW { lr, weight_decay, ..Default::default() })?)
             }
         })
     }
@@ -101,9 +101,12 @@ impl Step for InPlaceSgd {
     }
 }
 
-/// SGD with momentum, PyTorch's convention (candle-nn's `SGD` has none).
+/// SGD with momentum, PyTorch's convention (candle-nn's `SGD` has none): v ← μv + g, w ← w − lr·v,
+/// each parameter and its velocity updated in place in one pass. The arithmetic is that of the
+/// tensor expressions `v·μ + g` and `w − v·lr` element by element (candle's `t * c` is
+/// `t·(c as T) + 0`), without the four tensors per parameter and step they would allocate.
 pub struct MomentumSgd {
-    vars: Vec<(Var, Tensor)>,
+    vars: Vec<(Var, Buffers)>,
     lr: f64,
     momentum: f64,
 }
@@ -112,15 +115,18 @@ impl Optimizer for MomentumSgd {
     type Config = (f64, f64);
 
     fn new(vars: Vec<Var>, (lr, momentum): (f64, f64)) -> candle_core::Result<Self> {
-        let vars = vars.into_iter().map(|v| -> candle_core::Result<_> { Ok((v.clone(), v.zeros_like()?)) });
+        let vars = vars.into_iter().map(|v| -> candle_core::Result<_> {
+            let velocity = Buffers::zeros(&v, 1)?;
+            Ok((v, velocity))
+        });
         Ok(MomentumSgd { vars: vars.collect::<candle_core::Result<_>>()?, lr, momentum })
     }
 
     fn step(&mut self, grads: &GradStore) -> candle_core::Result<()> {
+        let (lr, momentum) = (self.lr, self.momentum);
         for (var, velocity) in self.vars.iter_mut() {
             if let Some(g) = grads.get(var) {
-                *velocity = ((&*velocity * self.momentum)? + g)?;
-                var.set(&var.sub(&(&*velocity * self.lr)?)?)?;
+                update_in_place(var, g, velocity, &MomentumUpdate { lr, momentum })?;
             }
         }
         Ok(())
@@ -138,6 +144,184 @@ impl Optimizer for MomentumSgd {
 impl MomentumSgd {
     fn new(vars: Vec<Var>, lr: f64, momentum: f64) -> candle_core::Result<Self> {
         <Self as Optimizer>::new(vars, (lr, momentum))
+    }
+}
+
+/// candle-nn's `AdamW` (the same `ParamsAdamW`), each parameter and its two moments updated in place
+/// in one pass. The arithmetic is candle-nn's tensor expressions element by element, in their order
+/// (its `t * c` and `t + c` are `t·(c as T) + 0` and `t·1 + (c as T)`), so the bits are the same;
+/// what goes is the dozen tensors candle-nn allocates per parameter and step, which for a small
+/// transformer cost about as much as the forward and backward passes.
+pub struct InPlaceAdamW {
+    vars: Vec<(Var, Buffers)>,
+    step_t: usize,
+    params: ParamsAdamW,
+}
+
+impl Optimizer for InPlaceAdamW {
+    type Config = ParamsAdamW;
+
+    fn new(vars: Vec<Var>, params: ParamsAdamW) -> candle_core::Result<Self> {
+        let vars = vars.into_iter().filter(|v| v.dtype().is_float()).map(|v| -> candle_core::Result<_> {
+            let moments = Buffers::zeros(&v, 2)?;
+            Ok((v, moments))
+        });
+        Ok(InPlaceAdamW { vars: vars.collect::<candle_core::Result<_>>()?, step_t: 0, params })
+    }
+
+    fn step(&mut self, grads: &GradStore) -> candle_core::Result<()> {
+        self.step_t += 1;
+        let p = &self.params;
+        let update = AdamUpdate {
+            beta1: p.beta1,
+            beta2: p.beta2,
+            scale_m: 1f64 / (1f64 - p.beta1.powi(self.step_t as i32)),
+            scale_v: 1f64 / (1f64 - p.beta2.powi(self.step_t as i32)),
+            decay: 1f64 - p.lr * p.weight_decay,
+            eps: p.eps,
+            lr: p.lr,
+        };
+        for (var, moments) in self.vars.iter_mut() {
+            if let Some(g) = grads.get(var) {
+                update_in_place(var, g, moments, &update)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn learning_rate(&self) -> f64 {
+        self.params.lr
+    }
+
+    fn set_learning_rate(&mut self, lr: f64) {
+        self.params.lr = lr
+    }
+}
+
+/// An optimiser's per-parameter state: `k` buffers the size of the parameter, in its float type.
+enum Buffers {
+    F32(Vec<Vec<f32>>),
+    F64(Vec<Vec<f64>>),
+}
+
+impl Buffers {
+    fn zeros(var: &Var, k: usize) -> candle_core::Result<Buffers> {
+        let n = var.elem_count();
+        Ok(match var.dtype() {
+            DType::F32 => Buffers::F32(vec![vec![0.0; n]; k]),
+            DType::F64 => Buffers::F64(vec![vec![0.0; n]; k]),
+            dtype => candle_core::bail!("lab's optimisers handle f32 and f64 parameters, not {dtype:?}"),
+        })
+    }
+}
+
+/// The float types the in-place optimisers handle.
+trait UpdateFloat: candle_core::WithDType {
+    fn square_root(self) -> Self;
+}
+
+impl UpdateFloat for f32 {
+    fn square_root(self) -> f32 {
+        self.sqrt()
+    }
+}
+
+impl UpdateFloat for f64 {
+    fn square_root(self) -> f64 {
+        self.sqrt()
+    }
+}
+
+/// One optimiser update of a parameter `w` from its gradient `g` and its state buffers, written once
+/// for both float types.
+trait Update {
+    fn apply<T: UpdateFloat>(&self, w: &mut [T], g: &[T], state: &mut [Vec<T>]);
+}
+
+/// v ← v·μ + g, w ← w − v·lr.
+struct MomentumUpdate {
+    lr: f64,
+    momentum: f64,
+}
+
+impl Update for MomentumUpdate {
+    fn apply<T: UpdateFloat>(&self, w: &mut [T], g: &[T], state: &mut [Vec<T>]) {
+        let [velocity] = state else { unreachable!("momentum keeps one buffer") };
+        let (zero, lr, momentum) = (T::from_f64(0.0), T::from_f64(self.lr), T::from_f64(self.momentum));
+        for ((w, &g), v) in w.iter_mut().zip(g).zip(velocity.iter_mut()) {
+            *v = (*v * momentum + zero) + g;
+            *w -= *v * lr + zero;
+        }
+    }
+}
+
+/// candle-nn's AdamW step, with its coefficients for this step.
+struct AdamUpdate {
+    beta1: f64,
+    beta2: f64,
+    scale_m: f64,
+    scale_v: f64,
+    decay: f64,
+    eps: f64,
+    lr: f64,
+}
+
+impl Update for AdamUpdate {
+    fn apply<T: UpdateFloat>(&self, w: &mut [T], g: &[T], state: &mut [Vec<T>]) {
+        let [m, v] = state else { unreachable!("Adam keeps two buffers") };
+        let c = T::from_f64;
+        let (zero, one) = (c(0.0), c(1.0));
+        let (b1, one_minus_b1) = (c(self.beta1), c(1.0 - self.beta1));
+        let (b2, one_minus_b2) = (c(self.beta2), c(1.0 - self.beta2));
+        let (scale_m, scale_v, decay, eps, lr) =
+            (c(self.scale_m), c(self.scale_v), c(self.decay), c(self.eps), c(self.lr));
+        for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+            *m = (*m * b1 + zero) + (g * one_minus_b1 + zero);
+            *v = (*v * b2 + zero) + ((g * g) * one_minus_b2 + zero);
+            let m_hat = *m * scale_m + zero;
+            let v_hat = *v * scale_v + zero;
+            let adjusted = m_hat / (v_hat.square_root() * one + eps);
+            *w = (*w * decay + zero) - (adjusted * lr + zero);
+        }
+    }
+}
+
+/// Applies `update` to `var` in place, as a candle in-place op (so that no reader of the variable
+/// sees a half-written value).
+fn update_in_place<U: Update>(var: &Var, g: &Tensor, state: &mut Buffers, update: &U) -> candle_core::Result<()> {
+    let w = var.as_tensor();
+    if w.dims() != g.dims() {
+        candle_core::bail!("parameter {:?} and gradient {:?} differ in shape", w.dims(), g.dims());
+    }
+    w.inplace_op2(&g.contiguous()?, &InPlace { update, state: std::sync::Mutex::new(state) })
+}
+
+struct InPlace<'a, U> {
+    update: &'a U,
+    state: std::sync::Mutex<&'a mut Buffers>,
+}
+
+impl<U: Update> candle_core::InplaceOp2 for InPlace<'_, U> {
+    fn name(&self) -> &'static str {
+        "lab-optimiser-update"
+    }
+
+    fn cpu_fwd(&self, w: &mut CpuStorage, wl: &Layout, g: &CpuStorage, gl: &Layout) -> candle_core::Result<()> {
+        let (Some((w0, w1)), Some((g0, g1))) = (wl.contiguous_offsets(), gl.contiguous_offsets()) else {
+            candle_core::bail!("cannot update a non-contiguous parameter in place");
+        };
+        let mut state = self.state.lock().expect("one update at a time");
+        let lengths_match = |n: usize| w1 - w0 == g1 - g0 && n == w1 - w0;
+        match (w, g, &mut **state) {
+            (CpuStorage::F32(w), CpuStorage::F32(g), Buffers::F32(s)) if s.iter().all(|b| lengths_match(b.len())) => {
+                self.update.apply(&mut w[w0..w1], &g[g0..g1], s)
+            }
+            (CpuStorage::F64(w), CpuStorage::F64(g), Buffers::F64(s)) if s.iter().all(|b| lengths_match(b.len())) => {
+                self.update.apply(&mut w[w0..w1], &g[g0..g1], s)
+            }
+            _ => candle_core::bail!("parameter, gradient and optimiser state differ in type or size"),
+        }
+        Ok(())
     }
 }
 
@@ -424,6 +608,63 @@ mod tests {
             let acc = h.final_eval().unwrap().accuracy;
             assert!(acc > 0.93, "{optim:?}: held-out accuracy {acc}");
             assert!(h.steps[299].loss < h.steps[0].loss);
+        }
+        Ok(())
+    }
+
+    /// The in-place optimisers against the tensor expressions they replace, bit for bit, over a few
+    /// steps (with a weight decay, a changed learning rate and a parameter without a gradient).
+    #[test]
+    fn in_place_optimisers_match_their_tensor_expressions_bit_for_bit() -> Result<()> {
+        let params = |n: usize| -> Result<Vec<Var>> {
+            let rand = |r, c, s| Init::Normal { std: 1.0 }.tensor(r, c, &mut init::rng(s), &DEVICE);
+            let (w, b) = (rand(7, 5, n as u64)?, rand(1, 5, n as u64 + 1)?.squeeze(0)?);
+            Ok(vec![Var::from_tensor(&w)?, Var::from_tensor(&b.to_dtype(candle_core::DType::F64)?)?])
+        };
+        let grads_for = |vars: &[Var], step: u64| -> Result<GradStore> {
+            let mut grads = vars[0].as_tensor().zeros_like()?.sum_all()?.backward()?;
+            for (i, v) in vars.iter().enumerate().take(if step == 2 { 1 } else { 2 }) {
+                let g = Init::Normal { std: 0.1 }.tensor(
+                    1,
+                    v.elem_count(),
+                    &mut init::rng(10 * step + i as u64),
+                    &DEVICE,
+                )?;
+                grads.insert(v, g.reshape(v.shape())?.to_dtype(v.dtype())?);
+            }
+            Ok(grads)
+        };
+        let bits = |vars: &[Var]| -> Result<Vec<u64>> {
+            let w = vars[0].as_tensor().flatten_all()?.to_vec1::<f32>()?.into_iter().map(|x| x.to_bits() as u64);
+            let b = vars[1].as_tensor().to_vec1::<f64>()?.into_iter().map(f64::to_bits);
+            Ok(w.chain(b).collect())
+        };
+        let adam = ParamsAdamW { lr: 0.01, weight_decay: 0.1, ..Default::default() };
+        let (ours, theirs) = (params(1)?, params(1)?);
+        let mut a = InPlaceAdamW::new(ours.clone(), adam.clone())?;
+        let mut b = candle_nn::AdamW::new(theirs.clone(), adam)?;
+        // The tensor expressions the in-place momentum step replaces.
+        let (mom_ours, mom_theirs) = (params(3)?, params(3)?);
+        let mut m = MomentumSgd::new(mom_ours.clone(), 0.1, 0.9)?;
+        let mut velocities: Vec<Tensor> =
+            mom_theirs.iter().map(|v| v.zeros_like()).collect::<candle_core::Result<_>>()?;
+        for step in 0..4 {
+            if step == 3 {
+                a.set_learning_rate(0.03);
+                b.set_learning_rate(0.03);
+            }
+            Optimizer::step(&mut a, &grads_for(&ours, step)?)?;
+            Optimizer::step(&mut b, &grads_for(&theirs, step)?)?;
+            assert_eq!(bits(&ours)?, bits(&theirs)?, "AdamW, step {step}");
+            Optimizer::step(&mut m, &grads_for(&mom_ours, step)?)?;
+            let grads = grads_for(&mom_theirs, step)?;
+            for (var, velocity) in mom_theirs.iter().zip(velocities.iter_mut()) {
+                if let Some(g) = grads.get(var) {
+                    *velocity = ((&*velocity * 0.9)? + g)?;
+                    var.set(&var.sub(&(&*velocity * 0.1)?)?)?;
+                }
+            }
+            assert_eq!(bits(&mom_ours)?, bits(&mom_theirs)?, "momentum, step {step}");
         }
         Ok(())
     }

@@ -224,6 +224,21 @@ impl Module for Norm {
     }
 }
 
+/// candle-nn's `Linear::forward` with the bias added by [`crate::net::add_bias`]: the same bits, a
+/// cheaper backward.
+fn linear(layer: &Linear, x: &Tensor) -> candle_core::Result<Tensor> {
+    let w = layer.weight();
+    let y = match *x.dims() {
+        [batch, m, k] if x.is_contiguous() => x.reshape((batch * m, k))?.matmul(&w.t()?)?.reshape((batch, m, ()))?,
+        [_, _] => x.matmul(&w.t()?)?,
+        _ => return layer.forward(x),
+    };
+    match layer.bias() {
+        Some(b) => crate::net::add_bias(&y, b).map_err(candle_core::Error::wrap),
+        None => Ok(y),
+    }
+}
+
 /// Multi-head self-attention (no mask: every position sees every other).
 #[derive(Debug, Clone)]
 pub struct Attention {
@@ -246,9 +261,9 @@ impl Attention {
         let (b, t, d) = x.dims3()?;
         let dh = d / self.heads;
         let split = |y: Tensor| y.reshape((b, t, self.heads, dh))?.transpose(1, 2)?.contiguous();
-        let q = split(self.q.forward(x)?)?;
-        let k = split(self.k.forward(x)?)?;
-        let v = split(self.v.forward(x)?)?;
+        let q = split(linear(&self.q, x)?)?;
+        let k = split(linear(&self.k, x)?)?;
+        let v = split(linear(&self.v, x)?)?;
         let mut logits = q.matmul(&k.t()?.contiguous()?)?;
         if self.scale {
             logits = (logits / (dh as f64).sqrt())?;
@@ -258,7 +273,7 @@ impl Attention {
         }
         let weights = candle_nn::ops::softmax(&logits, D::Minus1)?;
         let out = weights.matmul(&v)?.transpose(1, 2)?.reshape((b, t, d))?;
-        Ok((self.o.forward(&out)?, weights, logits))
+        Ok((linear(&self.o, &out)?, weights, logits))
     }
 }
 
@@ -276,7 +291,7 @@ pub struct Block {
 
 impl Block {
     fn mlp(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        self.w2.forward(&self.w1.forward(x)?.relu()?)
+        linear(&self.w2, &linear(&self.w1, x)?.relu()?)
     }
 
     /// The block's output, its attention weights and its attention logits.
@@ -468,7 +483,7 @@ impl Transformer {
             x = norm.forward(&x)?;
         }
         Ok(Trace {
-            logits: self.head.forward(&x)?,
+            logits: linear(&self.head, &x)?,
             stream,
             attention,
             attention_logits,
@@ -530,7 +545,7 @@ impl Module for Transformer {
         if let Some(n) = &self.final_norm {
             x = n.forward(&x)?;
         }
-        self.head.forward(&x)
+        linear(&self.head, &x)
     }
 }
 
@@ -579,7 +594,7 @@ pub fn train(model: &Transformer, opts: &TrainOptions) -> Result<TrainRun> {
     let c = &model.config;
     let params =
         candle_nn::ParamsAdamW { lr: warmup_lr(opts.lr, opts.warmup, 0), weight_decay: 0.0, ..Default::default() };
-    let mut opt = candle_nn::AdamW::new(model.vars(), params)?;
+    let mut opt = crate::train::InPlaceAdamW::new(model.vars(), params)?;
     let mut rng = init::rng(opts.seed);
     let mut run = TrainRun::default();
     for step in 0..opts.steps {
