@@ -10,7 +10,7 @@
 //!   [`profile::architectures`], the pair Figures 6-2 and 6-7 train);
 //! - [`training`]: Figure 6-2, training plain, plain + LayerNorm and residual MLPs;
 //! - [`variance`]: Figure 6-3, the stream's second moment along depth;
-//! - [`one_step`]: Figure 6-4, how far one SGD step moves the function (Fixup, SkipInit);
+//! - [`one_step`]: Figures 6-4 and 6-4b, how far one SGD step moves the function (Fixup, SkipInit);
 //! - [`shattered`]: Figures 6-5 and 6-6, shattered gradients;
 //! - [`lesion`]: Figure 6-7, deleting one block of a trained network;
 //! - [`paths`]: Figure 6-8, the lengths of the paths and the gradient each length carries.
@@ -31,7 +31,7 @@ pub mod training;
 pub mod variance;
 
 pub use lesion::{Lesion, LesionOptions};
-pub use one_step::{OneStepOptions, ResOneStep};
+pub use one_step::{FixupDepth, FixupDepthOptions, OneStepOptions, ResOneStep};
 pub use paths::{Paths, PathsOptions};
 pub use profile::{ProfileOptions, ResProfile};
 pub use shattered::{Shattered, ShatteredOptions};
@@ -46,6 +46,7 @@ pub const GENERATORS: &[Generator] = &[
     Generator::of::<ResTraining>(),
     Generator::of::<ResVariance>(),
     Generator::of::<ResOneStep>(),
+    Generator::of::<FixupDepth>(),
     Generator::of::<Shattered>(),
     Generator::of::<Lesion>(),
     Generator::of::<Paths>(),
@@ -97,6 +98,12 @@ mod tests {
         };
         assert!(growth(4) > 2.5 && growth(4) < 6.0, "zero-init W₂: {}", growth(4));
         assert!(growth(5) < 1.6, "Fixup: {}", growth(5));
+        // Figure 6-4b's quick run, 4 and 16 blocks: zero-init ×4 (∝ L), Fixup level, over 6 networks.
+        let runs = FixupDepth::run(&FixupDepthOptions::default(), &QUICK)?.runs;
+        let growth = |i: usize| runs[i].mean[1] / runs[i].mean[0];
+        assert!(growth(1) > 2.5 && growth(1) < 6.0, "zero-init W₂: {}", growth(1));
+        assert!((growth(2) - 1.0).abs() < 0.3, "Fixup: {}", growth(2));
+        assert!(runs[2].min.iter().zip(&runs[2].max).all(|(lo, hi)| lo <= hi));
         Ok(())
     }
 

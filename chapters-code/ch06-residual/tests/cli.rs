@@ -4,8 +4,16 @@
 
 use chapter_kit::example_check::Examples;
 
-const EXAMPLES: [&str; 7] =
-    ["res_lesion", "res_one_step", "res_paths", "res_profile", "res_training", "res_variance", "shattered_gradients"];
+const EXAMPLES: [&str; 8] = [
+    "res_fixup_depth",
+    "res_lesion",
+    "res_one_step",
+    "res_paths",
+    "res_profile",
+    "res_training",
+    "res_variance",
+    "shattered_gradients",
+];
 
 #[test]
 fn examples_refuse_bad_flags_and_write_nothing() {
@@ -31,6 +39,11 @@ fn examples_refuse_bad_flags_and_write_nothing() {
     );
     refuses("res_lesion", &["--blocks", "1"], "need blocks ≥ 2");
     refuses("res_lesion", &["--momentum", "1.5"], "--momentum must be below 1");
+    refuses("res_fixup_depth", &["--depths", "16,4"], "--depths must be ascending");
+    refuses("res_fixup_depth", &["--depths", "4"], "need at least two depths");
+    refuses("res_fixup_depth", &["--check-width", "0"], "must be a positive integer, got `0`");
+    refuses("res_fixup_depth", &["--networks", "-3"], "must be a positive integer, got `-3`");
+    refuses("res_fixup_depth", &["--lr", "inf"], "must be a finite positive number, got `inf`");
     refuses("res_paths", &["--paper-range", "35,19"], "--paper-range must be two lengths first,last");
     refuses("res_paths", &["--effective-range", "5,99"], "--effective-range must be two lengths first,last");
     refuses("res_paths", &["--samples", "0"], "must be a positive integer, got `0`");
