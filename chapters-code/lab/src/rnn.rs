@@ -62,7 +62,10 @@ impl RNN for TanhRnn {
     }
 
     fn step(&self, input: &Tensor, state: &TanhState) -> candle_core::Result<TanhState> {
-        let z = (self.w_ih.forward(input)? + state.h.matmul(&self.w_hh.t()?)?)?;
+        let w = self.w_ih.weight();
+        let b = self.w_ih.bias().expect("the input weights carry the bias");
+        let input = crate::net::add_bias(&input.matmul(&w.t()?)?, b).map_err(candle_core::Error::wrap)?;
+        let z = (input + state.h.matmul(&self.w_hh.t()?)?)?;
         Ok(TanhState { h: z.tanh()? })
     }
 
@@ -284,6 +287,43 @@ pub enum AnyCell {
     Gru(GRU),
 }
 
+/// candle-nn's LSTM step with its two biases added by [`crate::net::add_bias`]: the same bits, a
+/// cheaper backward (candle-nn's `LSTM` keeps its weights private: these are the same tensors, from
+/// the model's `VarMap`).
+struct BiasedLstm<'a> {
+    cell: &'a LSTM,
+    w_ih: Tensor,
+    w_hh: Tensor,
+    b_ih: Tensor,
+    b_hh: Tensor,
+}
+
+impl RNN for BiasedLstm<'_> {
+    type State = LSTMState;
+
+    fn zero_state(&self, batch_dim: usize) -> candle_core::Result<LSTMState> {
+        self.cell.zero_state(batch_dim)
+    }
+
+    fn step(&self, input: &Tensor, in_state: &LSTMState) -> candle_core::Result<LSTMState> {
+        let bias = |x: Tensor, b: &Tensor| crate::net::add_bias(&x, b).map_err(candle_core::Error::wrap);
+        let w_ih = bias(input.matmul(&self.w_ih.t()?)?, &self.b_ih)?;
+        let w_hh = bias(in_state.h.matmul(&self.w_hh.t()?)?, &self.b_hh)?;
+        let chunks = (&w_ih + &w_hh)?.chunk(4, 1)?;
+        let in_gate = candle_nn::ops::sigmoid(&chunks[0])?;
+        let forget_gate = candle_nn::ops::sigmoid(&chunks[1])?;
+        let cell_gate = chunks[2].tanh()?;
+        let out_gate = candle_nn::ops::sigmoid(&chunks[3])?;
+        let next_c = ((forget_gate * &in_state.c)? + (in_gate * cell_gate)?)?;
+        let next_h = (out_gate * next_c.tanh()?)?;
+        Ok(LSTMState { c: next_c, h: next_h })
+    }
+
+    fn states_to_tensor(&self, states: &[LSTMState]) -> candle_core::Result<Tensor> {
+        self.cell.states_to_tensor(states)
+    }
+}
+
 /// The last hidden state and the per-step gradient probes of one forward pass.
 pub struct Trace {
     pub last_hidden: Tensor,
@@ -376,7 +416,16 @@ impl SeqModel {
     pub fn trace(&self, xs: &Tensor, probe: bool) -> Result<Trace> {
         Ok(match &self.cell {
             AnyCell::Tanh(c) => trace_of(unroll(c, xs, probe)?),
-            AnyCell::Lstm(c) => trace_of(unroll(c, xs, probe)?),
+            AnyCell::Lstm(c) => {
+                let var = |name: &str| -> Result<Tensor> {
+                    let vars = self.varmap.data().lock().expect("varmap lock");
+                    let var = vars.get(&format!("rnn.{name}")).ok_or_else(|| anyhow::anyhow!("no rnn.{name}"))?;
+                    Ok(var.as_tensor().clone())
+                };
+                let (w_ih, w_hh) = (var("weight_ih_l0")?, var("weight_hh_l0")?);
+                let (b_ih, b_hh) = (var("bias_ih_l0")?, var("bias_hh_l0")?);
+                trace_of(unroll(&BiasedLstm { cell: c, w_ih, w_hh, b_ih, b_hh }, xs, probe)?)
+            }
             AnyCell::Gru(c) => trace_of(unroll(c, xs, probe)?),
         })
     }
