@@ -315,12 +315,80 @@ pub fn cross_entropy(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
 /// over leading dimensions element by element with integer divisions, a quarter of a small
 /// transformer's step; both add the rows in order, starting from zero.
 pub fn add_bias(x: &Tensor, b: &Tensor) -> Result<Tensor> {
-    let fits = b.rank() == 1 && x.rank() >= 1 && b.dim(0)? > 0 && x.dim(D::Minus1)? == b.dim(0)?;
-    let floats = matches!(x.dtype(), DType::F32 | DType::F64) && x.dtype() == b.dtype();
-    if !(fits && floats && x.is_contiguous() && b.is_contiguous()) {
+    if !fits_a_row(x, b)? {
         return Ok(x.broadcast_add(b)?);
     }
     Ok(x.apply_op2(b, AddBias)?)
+}
+
+/// `x.broadcast_mul(gain)` for a gain as long as `x`'s last dimension (a norm's γ), bit for bit, with
+/// γ's gradient summed in one pass as in [`add_bias`].
+pub fn scale_features(x: &Tensor, gain: &Tensor) -> Result<Tensor> {
+    if !fits_a_row(x, gain)? {
+        return Ok(x.broadcast_mul(gain)?);
+    }
+    Ok(x.apply_op2(gain, ScaleFeatures)?)
+}
+
+/// Whether `row` is a vector as long as `x`'s contiguous rows, both f32 or both f64.
+fn fits_a_row(x: &Tensor, row: &Tensor) -> Result<bool> {
+    let fits = row.rank() == 1 && x.rank() >= 1 && row.dim(0)? > 0 && x.dim(D::Minus1)? == row.dim(0)?;
+    let floats = matches!(x.dtype(), DType::F32 | DType::F64) && x.dtype() == row.dtype();
+    Ok(fits && floats && x.is_contiguous() && row.is_contiguous())
+}
+
+/// `f(x, r)` element by element, `r` repeated along `x`'s rows.
+fn map_rows(
+    x: &CpuStorage,
+    xl: &Layout,
+    r: &CpuStorage,
+    rl: &Layout,
+    f32_op: fn(f32, f32) -> f32,
+    f64_op: fn(f64, f64) -> f64,
+) -> candle_core::Result<(CpuStorage, Shape)> {
+    fn map<T: Copy>(x: &[T], r: &[T], f: fn(T, T) -> T) -> Vec<T> {
+        x.chunks_exact(r.len()).flat_map(|row| row.iter().zip(r).map(move |(&x, &r)| f(x, r))).collect()
+    }
+    let (Some((x0, x1)), Some((r0, r1))) = (xl.contiguous_offsets(), rl.contiguous_offsets()) else {
+        candle_core::bail!("lab row op: contiguous tensors only");
+    };
+    let out = match (x, r) {
+        (CpuStorage::F32(x), CpuStorage::F32(r)) => CpuStorage::F32(map(&x[x0..x1], &r[r0..r1], f32_op)),
+        (CpuStorage::F64(x), CpuStorage::F64(r)) => CpuStorage::F64(map(&x[x0..x1], &r[r0..r1], f64_op)),
+        _ => candle_core::bail!("lab row op: f32 or f64, both the same"),
+    };
+    Ok((out, xl.shape().clone()))
+}
+
+/// x·γ, γ broadcast along x's rows (see [`scale_features`]).
+struct ScaleFeatures;
+
+impl candle_core::CustomOp2 for ScaleFeatures {
+    fn name(&self) -> &'static str {
+        "lab-scale-features"
+    }
+
+    fn cpu_fwd(
+        &self,
+        x: &CpuStorage,
+        xl: &Layout,
+        g: &CpuStorage,
+        gl: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        map_rows(x, xl, g, gl, |x, g| x * g, |x, g| x * g)
+    }
+
+    /// candle's: grad·γ for x, and for γ the row sums of grad·x.
+    fn bwd(
+        &self,
+        x: &Tensor,
+        gain: &Tensor,
+        _: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        let gain_grad = grad.mul(x)?.apply_op1_no_bwd(&SumRows)?;
+        Ok((Some(grad.broadcast_mul(gain)?), Some(gain_grad)))
+    }
 }
 
 /// x + b, b broadcast along x's rows (see [`add_bias`]).
@@ -338,18 +406,7 @@ impl candle_core::CustomOp2 for AddBias {
         b: &CpuStorage,
         bl: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        fn add<T: candle_core::WithDType>(x: &[T], b: &[T]) -> Vec<T> {
-            x.chunks_exact(b.len()).flat_map(|row| row.iter().zip(b).map(|(&x, &b)| x + b)).collect()
-        }
-        let (Some((x0, x1)), Some((b0, b1))) = (xl.contiguous_offsets(), bl.contiguous_offsets()) else {
-            candle_core::bail!("lab-add-bias: contiguous tensors only");
-        };
-        let out = match (x, b) {
-            (CpuStorage::F32(x), CpuStorage::F32(b)) => CpuStorage::F32(add(&x[x0..x1], &b[b0..b1])),
-            (CpuStorage::F64(x), CpuStorage::F64(b)) => CpuStorage::F64(add(&x[x0..x1], &b[b0..b1])),
-            _ => candle_core::bail!("lab-add-bias: f32 or f64, both the same"),
-        };
-        Ok((out, xl.shape().clone()))
+        map_rows(x, xl, b, bl, |x, b| x + b, |x, b| x + b)
     }
 
     fn bwd(
@@ -412,7 +469,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn add_bias_matches_broadcast_add_in_values_and_gradients_bit_for_bit() -> Result<()> {
+    fn row_ops_match_candles_broadcasts_in_values_and_gradients_bit_for_bit() -> Result<()> {
         for dtype in [DType::F32, DType::F64] {
             let rand = |r, c, s| -> Result<Tensor> {
                 Ok(Init::Normal { std: 1.0 }
@@ -422,8 +479,8 @@ mod tests {
             let (x, b) = (Var::from_tensor(&rand(6, 5, 1)?)?, Var::from_tensor(&rand(1, 5, 2)?.squeeze(0)?)?);
             let x3 = x.as_tensor().reshape((2, 3, 5))?;
             let weights = rand(6, 5, 3)?.reshape((2, 3, 5))?;
-            let ours = add_bias(&x3, b.as_tensor())?;
-            let theirs = x3.broadcast_add(b.as_tensor())?;
+            let ours = scale_features(&add_bias(&x3, b.as_tensor())?, b.as_tensor())?;
+            let theirs = x3.broadcast_add(b.as_tensor())?.broadcast_mul(b.as_tensor())?;
             let bits = |t: &Tensor| -> Result<Vec<u64>> {
                 let t = t.flatten_all()?.to_dtype(DType::F64)?;
                 Ok(t.to_vec1::<f64>()?.into_iter().map(f64::to_bits).collect())

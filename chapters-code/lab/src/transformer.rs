@@ -215,11 +215,25 @@ pub struct Norm {
     pub beta: Option<Tensor>,
 }
 
+/// ε of every norm (an f32, as candle-nn's norms take it).
+const NORM_EPS: f32 = 1e-5;
+
 impl Module for Norm {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        // candle-nn's `layer_norm_slow` and `rms_norm_slow` (f32 and f64), with γ and β applied by
+        // `lab::net`'s row ops: the same bits, cheaper gradients for γ and β.
+        let wrap = candle_core::Error::wrap;
+        let d = x.dim(D::Minus1)? as f64;
+        let centred = match (&self.kind, &self.beta) {
+            (NormKind::Layer, Some(_)) => x.broadcast_sub(&(x.sum_keepdim(D::Minus1)? / d)?)?,
+            _ => x.clone(),
+        };
+        let mean_square = (centred.sqr()?.sum_keepdim(D::Minus1)? / d)?;
+        let normed = centred.broadcast_div(&(mean_square + NORM_EPS as f64)?.sqrt()?)?;
+        let scaled = crate::net::scale_features(&normed, &self.gamma).map_err(wrap)?;
         match (&self.kind, &self.beta) {
-            (NormKind::Layer, Some(beta)) => candle_nn::ops::layer_norm_slow(x, &self.gamma, beta, 1e-5),
-            _ => candle_nn::ops::rms_norm_slow(x, &self.gamma, 1e-5),
+            (NormKind::Layer, Some(beta)) => crate::net::add_bias(&scaled, beta).map_err(wrap),
+            _ => Ok(scaled),
         }
     }
 }
