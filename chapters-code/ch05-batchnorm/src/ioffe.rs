@@ -112,13 +112,15 @@ fn train_mode_single(net: &Mlp, x: &Tensor) -> Result<Tensor> {
     Ok(h.matmul(&head.weight.as_tensor().t()?)?.broadcast_add(head.bias.as_tensor())?)
 }
 
-/// Trains one network and records Figure 5-2/5-3's series.
+/// Trains one network and records Figure 5-2/5-3's series; `extra` sees the network (and the training
+/// set) at every evaluation too.
 pub(crate) fn run_one(
     opts: &IoffeOptions,
     norm: Norm,
     name: &'static str,
     steps: usize,
     quick: bool,
+    mut extra: impl FnMut(usize, &Mlp, &Dataset) -> Result<()>,
 ) -> Result<(IoffeRun, Mlp)> {
     let (train, test) = digit_split(opts.train_examples, opts.test_examples, opts.seed)?;
     let config =
@@ -142,7 +144,7 @@ pub(crate) fn run_one(
             percentiles.push([q[0], q[1], q[2]]);
         }
         at.push(step);
-        Ok(())
+        extra(step, net, &train)
     })?;
     let (delta_trained, train_mode) = if quick {
         (None, None)
@@ -306,7 +308,7 @@ impl Experiment for Ioffe {
         let steps = if run_mode.quick { opts.steps.min(QUICK_EVALS * opts.eval_every) } else { opts.steps };
         let mut runs = Vec::new();
         for (norm, name) in [(Norm::None, "without BatchNorm"), (Norm::Batch, "with BatchNorm")] {
-            runs.push(run_one(opts, norm, name, steps, run_mode.quick)?.0);
+            runs.push(run_one(opts, norm, name, steps, run_mode.quick, |_, _, _| Ok(()))?.0);
         }
         if run_mode.quick {
             return Ok(IoffeData { options: None, percentiles: None, runs, summary: None });

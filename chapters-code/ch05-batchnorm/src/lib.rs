@@ -9,7 +9,8 @@
 //! - [`ioffe`]: Figures 5-2 to 5-5, Ioffe & Szegedy's sigmoid network trained without and with it;
 //! - [`explosion`]: Figures 5-6 and 5-7, Yang et al.'s gradient explosion at initialisation;
 //! - [`saturation`]: Figures 5-8 and 5-9, chapter 2's saturating sigmoid network with and without it;
-//! - [`noisy`]: Figure 5-10, Santurkar et al.'s "noisy" BatchNorm on the network of Figure 5-2.
+//! - [`noisy`]: Figures 5-10 to 5-12, Santurkar et al.'s "noisy" BatchNorm and the loss landscape
+//!   along the gradient ([`landscape`]) on the network of Figure 5-2.
 //!
 //! [`digits`] holds the data of Figures 5-1 to 5-5; [`exercises`], [`solutions`] and [`checks`] are
 //! the chapter's exercises.
@@ -23,6 +24,7 @@ pub mod exercises;
 pub mod explosion;
 pub mod forward;
 pub mod ioffe;
+pub mod landscape;
 pub mod noisy;
 pub mod saturation;
 pub mod solutions;
@@ -140,6 +142,13 @@ mod tests {
         assert!(acc(2) > acc(0) + 0.5 && (acc(1) - acc(2)).abs() < 0.1, "{} {}", acc(1), acc(2));
         // Stronger noise costs more, but still beats no BatchNorm at this point.
         assert!(acc(3) < acc(2) && acc(3) > acc(0) + 0.3, "{} {}", acc(2), acc(3));
+        // At initialisation the BatchNorm network's loss varies less along the gradient, its gradient
+        // is more predictive (changes less for the same steps) and its effective β is smaller.
+        let (plain, bn) = (&runs[0].landscape[0], &runs[1].landscape[0]);
+        assert!(runs[2].landscape.is_empty() && plain.step == 0);
+        assert!(bn.loss_range < 0.7 * plain.loss_range, "{} {}", bn.loss_range, plain.loss_range);
+        assert!(bn.max_grad_change < plain.max_grad_change, "{} {}", bn.max_grad_change, plain.max_grad_change);
+        assert!(bn.effective_beta < 0.8 * plain.effective_beta, "{} {}", bn.effective_beta, plain.effective_beta);
         Ok(())
     }
 
