@@ -121,6 +121,10 @@ mod tests {
         }
         let shallow = lag1(&shattered::shattered_configs(200, 1)[0].1)?;
         assert!(shallow > 0.95 && scaled > 0.9 && plain < 0.8, "shallow {shallow}, plain {plain}, scaled {scaled}");
+        // With a BatchNorm over the grid the plain network's gradient is white noise, the residual
+        // one's is not.
+        let (bn_plain, bn_residual) = (lag1(&configs[3].1)?, lag1(&configs[4].1)?);
+        assert!(bn_plain.abs() < 0.25 && bn_residual > 0.4, "plain + BN {bn_plain}, residual + BN {bn_residual}");
         Ok(())
     }
 

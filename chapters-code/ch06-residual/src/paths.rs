@@ -120,7 +120,10 @@ pub fn path_error(net: &ResMlp, x: &Tensor, y: &Tensor, through: &[usize]) -> Re
 
 /// [`path_error`] for several paths, sharing one forward pass (in f64).
 pub fn path_errors(net: &ResMlp, x: &Tensor, y: &Tensor, paths: &[Vec<usize>]) -> Result<Vec<Tensor>> {
-    ensure!(net.config.skip && !net.config.layer_norm, "paths are defined here for residual nets without a norm");
+    ensure!(
+        net.config.skip && !net.config.layer_norm && !net.config.batch_norm,
+        "paths are defined here for residual nets without a norm"
+    );
     let stream = net.stream(x, None)?;
     // Dˡ: where block l's ReLU is on.
     let on: Vec<Tensor> = net

@@ -37,13 +37,16 @@ pub struct ShatteredOptions {
 }
 chapter_kit::defaults_from_flags!(ShatteredOptions);
 
-/// The networks compared, for `blocks` blocks, all with a 1-D input and output.
+/// The networks compared, for `blocks` blocks, all with a 1-D input and output: without a norm,
+/// and with a BatchNorm over the grid (the batch) on every branch's input.
 pub fn shattered_configs(width: usize, blocks: usize) -> Vec<(&'static str, ResMlpConfig)> {
     let base = ResMlpConfig::new(1, width, blocks, 1).with_stem_bias_std(1.0);
     vec![
         ("plain", base.clone().plain()),
         ("residual, α = 1", base.clone()),
-        ("residual, α = 1/√L", base.with_alpha(1.0 / (blocks as f64).sqrt())),
+        ("residual, α = 1/√L", base.clone().with_alpha(1.0 / (blocks as f64).sqrt())),
+        ("plain + BN", base.clone().plain().with_batch_norm(true)),
+        ("residual, α = 1, + BN", base.with_batch_norm(true)),
     ]
 }
 
@@ -171,6 +174,7 @@ impl Experiment for Shattered {
             (format!("plain, L = {d}"), deep[0].1.clone()),
             (format!("residual α = 1, L = {d}"), deep[1].1.clone()),
             (format!("residual α = 1/√L, L = {d}"), deep[2].1.clone()),
+            (format!("plain + BN, L = {d}"), deep[3].1.clone()),
         ];
         let mut curves = Vec::new();
         for (name, cfg) in configs {
@@ -204,7 +208,7 @@ impl Experiment for Shattered {
                 data.depths.iter().zip(&r.lag1).filter(|(_, v)| v.is_finite()).map(|(&d, &v)| (d as f64, v)).collect();
             chart = chart.series_with(r.name, points, SeriesStyle::solid().color(i));
         }
-        let alt = "Lag-1 autocorrelation of the input gradient against depth on a log axis. For the plain network it falls steadily with depth towards 0, the value of white noise; the residual network with α = 1 falls more slowly at the largest depths, and with α = 1/√L it stays near 1.";
+        let alt = "Lag-1 autocorrelation of the input gradient against depth on a log axis. For the plain network it falls steadily with depth; with BatchNorm it reaches 0, the value of white noise, by 16 blocks; the residual network with α = 1 falls more slowly, with or without BatchNorm, and with α = 1/√L it stays near 1.";
         let first = Drawing::new("shattered", alt, chart.render(alt)?, &runs_part)?;
 
         // Figure 6-6: the gradients, standardised and stacked.
@@ -224,7 +228,7 @@ impl Experiment for Shattered {
                 .collect();
             chart = chart.series_with(c.name.as_str(), points, SeriesStyle::solid().color(i));
         }
-        let alt = "Four standardised input-gradient curves over x in [−2, 2]: a one-block plain network's is a few smooth steps; a deep plain network's is jagged; deep residual networks' are rougher than the shallow one's but correlated over longer stretches, the more so with α = 1/√L.";
+        let alt = "Five standardised input-gradient curves over x in [−2, 2]: a one-block plain network's is a few smooth steps; a deep plain network's is jagged; deep residual networks' are rougher than the shallow one's but correlated over longer stretches, the more so with α = 1/√L; the deep plain network with BatchNorm's is white noise.";
         let second = Drawing::new("shattered-curves", alt, chart.render(alt)?, &curves_part)?;
         Ok(vec![first, second])
     }

@@ -9,8 +9,9 @@
 //! logits = W_out x^L + b_out
 //! ```
 //!
-//! `n` is the identity or a LayerNorm of the branch input ("pre-activation" or pre-norm style: the
-//! stream itself is never normalised, so the identity path stays an identity). The branch scale αˡ is
+//! `n` is the identity, a LayerNorm or a BatchNorm (over the batch) of the branch input
+//! ("pre-activation" or pre-norm style: the stream itself is never normalised, so the identity path
+//! stays an identity). The branch scale αˡ is
 //! a trainable scalar `Var` initialised to [`ResMlpConfig::alpha`] (SkipInit sets it to 0). W₁ is drawn
 //! with He's N(0, 2/n) for the ReLU that follows it and W₂ with N(0, 1/n) (it feeds the stream, not a
 //! ReLU), so that with a unit-second-moment input a branch outputs a unit-second-moment signal, and a
@@ -55,6 +56,10 @@ pub struct ResMlpConfig {
     pub alpha: f64,
     /// LayerNorm on each branch's input.
     pub layer_norm: bool,
+    /// BatchNorm (training mode: the statistics of the batch presented, γ = 1, β = 0 trainable) on
+    /// each branch's input instead; exclusive with `layer_norm`. Absent from the JSON when off.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub batch_norm: bool,
     /// Zero the last layer W₂ of every branch (Fixup / SkipInit-style).
     pub zero_init_last: bool,
     /// Scale W₁ by L^(−1/2) (Fixup's depth-scaled init for two-layer branches).
@@ -79,6 +84,7 @@ impl ResMlpConfig {
             skip: true,
             alpha: 1.0,
             layer_norm: false,
+            batch_norm: false,
             zero_init_last: false,
             depth_scaled: false,
             stem_bias_std: 0.0,
@@ -99,6 +105,12 @@ impl ResMlpConfig {
 
     pub fn with_layer_norm(mut self, on: bool) -> Self {
         self.layer_norm = on;
+        self
+    }
+
+    /// A BatchNorm over the batch on each branch's input (see [`ResMlpConfig::batch_norm`]).
+    pub fn with_batch_norm(mut self, on: bool) -> Self {
+        self.batch_norm = on;
         self
     }
 
@@ -135,6 +147,7 @@ impl ResMlpConfig {
         ensure!(self.width > 0, "width must be at least 1");
         ensure!(self.blocks > 0, "a residual MLP needs at least 1 block");
         ensure!(self.alpha.is_finite(), "the branch scale α must be finite, got {}", self.alpha);
+        ensure!(!(self.layer_norm && self.batch_norm), "a branch has a LayerNorm or a BatchNorm, not both");
         ensure!(
             self.stem_bias_std.is_finite() && self.stem_bias_std >= 0.0,
             "the stem's bias std must be finite and ≥ 0, got {}",
@@ -160,8 +173,10 @@ pub struct ResBlock {
     pub w2: Linear,
     /// The branch scale α, a trainable scalar (shape `(1,)`).
     pub alpha: Tensor,
-    /// LayerNorm γ and β, when configured.
+    /// LayerNorm (or, with `batch_norm`, BatchNorm) γ and β, when configured.
     pub norm: Option<(Tensor, Tensor)>,
+    /// The norm is a BatchNorm over the batch (rows), not a LayerNorm over the features.
+    pub batch_norm: bool,
     pub activation: Activation,
     pub skip: bool,
 }
@@ -170,6 +185,9 @@ impl ResBlock {
     /// The branch alone, before α: W₂ f(W₁ n(x) + b₁), without b₂.
     pub fn branch(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let input = match &self.norm {
+            Some((gamma, beta)) if self.batch_norm => {
+                crate::norm::batch_norm_train(x, gamma, beta, 1e-5).map_err(candle_core::Error::wrap)?.0
+            }
             Some((gamma, beta)) => candle_nn::ops::layer_norm_slow(x, gamma, beta, 1e-5)?,
             None => x.clone(),
         };
@@ -238,7 +256,7 @@ impl ResMlp {
             if config.zero_init_last {
                 varmap.clone().set_one(format!("block{b}.w2.weight"), Tensor::zeros((n, n), dtype, device)?)?;
             }
-            let norm = if config.layer_norm {
+            let norm = if config.layer_norm || config.batch_norm {
                 let gamma = vb.get_with_hints(n, &format!("block{b}.norm.weight"), candle_nn::Init::Const(1.))?;
                 let beta = vb.get_with_hints(n, &format!("block{b}.norm.bias"), candle_nn::Init::Const(0.))?;
                 Some((gamma, beta))
@@ -250,7 +268,8 @@ impl ResMlp {
             } else {
                 Tensor::ones(1, dtype, device)?
             };
-            blocks.push(ResBlock { w1, w2, alpha, norm, activation: config.activation, skip: config.skip });
+            let batch_norm = config.batch_norm;
+            blocks.push(ResBlock { w1, w2, alpha, norm, batch_norm, activation: config.activation, skip: config.skip });
         }
         let head = linear("head".into(), n, config.d_out, linear_gain(n))?;
         // Drawn last, so that every weight is the same with and without it.
@@ -422,6 +441,8 @@ mod tests {
         gradient_check(base.clone())?;
         gradient_check(base.clone().plain())?;
         gradient_check(base.clone().with_alpha(0.3).with_layer_norm(true).with_activation(Activation::Tanh))?;
+        gradient_check(base.clone().with_batch_norm(true))?;
+        gradient_check(base.clone().plain().with_batch_norm(true))?;
         // Zero-init: W₂ = 0, yet W₂'s own gradient is not zero, and W₁'s is exactly zero.
         gradient_check(base.clone().fixup())?;
         Ok(())
