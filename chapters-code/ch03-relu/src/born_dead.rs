@@ -45,26 +45,29 @@ pub fn death_depth(
     let mut fan_in = d_in;
     for depth in 1..=max_depth {
         let w = init.sample(width, fan_in, rng);
-        let mut next = vec![0.0f64; n * width];
-        let mut alive = false;
-        for i in 0..n {
-            let row = &h[i * fan_in..(i + 1) * fan_in];
-            for j in 0..width {
-                let wj = &w[j * fan_in..(j + 1) * fan_in];
-                let z: f64 = row.iter().zip(wj).map(|(&a, &b)| a * b as f64).sum();
-                if z > 0.0 {
-                    next[i * width + j] = z;
-                    alive = true;
-                }
-            }
-        }
-        if !alive {
+        h = relu_layer(&h, n, &w, width);
+        if h.iter().all(|&v| v == 0.0) {
             return Some(depth);
         }
-        h = next;
         fan_in = width;
     }
     None
+}
+
+/// One zero-bias ReLU layer in plain `f64`: `h` holds `n` inputs row-major, `w` is `width × fan_in`
+/// row-major (fan_in = h.len() / n); returns the `n × width` activations relu(h Wᵀ).
+pub fn relu_layer(h: &[f64], n: usize, w: &[f32], width: usize) -> Vec<f64> {
+    let fan_in = h.len() / n;
+    let mut next = vec![0.0f64; n * width];
+    for i in 0..n {
+        let row = &h[i * fan_in..(i + 1) * fan_in];
+        for j in 0..width {
+            let wj = &w[j * fan_in..(j + 1) * fan_in];
+            let z: f64 = row.iter().zip(wj).map(|(&a, &b)| a * b as f64).sum();
+            next[i * width + j] = z.max(0.0);
+        }
+    }
+    next
 }
 
 /// P(a width-`width`, depth-`depth` ReLU net with zero biases and symmetric continuous weights outputs
@@ -175,7 +178,7 @@ pub fn min_width_for(depth: usize, p: f64) -> usize {
 #[derive(Debug, Clone, Serialize, clap::Args)]
 pub struct BornDeadOptions {
     /// Widths N, comma-separated.
-    #[arg(long, value_delimiter = ',', default_values_t = [2, 3, 4, 6, 8], value_parser = cli::positive_usize, allow_negative_numbers = true)]
+    #[arg(long, value_delimiter = ',', default_values_t = [2, 3, 4, 5, 6, 8, 10], value_parser = cli::positive_usize, allow_negative_numbers = true)]
     pub widths: Vec<usize>,
     /// Deepest network L (at least 20: the chapter quotes depths 10 and 20).
     #[arg(long, default_value_t = 50, value_parser = cli::positive_usize, allow_negative_numbers = true)]
@@ -326,7 +329,7 @@ impl Experiment for BornDead {
             xy(&extra.measured),
             SeriesStyle::dotted().color(opts.widths.len()),
         );
-        let alt = "Probability that a random zero-bias ReLU network is born dead against depth, for widths 2, 3, 4, 6 and 8: each measured curve rises with depth and sits below its dashed single-input bound; width 2 is dead almost surely by depth 50, width 8 rarely";
+        let alt = "Probability that a random zero-bias ReLU network is born dead against depth, for widths 2, 3, 4, 5, 6, 8 and 10: each measured curve rises with depth and sits below its dashed single-input bound; width 2 is dead almost surely by depth 50, width 10 rarely";
         let svg = chart.legend(Legend::Outside).size(820, 460).render(alt)?;
         Ok(vec![Drawing::new("born-dead", alt, svg, data)?])
     }

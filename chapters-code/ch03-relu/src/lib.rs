@@ -10,7 +10,9 @@
 //! - [`training`]: g¹/gᴸ during training (Figure 3-4, `relu_training`);
 //! - [`depth`]: test accuracy against depth (Figure 3-5, `relu_depth`);
 //! - [`dying`]: dying ReLU after a too-large learning rate (Figures 3-6 and 3-7, `dying_relu`);
-//! - [`born_dead`]: narrow ReLU networks born dead (Figure 3-8, `born_dead`).
+//! - [`born_dead`]: narrow ReLU networks born dead (Figure 3-8, `born_dead`);
+//! - [`wandering`]: the variance of log ‖xᴸ‖² over random networks against Σ 1/nₗ (Figure 3-9,
+//!   `length_variance`).
 //!
 //! Their shared setup: [`digits`] (the task) and [`families`] (the networks compared, and their
 //! flags). The exercises: [`exercises`] (stubs), [`solutions`], [`checks`] (checkers and registry).
@@ -31,6 +33,7 @@ pub mod profile;
 pub mod shapes;
 pub mod solutions;
 pub mod training;
+pub mod wandering;
 
 pub use born_dead::{BornDead, BornDeadOptions};
 pub use depth::{DepthAccuracy, DepthOptions};
@@ -39,6 +42,7 @@ pub use families::{NetFamily, TrainedFamily};
 pub use profile::{DeltaProfile, ProfileOptions};
 pub use shapes::{Activations, ActivationsOptions};
 pub use training::{DeltaTraining, TrainingOptions};
+pub use wandering::{LengthVariance, LengthVarianceOptions};
 
 use chapter_kit::figure::Generator;
 
@@ -50,6 +54,7 @@ pub const GENERATORS: &[Generator] = &[
     Generator::of::<DepthAccuracy>(),
     Generator::of::<Dying>(),
     Generator::of::<BornDead>(),
+    Generator::of::<LengthVariance>(),
 ];
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 
 use chapter_kit::example_check::Examples;
 
-const EXAMPLES: [&str; 6] = ["rectifiers", "relu_profile", "relu_training", "relu_depth", "dying_relu", "born_dead"];
+const EXAMPLES: [&str; 7] =
+    ["rectifiers", "relu_profile", "relu_training", "relu_depth", "dying_relu", "born_dead", "length_variance"];
 
 #[test]
 fn examples_refuse_bad_flags_and_write_nothing() {
@@ -23,6 +24,11 @@ fn examples_refuse_bad_flags_and_write_nothing() {
     refuses("dying_relu", &["--mild-spike", "0"], "must be a finite positive number, got `0`");
     refuses("born_dead", &["--max-depth", "10"], "--max-depth must be at least 20");
     refuses("born_dead", &["--widths", "2,0"], "must be a positive integer, got `0`");
+    refuses("length_variance", &["--widths", "16,0"], "must be a positive integer, got `0`");
+    refuses("length_variance", &["--mixed", "-4"], "must be a positive integer, got `-4`");
+    refuses("length_variance", &["--depth", "1"], "must be at least 2, got `1`");
+    refuses("length_variance", &["--samples", "1"], "need at least 2 samples to measure a variance");
+    refuses("length_variance", &["--d-in", "0"], "must be a positive integer, got `0`");
     for bin in EXAMPLES {
         examples.refuses_bad_run_flags(bin);
     }
