@@ -94,28 +94,35 @@ pub fn unit_vector(n: usize, seed: u64) -> Result<Tensor> {
     Ok(v.affine(1.0 / norm, 0.0)?)
 }
 
-/// The geometric mean of an LSTM's forget gate f_t = σ(W_if x_t + W_hf h_{t−1} + b_f) along the
-/// states of a forward pass.
-pub fn mean_forget_gate(model: &SeqModel, xs: &Tensor) -> Result<f64> {
-    let AnyCell::Lstm(_) = &model.cell else { anyhow::bail!("not an LSTM") };
+/// An LSTM's forget gates f_t = σ(W_if x_t + W_hf h_{t−1} + b_f) along a forward pass over `xs`:
+/// one `(batch, hidden)` tensor per step, in f64.
+pub fn forget_gates(model: &SeqModel, xs: &Tensor) -> Result<Vec<Tensor>> {
+    let AnyCell::Lstm(cell) = &model.cell else { anyhow::bail!("not an LSTM") };
     let n = model.config.hidden;
     let vars = model.varmap.data().lock().map_err(|_| anyhow::anyhow!("poisoned varmap"))?.clone();
     let get = |name: &str| vars[name].as_tensor().clone();
     let (w_ih, w_hh) = (get("rnn.weight_ih_l0").narrow(0, n, n)?, get("rnn.weight_hh_l0").narrow(0, n, n)?);
     let b = (get("rnn.bias_ih_l0").narrow(0, n, n)? + get("rnn.bias_hh_l0").narrow(0, n, n)?)?;
     let (batch, steps, _) = xs.dims3()?;
-    let states = match &model.cell {
-        AnyCell::Lstm(c) => lab::rnn::unroll(c, xs, false)?.states,
-        _ => unreachable!(),
-    };
-    let mut h = Tensor::zeros((batch, n), DType::F32, &DEVICE)?;
-    let mut log_sum = 0.0;
+    let states = lab::rnn::unroll(cell, xs, false)?.states;
+    let mut h = Tensor::zeros((batch, n), xs.dtype(), &DEVICE)?;
+    let mut gates = Vec::with_capacity(steps);
     for (t, state) in states.iter().enumerate().take(steps) {
         let z = (xs.i((.., t, ..))?.matmul(&w_ih.t()?)? + h.matmul(&w_hh.t()?)?)?.broadcast_add(&b)?;
-        log_sum += candle_nn::ops::sigmoid(&z)?.log()?.to_dtype(DType::F64)?.sum_all()?.to_scalar::<f64>()?;
+        gates.push(candle_nn::ops::sigmoid(&z)?.to_dtype(DType::F64)?);
         h = state.h.clone();
     }
-    Ok((log_sum / (batch * steps * n) as f64).exp())
+    Ok(gates)
+}
+
+/// The geometric mean of an LSTM's forget gate over units, steps and examples along a forward pass.
+pub fn mean_forget_gate(model: &SeqModel, xs: &Tensor) -> Result<f64> {
+    let gates = forget_gates(model, xs)?;
+    let mut log_sum = 0.0;
+    for f in &gates {
+        log_sum += f.log()?.sum_all()?.to_scalar::<f64>()?;
+    }
+    Ok((log_sum / (gates.len() * gates[0].elem_count()) as f64).exp())
 }
 
 /// Runs every model: tanh cells for each ρ, then LSTMs for each forget bias, then a GRU. Quick mode

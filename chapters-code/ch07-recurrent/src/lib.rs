@@ -8,28 +8,48 @@
 //! - [`lag`]: Figures 7-1 and 7-6, ‖∂L/∂h_t‖ against the lag for tanh RNNs and gated cells;
 //! - [`memory`]: Figures 7-2 (Adam) and 7-3 (SGD), accuracy on the memory task against the length;
 //! - [`clipping`]: Figures 7-4 and 7-5, exploding gradients and clipping by global norm;
+//! - [`cliff`]: Figures 7-7 to 7-9, Pascanu et al.'s one-unit cliff and clipping from random starts;
+//! - [`forget`]: Figure 7-10, the LSTM's forget-gate product over 100 steps;
+//! - [`adding`]: Figure 7-11, Hochreiter & Schmidhuber's adding problem, tanh RNN against LSTM;
+//! - [`jacobian`]: Figures 7-12 and 7-13, ‖∂h_T/∂h_0‖ of 64-unit tanh and sigmoid RNNs (Pascanu §2.1);
 //! - [`task`]: the chapter's task, "remember the first symbol", and its training loop.
 //!
 //! [`exercises`] holds the stubs you edit, [`solutions`] the worked answers and [`checks`] the
 //! exercise registry.
 
+pub mod adding;
 pub mod checks;
+pub mod cliff;
 pub mod clipping;
 pub mod exercises;
+pub mod forget;
+pub mod jacobian;
 pub mod lag;
 pub mod memory;
 pub mod solutions;
 pub mod task;
 
+pub use adding::{Adding, AddingOptions};
+pub use cliff::{Cliff, CliffOptions};
 pub use clipping::{Clipping, ClippingOptions};
+pub use forget::{ForgetOptions, ForgetProduct};
+pub use jacobian::{JacobianNorm, JacobianOptions};
 pub use lag::{BpttLag, LagOptions};
 pub use memory::{Memory, MemoryOptions, MemorySgd, MemorySgdOptions, pick_lr};
 
 use chapter_kit::figure::Generator;
 
 /// The chapter's figure generators, run by its examples and by `book figures`.
-pub const GENERATORS: &[Generator] =
-    &[Generator::of::<BpttLag>(), Generator::of::<Memory>(), Generator::of::<MemorySgd>(), Generator::of::<Clipping>()];
+pub const GENERATORS: &[Generator] = &[
+    Generator::of::<BpttLag>(),
+    Generator::of::<Memory>(),
+    Generator::of::<MemorySgd>(),
+    Generator::of::<Clipping>(),
+    Generator::of::<Cliff>(),
+    Generator::of::<ForgetProduct>(),
+    Generator::of::<Adding>(),
+    Generator::of::<JacobianNorm>(),
+];
 
 #[cfg(test)]
 mod tests {

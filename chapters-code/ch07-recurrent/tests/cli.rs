@@ -7,7 +7,16 @@ use chapter_kit::example_check::Examples;
 #[test]
 fn examples_refuse_bad_flags_and_write_nothing() {
     let examples = Examples::of(env!("CARGO_MANIFEST_DIR"));
-    for name in ["bptt_lag", "memory_task", "memory_sgd", "rnn_clipping"] {
+    for name in [
+        "bptt_lag",
+        "memory_task",
+        "memory_sgd",
+        "rnn_clipping",
+        "cliff",
+        "forget_product",
+        "adding_problem",
+        "jacobian_norm",
+    ] {
         examples.refuses_bad_run_flags(name);
     }
     let refuses = |name: &str, args: &[&str], needle: &str| examples.refuses_writing_nothing(name, args, needle);
@@ -26,6 +35,28 @@ fn examples_refuse_bad_flags_and_write_nothing() {
     examples.refuses("memory_sgd", &["--lrs", "0.1", "--book"], "use the default settings");
     refuses("rnn_clipping", &["--clip", "0"], "must be a finite positive number, got `0`");
     refuses("rnn_clipping", &["--rho", "inf"], "must be a finite positive number, got `inf`");
+    refuses("cliff", &["--target", "1"], "--target must lie strictly between 0 and 1");
+    refuses("cliff", &["--region", "0,1,2"], "--region takes four numbers");
+    refuses("cliff", &["--region", "1,0,-1,1"], "--region must run from low to high");
+    refuses("cliff", &["--lrs", "1,0.1"], "--lrs must be ascending");
+    refuses("cliff", &["--grid", "1"], "--grid must be at least 2");
+    refuses("cliff", &["--subgrid", "0"], "must be a positive integer, got `0`");
+    refuses("cliff", &["--clip", "-1"], "must be a finite positive number, got `-1`");
+    refuses("cliff", &["--success", "0"], "must be a finite positive number, got `0`");
+    refuses("cliff", &["--runs", "0"], "must be a positive integer, got `0`");
+    refuses("cliff", &["--x0", "nan"], "got `nan`");
+    refuses("forget_product", &["--steps", "2"], "--steps must be at least 3");
+    refuses("forget_product", &["--forget-biases", "1,inf"], "must be a finite number, got `inf`");
+    refuses("forget_product", &["--hidden", "0"], "must be a positive integer, got `0`");
+    refuses("adding_problem", &["--lengths", "3,10"], "--lengths must be at least 4");
+    refuses("adding_problem", &["--lengths", "20,10"], "--lengths must be ascending");
+    refuses("adding_problem", &["--solved-ratio", "1.5"], "must be a probability between 0 and 1");
+    refuses("adding_problem", &["--lr", "0"], "must be a finite positive number, got `0`");
+    refuses("adding_problem", &["--seeds", "0"], "must be a positive integer, got `0`");
+    refuses("jacobian_norm", &["--hidden", "1"], "--hidden must be at least 2");
+    refuses("jacobian_norm", &["--tanh-radii", "1,-2"], "must be a finite positive number, got `-2`");
+    refuses("jacobian_norm", &["--sigmoid-radii", "nan"], "must be a finite positive number, got `nan`");
+    refuses("jacobian_norm", &["--input-gain", "-1"], "got `-1`");
 }
 
 #[test]
