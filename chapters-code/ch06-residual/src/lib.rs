@@ -40,6 +40,30 @@ pub use variance::{ResVariance, VarianceOptions};
 
 use chapter_kit::figure::Generator;
 
+/// Writes a table with one column per depth (`L=…`) and one row per network, as the chapter's
+/// examples print their summaries.
+pub(crate) fn write_depth_table(
+    f: &mut std::fmt::Formatter,
+    title: &str,
+    depths: &[usize],
+    column: usize,
+    rows: impl IntoIterator<Item = (&'static str, Vec<String>)>,
+) -> std::fmt::Result {
+    write!(f, "{title:<32}")?;
+    for d in depths {
+        write!(f, " {:>column$}", format!("L={d}"))?;
+    }
+    writeln!(f)?;
+    for (name, cells) in rows {
+        write!(f, "{name:<32}")?;
+        for c in cells {
+            write!(f, " {c:>column$}")?;
+        }
+        writeln!(f)?;
+    }
+    Ok(())
+}
+
 /// The chapter's figure generators, run by its examples and by `book figures`.
 pub const GENERATORS: &[Generator] = &[
     Generator::of::<ResProfile>(),

@@ -166,18 +166,11 @@ impl Experiment for ResOneStep {
 
 impl std::fmt::Display for OneStepData {
     fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        write!(f, "{:<32}", "initialisation")?;
-        for d in &self.depths {
-            write!(f, " {:>9}", format!("L={d}"))?;
-        }
-        writeln!(f)?;
-        for r in &self.runs {
-            write!(f, "{:<32}", r.name)?;
-            for c in &r.change {
-                write!(f, " {:>9.3e}", c.unwrap_or(f64::NAN))?;
-            }
-            writeln!(f)?;
-        }
+        let rows = self
+            .runs
+            .iter()
+            .map(|r| (r.name, r.change.iter().map(|c| format!("{:.3e}", c.unwrap_or(f64::NAN))).collect()));
+        crate::write_depth_table(f, "initialisation", &self.depths, 9, rows)?;
         Ok(())
     }
 }
@@ -371,18 +364,12 @@ impl Experiment for FixupDepth {
 
 impl std::fmt::Display for FixupDepthData {
     fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        write!(f, "{:<32}", "‖Δf‖/η: mean [min, max]")?;
-        for d in &self.depths {
-            write!(f, " {:>24}", format!("L={d}"))?;
-        }
-        writeln!(f)?;
-        for r in &self.runs {
-            write!(f, "{:<32}", r.name)?;
-            for ((m, lo), hi) in r.mean.iter().zip(&r.min).zip(&r.max) {
-                write!(f, " {:>24}", format!("{m:.3} [{lo:.3}, {hi:.3}]"))?;
-            }
-            writeln!(f)?;
-        }
+        let cells = |r: &FixupDepthRun| -> Vec<String> {
+            let stats = r.mean.iter().zip(&r.min).zip(&r.max);
+            stats.map(|((m, lo), hi)| format!("{m:.3} [{lo:.3}, {hi:.3}]")).collect()
+        };
+        let rows = self.runs.iter().map(|r| (r.name, cells(r)));
+        crate::write_depth_table(f, "‖Δf‖/η: mean [min, max]", &self.depths, 24, rows)?;
         if let Some(s) = &self.summary {
             writeln!(f, "slopes: zero-init {:.3}, Fixup {:.3}", s.zero_init_slope, s.fixup_slope)?;
             writeln!(

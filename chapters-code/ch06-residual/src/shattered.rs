@@ -236,19 +236,8 @@ impl Experiment for Shattered {
 
 impl std::fmt::Display for ShatteredData {
     fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        write!(f, "{:<22}", "lag-1 autocorrelation")?;
-        for d in &self.depths {
-            write!(f, " {:>7}", format!("L={d}"))?;
-        }
-        writeln!(f)?;
-        for r in &self.runs {
-            write!(f, "{:<22}", r.name)?;
-            for v in &r.lag1 {
-                write!(f, " {v:>7.3}")?;
-            }
-            writeln!(f)?;
-        }
-        Ok(())
+        let rows = self.runs.iter().map(|r| (r.name, r.lag1.iter().map(|v| format!("{v:.3}")).collect()));
+        crate::write_depth_table(f, "lag-1 autocorrelation", &self.depths, 7, rows)
     }
 }
 
