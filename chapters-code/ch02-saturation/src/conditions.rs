@@ -1,7 +1,8 @@
 //! Figure 2-13: the sigmoid experiment of Figure 2-9 (see [`crate::glorot`]) under varied conditions —
-//! learning rate, inputs, depth, init: when does the top hidden layer saturate?
+//! learning rate, inputs, depth, init, width: when does the top hidden layer saturate, and does the
+//! level it falls to depend on how wide the layers are?
 
-use crate::glorot::{self, GlorotOptions, Inputs};
+use crate::glorot::{self, GlorotOptions};
 use anyhow::Result;
 use chapter_kit::cli;
 use chapter_kit::figure::{Drawing, Experiment, GenOptions};
@@ -15,8 +16,8 @@ pub struct ConditionsOptions {
     /// SGD steps per condition.
     #[arg(long, default_value_t = 2000, value_parser = cli::positive_usize, allow_negative_numbers = true)]
     pub steps: usize,
-    /// Units per hidden layer.
-    #[arg(long, default_value_t = 256, value_parser = cli::positive_usize, allow_negative_numbers = true)]
+    /// Units per hidden layer (and input dimension) of the baseline.
+    #[arg(long, default_value_t = 128, value_parser = cli::positive_usize, allow_negative_numbers = true)]
     pub width: usize,
     /// Seed of every condition's teacher task, weights and minibatch order.
     #[arg(long, default_value_t = 0)]
@@ -42,12 +43,14 @@ pub struct ConditionList {
 
 impl ConditionsOptions {
     /// The baseline (Figure 2-9's network with these steps, width and seed, probed every 200 steps) and
-    /// its five variations.
+    /// its six variations; the width sweep keeps the baseline's inputs (and so its task).
     pub fn conditions(&self) -> Vec<Condition> {
         let base = GlorotOptions {
             steps: self.steps,
+            table_steps: self.steps,
             probe_every: PROBE_EVERY,
             width: self.width,
+            d_in: self.width,
             seed: self.seed,
             ..GlorotOptions::default()
         };
@@ -56,9 +59,10 @@ impl ConditionsOptions {
             c("η = 0.1 (baseline)", base.clone()),
             c("η = 0.01", GlorotOptions { lr: 0.01, ..base.clone() }),
             c("η = 1", GlorotOptions { lr: 1.0, ..base.clone() }),
-            c("positive inputs σ(x)", GlorotOptions { inputs: Inputs::Positive, ..base.clone() }),
-            c("5 hidden layers", GlorotOptions { depth: 5, ..base.clone() }),
-            c("Xavier init", GlorotOptions { init: Init::XAVIER, ..base }),
+            c("4 hidden layers", GlorotOptions { depth: 4, ..base.clone() }),
+            c("Xavier init", GlorotOptions { init: Init::XAVIER, ..base.clone() }),
+            c(&format!("width {}", base.width / 2), GlorotOptions { width: base.width / 2, ..base.clone() }),
+            c(&format!("width {}", base.width * 2), GlorotOptions { width: base.width * 2, ..base }),
         ]
     }
 }
@@ -88,11 +92,64 @@ pub struct ConditionRun {
     pub end: Option<ConditionEnd>,
 }
 
+/// One width of the sweep, read at the same η × width × step as the others.
+#[derive(Debug, Clone, Serialize)]
+pub struct WidthPoint {
+    pub width: usize,
+    pub step: usize,
+    pub top_mean: f64,
+}
+
+/// The width sweep: the top layer's mean at equal width × step (full runs only).
+#[derive(Debug, Clone, Serialize)]
+pub struct WidthSweep {
+    /// width × step, the same for every point.
+    pub width_times_steps: usize,
+    pub points: Vec<WidthPoint>,
+    /// Largest over smallest top-layer mean across the widths.
+    pub spread: f64,
+    /// The same widths at the same step (the end of the run), for contrast.
+    pub at_end: Vec<WidthPoint>,
+    pub at_end_spread: f64,
+}
+
 /// What Figure 2-13 measured (quick mode: the baseline's first probe interval only).
 #[derive(Debug, Clone, Serialize)]
 pub struct ConditionsData {
     pub options: ConditionList,
     pub conditions: Vec<ConditionRun>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub width_sweep: Option<WidthSweep>,
+}
+
+/// Reads the runs that differ from the baseline (`runs[0]`) only in width at equal width × step.
+fn width_sweep(all: &[Condition], runs: &[ConditionRun]) -> Option<WidthSweep> {
+    let base = &all[0].options;
+    let same_but_width = |o: &GlorotOptions| GlorotOptions { width: base.width, ..o.clone() } == *base;
+    let mut sweep: Vec<(usize, &ConditionRun)> =
+        all.iter().zip(runs).filter(|(c, _)| same_but_width(&c.options)).map(|(c, r)| (c.options.width, r)).collect();
+    sweep.sort_by_key(|(w, _)| *w);
+    let (min_w, max_w) = (sweep.first()?.0, sweep.last()?.0);
+    // The narrowest width's step: the largest multiple of the probe interval × max_w/min_w in the run.
+    let unit = PROBE_EVERY * max_w / min_w;
+    let narrow_step = base.steps / unit * unit;
+    let product = narrow_step * min_w;
+    let at = |w: usize, r: &ConditionRun, step: usize| {
+        r.steps.iter().position(|&s| s == step).map(|i| WidthPoint { width: w, step, top_mean: r.top_mean[i] })
+    };
+    let points: Vec<WidthPoint> = sweep.iter().map(|&(w, r)| at(w, r, product / w)).collect::<Option<_>>()?;
+    let at_end: Vec<WidthPoint> = sweep.iter().map(|&(w, r)| at(w, r, base.steps)).collect::<Option<_>>()?;
+    let spread = |p: &[WidthPoint]| {
+        let means = p.iter().map(|p| p.top_mean);
+        means.clone().fold(0.0, f64::max) / means.fold(f64::INFINITY, f64::min)
+    };
+    Some(WidthSweep {
+        width_times_steps: product,
+        spread: spread(&points),
+        at_end_spread: spread(&at_end),
+        points,
+        at_end,
+    })
 }
 
 /// Figure 2-13: the top hidden layer's mean activation during training under each condition.
@@ -107,6 +164,7 @@ impl Experiment for GlorotConditions {
     type Data = ConditionsData;
 
     fn run(opts: &ConditionsOptions, run_mode: &GenOptions) -> Result<ConditionsData> {
+        anyhow::ensure!(opts.width >= 2, "--width must be at least 2 (the sweep halves it), got {}", opts.width);
         let all = opts.conditions();
         let conditions = if run_mode.quick { &all[..1] } else { &all[..] };
         let mut runs = Vec::new();
@@ -133,7 +191,8 @@ impl Experiment for GlorotConditions {
                 end,
             });
         }
-        Ok(ConditionsData { options: ConditionList { conditions: all }, conditions: runs })
+        let width_sweep = if run_mode.quick { None } else { width_sweep(&all, &runs) };
+        Ok(ConditionsData { options: ConditionList { conditions: all }, conditions: runs, width_sweep })
     }
 
     fn draw(data: &ConditionsData) -> Result<Vec<Drawing>> {
@@ -145,9 +204,34 @@ impl Experiment for GlorotConditions {
             let points = c.steps.iter().zip(&c.top_mean).map(|(&s, &m)| (s as f64, m)).collect();
             chart = chart.series(c.label.clone(), points);
         }
-        let alt = "The top hidden layer's mean activation against training step on a log scale for six variants of the sigmoid experiment: it falls from one half towards zero in every variant with the standard initialisation, faster with a larger learning rate and barely at η = 0.01";
+        let alt = "The top hidden layer's mean activation against training step on a log scale for seven variants of the sigmoid experiment: it falls from one half towards zero in every variant, faster with a larger learning rate and barely at η = 0.01, and to the same level at every width";
         let svg = chart.hline(0.03, "saturation threshold 0.03").legend(Legend::Outside).render(alt)?;
-        Ok(vec![Drawing::new("glorot-conditions", alt, svg, data)?])
+        let conditions = Drawing::new("glorot-conditions", alt, svg, data)?;
+        let Some(sweep) = &data.width_sweep else {
+            // A quick run has no sweep: an empty object, a sub-document of the full run's.
+            let empty = serde_json::Map::new();
+            return Ok(vec![conditions, Drawing::new("glorot-widths", "", String::new(), &empty)?]);
+        };
+        // The width sweep against width × step: one curve.
+        let base = &data.options.conditions[0].options;
+        let mut widths = LineChart::new("Top hidden layer's mean activation against width × step, per width")
+            .x_label("hidden width n × SGD step")
+            .y_label("mean activation of the top hidden layer")
+            .log_y();
+        for (c, run) in data.options.conditions.iter().zip(&data.conditions) {
+            if sweep.at_end.iter().any(|p| p.width == c.options.width)
+                && c.options.lr == base.lr
+                && c.options.depth == base.depth
+                && c.options.init == base.init
+            {
+                let w = c.options.width as f64;
+                let points = run.steps.iter().zip(&run.top_mean).map(|(&s, &m)| (w * s as f64, m)).collect();
+                widths = widths.series(format!("width {}", c.options.width), points);
+            }
+        }
+        let alt_w = "The top hidden layer's mean activation of the sigmoid networks of widths 64, 128 and 256 against width times training step: the three curves nearly coincide, the widest slightly ahead";
+        let svg_w = widths.legend(Legend::Outside).render(alt_w)?;
+        Ok(vec![conditions, Drawing::new("glorot-widths", alt_w, svg_w, sweep)?])
     }
 }
 

@@ -2,9 +2,13 @@
 //! networks", §3.1: watch the mean activation of every hidden layer of a deep sigmoid network while
 //! it trains by plain SGD from the "standard" initialisation U(±1/√n).
 //!
-//! The paper trains 1000-unit layers on its Shapeset-3×2 images with minibatches of 10; we train
-//! narrower layers on lab's teacher task (Gaussian inputs labelled by a random tanh network), with
-//! the same init, optimiser and minibatch size, and probe a fixed held-out batch as training runs.
+//! The paper trains five hidden layers of 1000 units on its 32×32 Shapeset-3×2 images with
+//! minibatches of 10; we train five narrower layers, as wide as the input (so the first layer is
+//! square, as theirs nearly is), on lab's teacher task (Gaussian inputs labelled by a random tanh
+//! network), with the same init, optimiser and minibatch size, and probe a fixed held-out batch as
+//! training runs. Beside the sigmoid network, the four other networks of the paper's Table 1 — tanh
+//! and softsign, each with the standard and the normalized init — train for `table_steps` steps, and
+//! all five are scored on a test set.
 
 use anyhow::{Result, ensure};
 use candle_core::Tensor;
@@ -55,13 +59,13 @@ pub struct GlorotOptions {
     #[arg(skip = Activation::Sigmoid)]
     pub activation: Activation,
     /// Hidden layers.
-    #[arg(long, default_value_t = 4, value_parser = cli::positive_usize, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 5, value_parser = cli::positive_usize, allow_negative_numbers = true)]
     pub depth: usize,
     /// Units per hidden layer.
-    #[arg(long, default_value_t = 256, value_parser = cli::positive_usize, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 128, value_parser = cli::positive_usize, allow_negative_numbers = true)]
     pub width: usize,
-    /// Input dimension of the teacher task.
-    #[arg(long, default_value_t = 100, value_parser = cli::positive_usize, allow_negative_numbers = true)]
+    /// Input dimension of the teacher task (equal to --width: a square first layer).
+    #[arg(long, default_value_t = 128, value_parser = cli::positive_usize, allow_negative_numbers = true)]
     pub d_in: usize,
     /// Classes of the teacher task.
     #[arg(skip = 10usize)]
@@ -75,9 +79,12 @@ pub struct GlorotOptions {
     /// Minibatch size (the paper's is 10).
     #[arg(long, default_value_t = 10, value_parser = cli::positive_usize, allow_negative_numbers = true)]
     pub batch: usize,
-    /// SGD steps per network.
+    /// SGD steps of the sigmoid network.
     #[arg(long, default_value_t = 6000, value_parser = cli::positive_usize, allow_negative_numbers = true)]
     pub steps: usize,
+    /// SGD steps of the tanh and softsign networks; every network is scored on the test set here.
+    #[arg(long, default_value_t = 2000, value_parser = cli::positive_usize, allow_negative_numbers = true)]
+    pub table_steps: usize,
     /// Probe the held-out batch every this many steps.
     #[arg(long, default_value_t = 100, value_parser = cli::positive_usize, allow_negative_numbers = true)]
     pub probe_every: usize,
@@ -90,6 +97,9 @@ pub struct GlorotOptions {
     /// Held-out examples the probes are taken on.
     #[arg(skip = 300usize)]
     pub n_eval: usize,
+    /// Test examples every network is scored on at step `table_steps`.
+    #[arg(skip = 2000usize)]
+    pub n_test: usize,
     /// Seed of the teacher task, the weights and the minibatch order.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -113,6 +123,8 @@ pub struct Snapshot {
 #[derive(Debug, Clone, Serialize)]
 pub struct GlorotRun {
     pub snapshots: Vec<Snapshot>,
+    /// Error on the test set at step `table_steps`, if the run got there.
+    pub test_error: Option<f64>,
     /// Per layer, histograms of the held-out activations over the activation's range ([`HISTOGRAM_BINS`] bins).
     pub histograms_start: Vec<Histogram>,
     pub histograms_end: Vec<Histogram>,
@@ -120,18 +132,30 @@ pub struct GlorotRun {
 
 /// The teacher data as `opts` presents it: `(x_train, y_train, x_eval, y_eval)`.
 pub fn data(opts: &GlorotOptions) -> Result<(Tensor, Tensor, Tensor, Tensor)> {
-    let n = opts.n_train + opts.n_eval;
+    let (x, y) = all_data(opts)?;
+    Ok((
+        x.narrow(0, 0, opts.n_train)?,
+        y.narrow(0, 0, opts.n_train)?,
+        x.narrow(0, opts.n_train, opts.n_eval)?,
+        y.narrow(0, opts.n_train, opts.n_eval)?,
+    ))
+}
+
+/// The test set: `n_test` examples after the training and held-out ones.
+pub fn test_data(opts: &GlorotOptions) -> Result<(Tensor, Tensor)> {
+    let (x, y) = all_data(opts)?;
+    let start = opts.n_train + opts.n_eval;
+    Ok((x.narrow(0, start, opts.n_test)?, y.narrow(0, start, opts.n_test)?))
+}
+
+fn all_data(opts: &GlorotOptions) -> Result<(Tensor, Tensor)> {
+    let n = opts.n_train + opts.n_eval + opts.n_test;
     let d = lab::data::teacher(n, opts.d_in, opts.classes, opts.seed)?;
     let x = match opts.inputs {
         Inputs::Gaussian => d.x,
         Inputs::Positive => candle_nn::ops::sigmoid(&d.x)?,
     };
-    Ok((
-        x.narrow(0, 0, opts.n_train)?,
-        d.y.narrow(0, 0, opts.n_train)?,
-        x.narrow(0, opts.n_train, opts.n_eval)?,
-        d.y.narrow(0, opts.n_train, opts.n_eval)?,
-    ))
+    Ok((x, d.y))
 }
 
 /// Bins of the activation histograms: 0.01 wide for sigmoid, 0.02 for tanh.
@@ -147,7 +171,10 @@ fn histograms(net: &lab::Mlp, x: &Tensor, act: Activation) -> Result<Vec<Histogr
 pub fn run(opts: &GlorotOptions, steps: usize, progress: bool) -> Result<GlorotRun> {
     ensure!(opts.probe_every > 0, "probe interval must be at least 1");
     ensure!(opts.batch <= opts.n_train, "--batch {} is larger than the {} training examples", opts.batch, opts.n_train);
+    ensure!(opts.n_test > 0, "the test set is empty");
     let (x, y, xe, ye) = data(opts)?;
+    let (xt, yt) = test_data(opts)?;
+    let mut test_error = None;
     let net = MlpConfig::new(opts.d_in, opts.width, opts.depth, opts.classes, opts.activation, opts.init)
         .with_seed(opts.seed)
         .build(&DEVICE)?;
@@ -165,6 +192,9 @@ pub fn run(opts: &GlorotOptions, steps: usize, progress: bool) -> Result<GlorotR
             std: p.layers.iter().map(|l| l.act_std).collect(),
             saturated: p.layers.iter().map(|l| l.saturated).collect(),
         });
+        if done == opts.table_steps {
+            test_error = Some(1.0 - lab::net::accuracy(&net.forward(&xt)?, &yt)?);
+        }
         if done >= steps {
             break;
         }
@@ -184,7 +214,7 @@ pub fn run(opts: &GlorotOptions, steps: usize, progress: bool) -> Result<GlorotR
         bar.inc(chunk as u64);
     }
     bar.finish_and_clear();
-    Ok(GlorotRun { snapshots, histograms_start, histograms_end: histograms(&net, &xe, opts.activation)? })
+    Ok(GlorotRun { snapshots, test_error, histograms_start, histograms_end: histograms(&net, &xe, opts.activation)? })
 }
 
 /// The numbers the chapter quotes from one network's full run.
@@ -205,6 +235,9 @@ pub struct GlorotSummary {
     pub top_slope_fall: f64,
     /// The final mean of the layer below the top (none in a one-layer network).
     pub below_top_final_mean: Option<f64>,
+    /// Per layer, the first probe at which at least 1 % of its activations were saturated (`null` if
+    /// none was): the order in which saturation reaches the layers.
+    pub saturation_onset: Vec<Option<usize>>,
     pub max_final_saturated: f64,
     pub initial_loss: f64,
     pub final_loss: f64,
@@ -239,6 +272,9 @@ impl GlorotSummary {
             top_final_mean_slope: slope(last.mean[top], last.std[top]),
             top_slope_fall: slope(first.mean[top], first.std[top]) / slope(last.mean[top], last.std[top]),
             below_top_final_mean: (top > 0).then(|| last.mean[top - 1]),
+            saturation_onset: (0..opts.depth)
+                .map(|l| snapshots.iter().find(|s| s.saturated[l] >= 0.01).map(|s| s.step))
+                .collect(),
             max_final_saturated: last.saturated.iter().copied().fold(0.0, f64::max),
             initial_loss: first.loss,
             final_loss: last.loss,
@@ -256,6 +292,9 @@ impl GlorotSummary {
 pub struct GlorotNet {
     pub options: GlorotOptions,
     pub snapshots: Vec<Snapshot>,
+    /// Error on the test set at step `table_steps` (full runs only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_error: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub summary: Option<GlorotSummary>,
 }
@@ -268,10 +307,59 @@ pub struct GlorotHistograms {
     pub histograms_end: Option<Vec<Histogram>>,
 }
 
-/// Figure 2-11's data: it draws the two networks' snapshots, saved in their own figures.
+/// One network of Glorot & Bengio's Table 1, as we ran it.
 #[derive(Debug, Clone, Serialize)]
-pub struct GlorotErrorSources {
-    pub sources: [&'static str; 2],
+pub struct TableRow {
+    /// The paper's name: "Sigmoid", "Tanh", "Tanh N", "Softsign", "Softsign N" (N: normalized init).
+    pub network: &'static str,
+    pub activation: Activation,
+    pub init: Init,
+    /// Held-out error at every probe (the sigmoid's to `steps`, the others' to `table_steps`).
+    pub held_out_error: Vec<f64>,
+    /// Test error at step `table_steps` (full runs only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_error: Option<f64>,
+    /// The test error's binomial standard error, √(e(1 − e)/n_test) (full runs only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub standard_error: Option<f64>,
+    /// Rank of the test error among the five, 1 = lowest (full runs only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rank: Option<usize>,
+    /// The paper's Table 1 test error on Shapeset-3×2, in percent, where the chapter quotes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paper_shapeset_percent: Option<f64>,
+}
+
+/// Figure 2-11's data: held-out error of the five networks of Table 1, and their test errors.
+#[derive(Debug, Clone, Serialize)]
+pub struct GlorotTable {
+    pub table_steps: usize,
+    pub n_test: usize,
+    pub probe_every: usize,
+    pub rows: Vec<TableRow>,
+    /// Test error with the normalized init over the standard one, for tanh and for softsign.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tanh_normalized_over_standard: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub softsign_normalized_over_standard: Option<f64>,
+    /// The normalized init's gain in test error (standard − normalized) in standard errors of the
+    /// difference, for tanh and for softsign.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tanh_gain_in_standard_errors: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub softsign_gain_in_standard_errors: Option<f64>,
+}
+
+/// The networks of Glorot & Bengio's Table 1 besides the sigmoid and the standard tanh:
+/// (name, activation, init, the paper's Shapeset-3×2 test error in percent where quoted).
+pub fn table_networks() -> [(&'static str, Activation, Init, Option<f64>); 5] {
+    [
+        ("Sigmoid", Activation::Sigmoid, Init::Standard, Some(82.61)),
+        ("Tanh", Activation::Tanh, Init::Standard, None),
+        ("Tanh N", Activation::Tanh, Init::XAVIER, Some(15.60)),
+        ("Softsign", Activation::Softsign, Init::Standard, None),
+        ("Softsign N", Activation::Softsign, Init::XAVIER, None),
+    ]
 }
 
 /// What Figures 2-9 to 2-12 measured (quick mode: the first probe interval, no summaries, no final
@@ -282,6 +370,7 @@ pub struct GlorotData {
     pub tanh: GlorotNet,
     pub sigmoid_histograms: GlorotHistograms,
     pub tanh_histograms: GlorotHistograms,
+    pub table: GlorotTable,
 }
 
 /// Figures 2-9 to 2-12: per-layer mean activations of the sigmoid network during training, the tanh
@@ -295,7 +384,7 @@ fn glorot_net(opts: GlorotOptions, run_mode: &GenOptions) -> Result<(GlorotNet, 
     let summary = (!run_mode.quick).then(|| GlorotSummary::of(&opts, &run.snapshots));
     let histograms_end = (!run_mode.quick).then_some(run.histograms_end);
     Ok((
-        GlorotNet { options: opts, snapshots: run.snapshots, summary },
+        GlorotNet { options: opts, snapshots: run.snapshots, test_error: run.test_error, summary },
         GlorotHistograms { histograms_start: run.histograms_start, histograms_end },
     ))
 }
@@ -352,19 +441,25 @@ fn draw_tanh(net: &GlorotNet) -> Result<Drawing> {
     Drawing::new("glorot-tanh", alt, chart.legend(Legend::Outside).render(alt)?, net)
 }
 
-fn draw_error(sig: &GlorotNet, tanh: &GlorotNet) -> Result<Drawing> {
-    let err = |net: &GlorotNet| net.snapshots.iter().map(|x| (x.step as f64, 1.0 - x.accuracy)).collect::<Vec<_>>();
-    let alt = "Held-out classification error against training step: the sigmoid network stays at chance, about 90 percent error, while the tanh network's error falls quickly in the first few hundred steps and then slowly";
-    let svg = LineChart::new("Held-out error during training (10 classes)")
+fn draw_error(table: &GlorotTable) -> Result<Drawing> {
+    let every = table.probe_every as f64;
+    let mut chart = LineChart::new("Held-out error during training: the five networks of Glorot & Bengio's Table 1")
         .x_label("SGD step (minibatch of 10)")
-        .y_label("held-out error")
+        .y_label("held-out error (10 classes)")
         .y_range(0.0, 1.0)
-        .series("sigmoid", err(sig))
-        .series("tanh", err(tanh))
-        .hline(1.0 - 1.0 / sig.options.classes as f64, "chance")
-        .render(alt)?;
-    let sources = GlorotErrorSources { sources: ["glorot-sigmoid.json", "glorot-tanh.json"] };
-    Drawing::new("glorot-error", alt, svg, &sources)
+        .hline(0.9, "chance");
+    for (k, row) in table.rows.iter().enumerate() {
+        let points = row.held_out_error.iter().enumerate().map(|(i, &e)| (i as f64 * every, e)).collect();
+        let style = if row.init == Init::Standard { SeriesStyle::solid() } else { SeriesStyle::dashed() };
+        chart = chart.series_with(row.network, points, style.color(k));
+    }
+    let alt = "Held-out classification error against training step for five networks: the sigmoid network stays at chance, about 90 percent error, for its whole run, while the tanh and softsign networks, with the standard (solid) or normalized (dashed) initialisation, fall within a few hundred steps and then slowly";
+    Drawing::new(
+        "glorot-error",
+        alt,
+        chart.vline(table.table_steps as f64, "test set").legend(Legend::Outside).render(alt)?,
+        table,
+    )
 }
 
 fn draw_histograms(name: &str, net: &GlorotNet, hists: &GlorotHistograms) -> Result<Drawing> {
@@ -418,18 +513,65 @@ impl Experiment for Glorot {
             opts.batch,
             opts.n_train
         );
-        let sigmoid = GlorotOptions { activation: Activation::Sigmoid, ..opts.clone() };
-        let tanh = GlorotOptions { activation: Activation::Tanh, ..opts.clone() };
-        let (sigmoid, sigmoid_histograms) = glorot_net(sigmoid, run_mode)?;
-        let (tanh, tanh_histograms) = glorot_net(tanh, run_mode)?;
-        Ok(GlorotData { sigmoid, tanh, sigmoid_histograms, tanh_histograms })
+        ensure!(
+            opts.table_steps <= opts.steps && opts.table_steps.is_multiple_of(opts.probe_every),
+            "--table-steps {} must be a multiple of --probe-every {} and at most --steps {}",
+            opts.table_steps,
+            opts.probe_every,
+            opts.steps
+        );
+        // Every network starts from the same options; the sigmoid runs `steps`, the others `table_steps`.
+        let net_opts = |activation, init, steps| GlorotOptions { activation, init, steps, ..opts.clone() };
+        let (sigmoid, sigmoid_histograms) = glorot_net(net_opts(Activation::Sigmoid, opts.init, opts.steps), run_mode)?;
+        let (tanh, tanh_histograms) = glorot_net(net_opts(Activation::Tanh, opts.init, opts.table_steps), run_mode)?;
+        let mut rows = Vec::new();
+        for (network, activation, init, paper) in table_networks() {
+            let net = match (activation, init) {
+                (Activation::Sigmoid, Init::Standard) => sigmoid.clone(),
+                (Activation::Tanh, Init::Standard) => tanh.clone(),
+                _ => glorot_net(net_opts(activation, init, opts.table_steps), run_mode)?.0,
+            };
+            rows.push(TableRow {
+                network,
+                activation,
+                init,
+                held_out_error: net.snapshots.iter().map(|s| 1.0 - s.accuracy).collect(),
+                test_error: net.test_error,
+                standard_error: net.test_error.map(|e| (e * (1.0 - e) / opts.n_test as f64).sqrt()),
+                rank: None,
+                paper_shapeset_percent: paper,
+            });
+        }
+        let errors: Vec<Option<f64>> = rows.iter().map(|r| r.test_error).collect();
+        if errors.iter().all(Option::is_some) {
+            for (i, row) in rows.iter_mut().enumerate() {
+                let mine = errors[i].unwrap_or(f64::NAN);
+                row.rank = Some(1 + errors.iter().filter(|e| e.unwrap_or(f64::NAN) < mine).count());
+            }
+        }
+        let ratio = |n: usize, s: usize| Some(errors[n]? / errors[s]?);
+        let gain = |n: usize, s: usize| {
+            let (en, es) = (rows[n].standard_error?, rows[s].standard_error?);
+            Some((errors[s]? - errors[n]?) / (en * en + es * es).sqrt())
+        };
+        let table = GlorotTable {
+            table_steps: opts.table_steps,
+            n_test: opts.n_test,
+            probe_every: opts.probe_every,
+            tanh_normalized_over_standard: ratio(2, 1),
+            softsign_normalized_over_standard: ratio(4, 3),
+            tanh_gain_in_standard_errors: gain(2, 1),
+            softsign_gain_in_standard_errors: gain(4, 3),
+            rows,
+        };
+        Ok(GlorotData { sigmoid, tanh, sigmoid_histograms, tanh_histograms, table })
     }
 
     fn draw(data: &GlorotData) -> Result<Vec<Drawing>> {
         Ok(vec![
             draw_sigmoid(&data.sigmoid)?,
             draw_tanh(&data.tanh)?,
-            draw_error(&data.sigmoid, &data.tanh)?,
+            draw_error(&data.table)?,
             draw_histograms("glorot-histograms-sigmoid", &data.sigmoid, &data.sigmoid_histograms)?,
             draw_histograms("glorot-histograms-tanh", &data.tanh, &data.tanh_histograms)?,
         ])
@@ -448,6 +590,11 @@ impl std::fmt::Display for GlorotData {
             writeln!(f, "{:<34} {:?}", format!("{name}: final_means"), s.final_means)?;
             writeln!(f, "{:<34} {:?}", format!("{name}: final_saturated"), s.final_saturated)?;
             writeln!(f, "{:<34} {:?}", format!("{name}: final_accuracy"), s.final_accuracy)?;
+        }
+        for row in &self.table.rows {
+            if let Some(e) = row.test_error {
+                writeln!(f, "{:<10} test error at step {}: {e:.3}", row.network, self.table.table_steps)?;
+            }
         }
         Ok(())
     }

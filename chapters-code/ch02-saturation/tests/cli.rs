@@ -34,6 +34,8 @@ fn examples_refuse_bad_flags_and_write_nothing() {
     refuses("glorot", &["--inputs", "pixelz"], "unknown inputs `pixelz`");
     refuses("glorot", &["--batch", "30000"], "--batch 30000 is larger than the 20000 training examples");
     refuses("glorot_conditions", &["--steps", "0"], "must be a positive integer, got `0`");
+    refuses("glorot_conditions", &["--width", "1"], "--width must be at least 2 (the sweep halves it), got 1");
+    refuses("glorot", &["--table-steps", "150"], "--table-steps 150 must be a multiple of --probe-every 100");
     refuses("saxe", &["--strengths", "1,2"], "--strengths must be distinct and decreasing");
     refuses("saxe", &["--strengths", "1,0"], "must be a finite positive number, got `0`");
     refuses("saxe", &["--fraction", "1.5"], "must be a probability between 0 and 1, got `1.5`");
