@@ -44,7 +44,7 @@ pub struct SaturationOptions {
     #[arg(long, default_value_t = 20_000, value_parser = cli::positive_usize, allow_negative_numbers = true)]
     pub train_examples: usize,
     /// Held-out examples.
-    #[arg(long, default_value_t = 2000, value_parser = cli::positive_usize, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 1000, value_parser = cli::positive_usize, allow_negative_numbers = true)]
     pub test_examples: usize,
     /// Seed of the teacher task (plus one: of the weights; plus two: of the batches).
     #[arg(long, default_value_t = 0)]
