@@ -1,8 +1,11 @@
 //! Glorot & Bengio (2010), §4.2: a tanh MLP at initialisation under the "standard" and the
 //! "normalized" (Xavier) initialisation — activations, back-propagated gradients and weight gradients
-//! per layer, and the mean singular value of the layer Jacobians.
+//! per layer, and the mean singular value of the layer Jacobians. The digits are averaged over 2×2
+//! pixel blocks (14×14 = 196 inputs) and the hidden layers are as wide as the input, so the first
+//! layer is square, as the paper's nearly is (32×32 = 1024 inputs, 1000 units).
 
 use anyhow::{Result, ensure};
+use candle_core::Tensor;
 use chapter_kit::cli;
 use chapter_kit::figure::{Drawing, Experiment, GenOptions};
 use lab::data::standardized_digits;
@@ -15,8 +18,8 @@ use serde::Serialize;
 /// Settings of Figures 4-1 and 4-2.
 #[derive(Debug, Clone, Serialize, clap::Args)]
 pub struct GlorotOptions {
-    /// Hidden units per layer.
-    #[arg(long, default_value_t = 256, value_parser = cli::positive_usize, allow_negative_numbers = true)]
+    /// Hidden units per layer (the default equals the 196 inputs: a square first layer).
+    #[arg(long, default_value_t = 196, value_parser = cli::positive_usize, allow_negative_numbers = true)]
     pub width: usize,
     /// Hidden layers (at least 2: Jacobians are taken between equal-width layers).
     #[arg(long, default_value_t = 5, value_parser = cli::depth_at_least_2, allow_negative_numbers = true)]
@@ -32,6 +35,16 @@ pub struct GlorotOptions {
     pub seed: u64,
 }
 chapter_kit::defaults_from_flags!(GlorotOptions);
+
+/// `n` digits averaged over 2×2 pixel blocks (14×14 = 196 inputs), standardised to mean 0 and
+/// variance 1 over the set: Glorot & Bengio's inputs are 32×32 images feeding 1000 units, so their
+/// first layer is nearly square; these feed layers of 196.
+pub fn pooled_digits(n: usize, seed: u64) -> Result<(Tensor, Tensor)> {
+    let (x, y) = standardized_digits(n, seed)?;
+    let pooled = x.reshape((n, 1, 28, 28))?.avg_pool2d(2)?.reshape((n, 196))?;
+    let (mean, std) = lab::probe::mean_std(&pooled)?;
+    Ok((pooled.affine(1.0 / std, -mean / std)?, y))
+}
 
 /// The two schemes Glorot & Bengio compare.
 pub fn glorot_inits() -> [(&'static str, Init); 2] {
@@ -122,7 +135,7 @@ impl Experiment for Glorot {
             "jacobian examples must be between 1 and the batch size ({})",
             opts.batch
         );
-        let (x, y) = standardized_digits(opts.batch, opts.seed)?;
+        let (x, y) = pooled_digits(opts.batch, opts.seed)?;
         let d_in = x.dim(1)?;
         // Quick mode decomposes one example's Jacobians instead of all of them.
         let jac_examples = if run_mode.quick { 1 } else { opts.jacobian_examples };
