@@ -9,6 +9,7 @@
 //! last step only, is 0.5 + (X₁ + X₂)/4; a sequence is processed correctly when the absolute error
 //! there is below 0.04. We keep every sequence at length T (theirs vary between T and T + T/10).
 
+use crate::median;
 use anyhow::{Result, ensure};
 use candle_core::{DType, Module, Tensor};
 use chapter_kit::cli;
@@ -221,12 +222,6 @@ fn held_out_seed(seed: u64) -> u64 {
     data_seed(seed) ^ 0x5eed
 }
 
-fn median(values: &[f64]) -> f64 {
-    let mut v: Vec<f64> = values.to_vec();
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
 /// Figure 7-11: the adding problem.
 pub struct Adding;
 
@@ -272,8 +267,9 @@ impl Experiment for Adding {
                 }
                 let summary = (!quick).then(|| {
                     let solved = runs.iter().filter(|r| r.solved).count();
+                    // A diverged run (NaN) counts as the worst.
                     let mses: Vec<f64> =
-                        runs.iter().map(|r| if r.mse.is_finite() { r.mse } else { f64::INFINITY }).collect();
+                        runs.iter().map(|r| if r.mse.is_finite() { r.mse } else { f64::MAX }).collect();
                     let median_mse = median(&mses);
                     CellSummary {
                         solved,

@@ -5,6 +5,7 @@
 //! once with the gradient clipped to a norm (their algorithm 1), and count the runs that reach the
 //! target.
 
+use crate::median;
 use anyhow::{Result, ensure};
 use chapter_kit::cli;
 use chapter_kit::figure::{Drawing, Experiment, GenOptions};
@@ -29,7 +30,7 @@ pub struct CliffOptions {
     #[arg(long, value_delimiter = ',', default_values_t = [-2.0, 12.0, -10.0, 2.0], value_parser = cli::finite_f64, allow_negative_numbers = true)]
     pub region: Vec<f64>,
     /// Cells of the drawn grid along each axis.
-    #[arg(long, default_value_t = 141, value_parser = cli::positive_usize, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 81, value_parser = cli::positive_usize, allow_negative_numbers = true)]
     pub grid: usize,
     /// The gradient map shows, in each cell, the largest ‖∇E‖ on a sub-grid of this many points
     /// a side (the cliff is far thinner than a cell).
@@ -211,12 +212,6 @@ pub struct CliffData {
     pub loss: SurfaceFigure,
     pub grad: SurfaceFigure,
     pub runs: ClipRunsFigure,
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
-    v.sort_by(f64::total_cmp);
-    if v.is_empty() { f64::NAN } else { v[v.len() / 2] }
 }
 
 fn centres(from: f64, to: f64, n: usize) -> Vec<f64> {

@@ -5,7 +5,7 @@
 //! measurement of Figure 7-6, at T = 100), and beside σ(b_f)^k, the product if every gate sat at
 //! its bias.
 
-use crate::lag::{forget_gates, lag_profile, normal_inputs, unit_vector};
+use crate::lag::{SeqShape, forget_gates, lag_profile, normal_inputs, unit_vector};
 use anyhow::{Result, ensure};
 use candle_core::Tensor;
 use chapter_kit::cli;
@@ -20,15 +20,9 @@ pub struct ForgetOptions {
     /// Sequence length T.
     #[arg(long, default_value_t = 100, value_parser = cli::positive_usize, allow_negative_numbers = true)]
     pub steps: usize,
-    /// Hidden units.
-    #[arg(long, default_value_t = 32, value_parser = cli::positive_usize, allow_negative_numbers = true)]
-    pub hidden: usize,
-    /// Input features (standard normal at every step).
-    #[arg(long, default_value_t = 4, value_parser = cli::positive_usize, allow_negative_numbers = true)]
-    pub d_in: usize,
-    /// Sequences averaged over.
-    #[arg(long, default_value_t = 32, value_parser = cli::positive_usize, allow_negative_numbers = true)]
-    pub batch: usize,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub shape: SeqShape,
     /// Forget-gate biases, comma-separated.
     #[arg(long, value_delimiter = ',', default_values_t = [0.0, 1.0, 3.0], value_parser = cli::finite_f64, allow_negative_numbers = true)]
     pub forget_biases: Vec<f64>,
@@ -74,7 +68,9 @@ fn sigmoid(b: f64) -> f64 {
 
 /// One LSTM at forget bias `b`: its cell-state gradient profile and its forget-gate products.
 pub fn forget_run(opts: &ForgetOptions, xs: &Tensor, v: &Tensor, forget_bias: f64) -> Result<ForgetRun> {
-    let model = RnnConfig::new(Cell::Lstm { forget_bias }, opts.d_in, opts.hidden, 1).with_seed(opts.seed).build()?;
+    let model = RnnConfig::new(Cell::Lstm { forget_bias }, opts.shape.d_in, opts.shape.hidden, 1)
+        .with_seed(opts.seed)
+        .build()?;
     let (norms, _) = lag_profile(&model, xs, v)?;
     let c = &norms[1];
     let gates = forget_gates(&model, xs)?;
@@ -120,8 +116,8 @@ impl Experiment for ForgetProduct {
     fn run(opts: &ForgetOptions, run_mode: &GenOptions) -> Result<ForgetData> {
         ensure!(opts.steps >= 3, "--steps must be at least 3, got {}", opts.steps);
         ensure!(!opts.forget_biases.is_empty(), "need at least one forget bias");
-        let xs = normal_inputs(opts.batch, opts.steps, opts.d_in, opts.seed + 1)?;
-        let v = unit_vector(opts.hidden, opts.seed + 2)?;
+        let xs = normal_inputs(opts.shape.batch, opts.steps, opts.shape.d_in, opts.seed + 1)?;
+        let v = unit_vector(opts.shape.hidden, opts.seed + 2)?;
         let biases = if run_mode.quick { &opts.forget_biases[..1] } else { &opts.forget_biases[..] };
         let runs = biases.iter().map(|&b| forget_run(opts, &xs, &v, b)).collect::<Result<_>>()?;
         Ok(ForgetData { options: opts.clone(), max_lag: opts.steps - 1, factors: opts.steps - 2, runs })
@@ -131,7 +127,7 @@ impl Experiment for ForgetProduct {
         let o = &data.options;
         let mut chart = LineChart::new(format!(
             "LSTM, hidden {}, T = {}: the forget-gate product and the cell-state gradient",
-            o.hidden, o.steps
+            o.shape.hidden, o.steps
         ))
         .x_label("lag T − t")
         .y_label("relative to lag 1")
@@ -171,9 +167,13 @@ mod tests {
 
     #[test]
     fn the_product_starts_at_one_falls_and_its_gates_average_sigma_of_the_bias() -> Result<()> {
-        let opts = ForgetOptions { steps: 12, batch: 8, ..ForgetOptions::default() };
-        let xs = normal_inputs(opts.batch, opts.steps, opts.d_in, 1)?;
-        let v = unit_vector(opts.hidden, 2)?;
+        let opts = ForgetOptions {
+            steps: 12,
+            shape: SeqShape { batch: 8, ..SeqShape::default() },
+            ..ForgetOptions::default()
+        };
+        let xs = normal_inputs(opts.shape.batch, opts.steps, opts.shape.d_in, 1)?;
+        let v = unit_vector(opts.shape.hidden, 2)?;
         let r = forget_run(&opts, &xs, &v, 1.0)?;
         assert_eq!(r.product.len(), opts.steps - 1);
         assert!((r.product[0] - 1.0).abs() < 1e-12 && (r.measured[0] - 1.0).abs() < 1e-12);
@@ -181,7 +181,9 @@ mod tests {
         assert!((r.mean_forget - sigmoid(1.0)).abs() < 0.05, "{}", r.mean_forget);
         // One factor: the mean of the gate of step T − 2 over units and sequences.
         let gates = forget_gates(
-            &RnnConfig::new(Cell::Lstm { forget_bias: 1.0 }, opts.d_in, opts.hidden, 1).with_seed(opts.seed).build()?,
+            &RnnConfig::new(Cell::Lstm { forget_bias: 1.0 }, opts.shape.d_in, opts.shape.hidden, 1)
+                .with_seed(opts.seed)
+                .build()?,
             &xs,
         )?;
         let f = gates[opts.steps - 2].mean_all()?.to_scalar::<f64>()?;

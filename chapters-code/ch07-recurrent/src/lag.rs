@@ -12,12 +12,10 @@ use lab::rnn::{AnyCell, Cell, RnnConfig, SeqModel, Trace};
 use lab::{DEVICE, Init};
 use serde::Serialize;
 
-/// Settings of Figures 7-1 and 7-6.
-#[derive(Debug, Clone, Serialize, clap::Args)]
-pub struct LagOptions {
-    /// Sequence length T.
-    #[arg(long, default_value_t = 60, value_parser = cli::positive_usize, allow_negative_numbers = true)]
-    pub steps: usize,
+/// The probed networks and their inputs: hidden units, input features, sequences (Figures 7-1, 7-6
+/// and 7-10).
+#[derive(Debug, Clone, Copy, Serialize, clap::Args)]
+pub struct SeqShape {
     /// Hidden units.
     #[arg(long, default_value_t = 32, value_parser = cli::positive_usize, allow_negative_numbers = true)]
     pub hidden: usize,
@@ -27,6 +25,18 @@ pub struct LagOptions {
     /// Sequences averaged over.
     #[arg(long, default_value_t = 32, value_parser = cli::positive_usize, allow_negative_numbers = true)]
     pub batch: usize,
+}
+chapter_kit::defaults_from_flags!(SeqShape);
+
+/// Settings of Figures 7-1 and 7-6.
+#[derive(Debug, Clone, Serialize, clap::Args)]
+pub struct LagOptions {
+    /// Sequence length T.
+    #[arg(long, default_value_t = 60, value_parser = cli::positive_usize, allow_negative_numbers = true)]
+    pub steps: usize,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub shape: SeqShape,
     /// Scales ρ of the tanh RNNs' recurrent matrix W_hh = ρ·Q (every singular value is ρ),
     /// comma-separated.
     #[arg(long, value_delimiter = ',', default_values_t = [0.5, 0.9, 1.0, 1.1, 1.5], value_parser = cli::finite_positive_f64)]
@@ -46,7 +56,8 @@ chapter_kit::defaults_from_flags!(LagOptions);
 impl LagOptions {
     pub fn validate(&self) -> Result<()> {
         ensure!(self.steps >= 2, "--steps must be at least 2, got {}", self.steps);
-        ensure!(self.hidden > 0 && self.d_in > 0 && self.batch > 0, "sizes must be positive");
+        let SeqShape { hidden, d_in, batch } = self.shape;
+        ensure!(hidden > 0 && d_in > 0 && batch > 0, "sizes must be positive");
         ensure!(!self.rhos.is_empty(), "need at least one ρ");
         ensure!(self.rhos.iter().all(|r| r.is_finite() && *r > 0.0), "every ρ must be a finite positive number");
         ensure!(self.forget_biases.iter().all(|b| b.is_finite()), "every forget bias must be finite");
@@ -130,8 +141,9 @@ pub fn mean_forget_gate(model: &SeqModel, xs: &Tensor) -> Result<f64> {
 /// builds grow along the sequence).
 pub fn lag_profiles(opts: &LagOptions, quick: bool) -> Result<Vec<LagProfile>> {
     opts.validate()?;
-    let xs = normal_inputs(opts.batch, opts.steps, opts.d_in, opts.seed + 1)?;
-    let v = unit_vector(opts.hidden, opts.seed + 2)?;
+    let SeqShape { hidden, d_in, batch } = opts.shape;
+    let xs = normal_inputs(batch, opts.steps, d_in, opts.seed + 1)?;
+    let v = unit_vector(hidden, opts.seed + 2)?;
     let mut cells: Vec<Cell> = opts.rhos.iter().map(|&rho| Cell::Tanh { rho }).collect();
     if quick {
         cells.truncate(3);
@@ -140,7 +152,7 @@ pub fn lag_profiles(opts: &LagOptions, quick: bool) -> Result<Vec<LagProfile>> {
     cells.push(Cell::Gru);
     let mut out = Vec::new();
     for cell in cells {
-        let config = RnnConfig::new(cell, opts.d_in, opts.hidden, 1).with_input_gain(opts.input_gain);
+        let config = RnnConfig::new(cell, d_in, hidden, 1).with_input_gain(opts.input_gain);
         let model = config.with_seed(opts.seed).build()?;
         let (mut norms, _) = lag_profile(&model, &xs, &v)?;
         let c = (norms.len() > 1).then(|| norms.remove(1));
@@ -253,7 +265,7 @@ impl Experiment for BpttLag {
         let (opts, k_max) = (&data.tanh.options, data.tanh.max_lag);
         let mut chart = LineChart::new(format!(
             "Tanh RNN, hidden {}, W_hh = ρ·Q: gradient through time (T = {})",
-            opts.hidden, opts.steps
+            opts.shape.hidden, opts.steps
         ))
         .x_label("lag T − t (steps back from the loss)")
         .y_label("‖∂L/∂h_t‖  (‖∂L/∂h_T‖ = 1)")
@@ -269,12 +281,14 @@ impl Experiment for BpttLag {
         let fig_tanh = Drawing::new("lag-tanh", alt, chart.render(alt)?, &data.tanh)?;
 
         let reference = data.tanh.runs.iter().find(|p| p.cell == Cell::Tanh { rho: 1.0 });
-        let mut chart =
-            LineChart::new(format!("Gated cells, hidden {}: gradient through time (T = {})", opts.hidden, opts.steps))
-                .x_label("lag T − t")
-                .y_label("gradient norm")
-                .log_y()
-                .legend(lab::plot::Legend::Outside);
+        let mut chart = LineChart::new(format!(
+            "Gated cells, hidden {}: gradient through time (T = {})",
+            opts.shape.hidden, opts.steps
+        ))
+        .x_label("lag T − t")
+        .y_label("gradient norm")
+        .log_y()
+        .legend(lab::plot::Legend::Outside);
         for (i, p) in data.gated.runs.iter().enumerate() {
             chart = chart.series_with(format!("{}: ‖∂L/∂h_t‖", p.name), points(&p.h, 0), SeriesStyle::solid().color(i));
             if let Some(c) = &p.c {

@@ -39,6 +39,12 @@ pub use memory::{Memory, MemoryOptions, MemorySgd, MemorySgdOptions, pick_lr};
 
 use chapter_kit::figure::Generator;
 
+/// The median of the finite values (NaN if there are none).
+pub(crate) fn median(values: &[f64]) -> f64 {
+    let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    lab::stats::quantiles(&finite, &[0.5]).map_or(f64::NAN, |q| q[0])
+}
+
 /// The chapter's figure generators, run by its examples and by `book figures`.
 pub const GENERATORS: &[Generator] = &[
     Generator::of::<BpttLag>(),
