@@ -83,7 +83,7 @@ pub struct AddingOptions {
     #[arg(long, default_value_t = 1.0, value_parser = cli::finite_positive_f64, allow_negative_numbers = true)]
     pub clip: f64,
     /// Training steps, fresh sequences every step.
-    #[arg(long, default_value_t = 300, value_parser = cli::positive_usize, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 250, value_parser = cli::positive_usize, allow_negative_numbers = true)]
     pub train_steps: usize,
     /// Minibatch size.
     #[arg(long, default_value_t = 32, value_parser = cli::positive_usize, allow_negative_numbers = true)]
