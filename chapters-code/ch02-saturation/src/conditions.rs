@@ -168,10 +168,16 @@ impl Experiment for GlorotConditions {
         let all = opts.conditions();
         let conditions = if run_mode.quick { &all[..1] } else { &all[..] };
         let mut runs = Vec::new();
+        // Conditions that draw the same teacher task share one draw.
+        let mut task: Option<(GlorotOptions, (candle_core::Tensor, candle_core::Tensor))> = None;
         for c in conditions {
             let o = &c.options;
             let steps = if run_mode.quick { o.probe_every.min(o.steps) } else { o.steps };
-            let run = glorot::run(o, steps, run_mode.progress)?;
+            if !task.as_ref().is_some_and(|(drawn, _)| glorot::same_task(drawn, o)) {
+                task = Some((o.clone(), glorot::all_data(o)?));
+            }
+            let data = &task.as_ref().expect("drawn above").1;
+            let run = glorot::run_on(o, data, steps, run_mode.progress)?;
             let top = o.depth - 1;
             let end = (!run_mode.quick).then(|| {
                 let last = run.snapshots.last().expect("snapshots");

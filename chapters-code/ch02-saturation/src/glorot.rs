@@ -80,7 +80,7 @@ pub struct GlorotOptions {
     #[arg(long, default_value_t = 10, value_parser = cli::positive_usize, allow_negative_numbers = true)]
     pub batch: usize,
     /// SGD steps of the sigmoid network.
-    #[arg(long, default_value_t = 6000, value_parser = cli::positive_usize, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 15000, value_parser = cli::positive_usize, allow_negative_numbers = true)]
     pub steps: usize,
     /// SGD steps of the tanh and softsign networks; every network is scored on the test set here.
     #[arg(long, default_value_t = 2000, value_parser = cli::positive_usize, allow_negative_numbers = true)]
@@ -148,7 +148,14 @@ pub fn test_data(opts: &GlorotOptions) -> Result<(Tensor, Tensor)> {
     Ok((x.narrow(0, start, opts.n_test)?, y.narrow(0, start, opts.n_test)?))
 }
 
-fn all_data(opts: &GlorotOptions) -> Result<(Tensor, Tensor)> {
+/// Whether two settings draw the same teacher task (so their runs can share one draw).
+pub(crate) fn same_task(a: &GlorotOptions, b: &GlorotOptions) -> bool {
+    (a.d_in, a.classes, a.inputs, a.seed, a.n_train, a.n_eval, a.n_test)
+        == (b.d_in, b.classes, b.inputs, b.seed, b.n_train, b.n_eval, b.n_test)
+}
+
+/// Every example of the task `opts` describes: training, then held-out, then test.
+pub(crate) fn all_data(opts: &GlorotOptions) -> Result<(Tensor, Tensor)> {
     let n = opts.n_train + opts.n_eval + opts.n_test;
     let d = lab::data::teacher(n, opts.d_in, opts.classes, opts.seed)?;
     let x = match opts.inputs {
@@ -169,11 +176,21 @@ fn histograms(net: &lab::Mlp, x: &Tensor, act: Activation) -> Result<Vec<Histogr
 /// Trains for `steps` steps (a prefix of the run `opts` describes: the same seed gives the same first
 /// steps whatever `steps` is) and probes every `opts.probe_every` steps.
 pub fn run(opts: &GlorotOptions, steps: usize, progress: bool) -> Result<GlorotRun> {
+    run_on(opts, &all_data(opts)?, steps, progress)
+}
+
+/// [`run`] on the task `all_data(opts)` drew (networks that differ only in activation, init or
+/// steps share one draw).
+pub(crate) fn run_on(opts: &GlorotOptions, task: &(Tensor, Tensor), steps: usize, progress: bool) -> Result<GlorotRun> {
     ensure!(opts.probe_every > 0, "probe interval must be at least 1");
     ensure!(opts.batch <= opts.n_train, "--batch {} is larger than the {} training examples", opts.batch, opts.n_train);
     ensure!(opts.n_test > 0, "the test set is empty");
-    let (x, y, xe, ye) = data(opts)?;
-    let (xt, yt) = test_data(opts)?;
+    // The teacher task, split into training, held-out and test examples.
+    let (xa, ya) = task;
+    let split = |start, len| -> Result<(Tensor, Tensor)> { Ok((xa.narrow(0, start, len)?, ya.narrow(0, start, len)?)) };
+    let (x, y) = split(0, opts.n_train)?;
+    let (xe, ye) = split(opts.n_train, opts.n_eval)?;
+    let (xt, yt) = split(opts.n_train + opts.n_eval, opts.n_test)?;
     let mut test_error = None;
     let net = MlpConfig::new(opts.d_in, opts.width, opts.depth, opts.classes, opts.activation, opts.init)
         .with_seed(opts.seed)
@@ -378,9 +395,13 @@ pub struct GlorotData {
 pub struct Glorot;
 
 /// Trains one network of the figures: all its steps, or in quick mode the first probe interval.
-fn glorot_net(opts: GlorotOptions, run_mode: &GenOptions) -> Result<(GlorotNet, GlorotHistograms)> {
+fn glorot_net(
+    opts: GlorotOptions,
+    task: &(Tensor, Tensor),
+    run_mode: &GenOptions,
+) -> Result<(GlorotNet, GlorotHistograms)> {
     let steps = if run_mode.quick { opts.probe_every.min(opts.steps) } else { opts.steps };
-    let run = run(&opts, steps, run_mode.progress)?;
+    let run = run_on(&opts, task, steps, run_mode.progress)?;
     let summary = (!run_mode.quick).then(|| GlorotSummary::of(&opts, &run.snapshots));
     let histograms_end = (!run_mode.quick).then_some(run.histograms_end);
     Ok((
@@ -522,14 +543,17 @@ impl Experiment for Glorot {
         );
         // Every network starts from the same options; the sigmoid runs `steps`, the others `table_steps`.
         let net_opts = |activation, init, steps| GlorotOptions { activation, init, steps, ..opts.clone() };
-        let (sigmoid, sigmoid_histograms) = glorot_net(net_opts(Activation::Sigmoid, opts.init, opts.steps), run_mode)?;
-        let (tanh, tanh_histograms) = glorot_net(net_opts(Activation::Tanh, opts.init, opts.table_steps), run_mode)?;
+        let task = all_data(opts)?;
+        let (sigmoid, sigmoid_histograms) =
+            glorot_net(net_opts(Activation::Sigmoid, opts.init, opts.steps), &task, run_mode)?;
+        let (tanh, tanh_histograms) =
+            glorot_net(net_opts(Activation::Tanh, opts.init, opts.table_steps), &task, run_mode)?;
         let mut rows = Vec::new();
         for (network, activation, init, paper) in table_networks() {
             let net = match (activation, init) {
                 (Activation::Sigmoid, Init::Standard) => sigmoid.clone(),
                 (Activation::Tanh, Init::Standard) => tanh.clone(),
-                _ => glorot_net(net_opts(activation, init, opts.table_steps), run_mode)?.0,
+                _ => glorot_net(net_opts(activation, init, opts.table_steps), &task, run_mode)?.0,
             };
             rows.push(TableRow {
                 network,
