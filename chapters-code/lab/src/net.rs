@@ -347,7 +347,13 @@ fn map_rows(
     f64_op: fn(f64, f64) -> f64,
 ) -> candle_core::Result<(CpuStorage, Shape)> {
     fn map<T: Copy>(x: &[T], r: &[T], f: fn(T, T) -> T) -> Vec<T> {
-        x.chunks_exact(r.len()).flat_map(|row| row.iter().zip(r).map(move |(&x, &r)| f(x, r))).collect()
+        let mut out = x.to_vec();
+        for row in out.chunks_exact_mut(r.len()) {
+            for (o, &r) in row.iter_mut().zip(r) {
+                *o = f(*o, r);
+            }
+        }
+        out
     }
     let (Some((x0, x1)), Some((r0, r1))) = (xl.contiguous_offsets(), rl.contiguous_offsets()) else {
         candle_core::bail!("lab row op: contiguous tensors only");
