@@ -343,10 +343,10 @@ fn map_rows(
     xl: &Layout,
     r: &CpuStorage,
     rl: &Layout,
-    f32_op: fn(f32, f32) -> f32,
-    f64_op: fn(f64, f64) -> f64,
+    f32_op: impl Fn(f32, f32) -> f32,
+    f64_op: impl Fn(f64, f64) -> f64,
 ) -> candle_core::Result<(CpuStorage, Shape)> {
-    fn map<T: Copy>(x: &[T], r: &[T], f: fn(T, T) -> T) -> Vec<T> {
+    fn map<T: Copy>(x: &[T], r: &[T], f: impl Fn(T, T) -> T) -> Vec<T> {
         let mut out = x.to_vec();
         for row in out.chunks_exact_mut(r.len()) {
             for (o, &r) in row.iter_mut().zip(r) {
