@@ -6,7 +6,6 @@
 //!
 //! - [`init_profile`]: ‖δˡ‖ per hidden layer of freshly initialised networks, over several weight
 //!   draws, with [`meanfield_profile`] as the theory line;
-//! - [`training_profile`]: the same profile, on a fixed probe batch, recorded while a network trains;
 //! - [`train_and_score`] and [`best_learning_rate`]: a fixed training budget, a small learning-rate
 //!   grid chosen on a validation set, and the held-out accuracy (for accuracy-against-depth sweeps);
 //! - [`inactive_fractions`]: per layer, the share of units whose pre-activation is ≤ 0 on every
@@ -166,57 +165,6 @@ pub fn meanfield_profile(config: &MlpConfig, input_second_moment: f64) -> Result
         profile[l] = profile[l + 1] * layers[l].chi.sqrt();
     }
     Ok(profile)
-}
-
-/// What a training run recorded about the error profile.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrainingProfile {
-    /// Steps at which the profile was taken (0 = at initialisation).
-    pub steps: Vec<usize>,
-    /// ‖δˡ‖ per probe, per hidden layer, on the fixed probe batch.
-    pub delta_norms: Vec<Vec<f64>>,
-    /// ‖δ¹‖/‖δᴸ‖ per probe.
-    pub ratios: Vec<f64>,
-    /// Loss on the probe batch at each probe.
-    pub probe_losses: Vec<f64>,
-    /// Training loss of every step (minibatch).
-    pub losses: Vec<f64>,
-    /// True when the loss became NaN or infinite and training stopped early.
-    pub diverged: bool,
-}
-
-/// Trains a network built from `config` on `train_set` through `phases` (see [`train_phases`]) and
-/// measures ‖δˡ‖ of every hidden layer on the fixed probe batch `probe` at step 0 and every `every`
-/// steps — chapter 2's "speed of learning during training", for any config. Returns the network too.
-pub fn training_profile(
-    config: &MlpConfig,
-    train_set: &Dataset,
-    probe: (&Tensor, &Tensor),
-    phases: &[Phase],
-    batch: usize,
-    seed: u64,
-    every: usize,
-) -> Result<(TrainingProfile, Mlp)> {
-    let net = config.build(&DEVICE)?;
-    let (mut steps, mut delta_norms_v, mut ratios, mut probe_losses) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let records = train_phases(&net, train_set, phases, batch, seed, every, |step, net| {
-        let d = delta_norms(net, probe.0, probe.1)?;
-        ratios.push(d[0] / d[d.len() - 1]);
-        delta_norms_v.push(d);
-        probe_losses.push(net.loss(probe.0, probe.1)?.to_dtype(DType::F64)?.to_scalar::<f64>()?);
-        steps.push(step);
-        Ok(())
-    })?;
-    let total: usize = phases.iter().map(|p| p.steps).sum();
-    let profile = TrainingProfile {
-        steps,
-        delta_norms: delta_norms_v,
-        ratios,
-        probe_losses,
-        diverged: records.len() < total || records.last().is_some_and(|r| !r.loss.is_finite()),
-        losses: records.iter().map(|r| r.loss).collect(),
-    };
-    Ok((profile, net))
 }
 
 /// The outcome of one fixed-budget training run.
@@ -456,22 +404,6 @@ mod tests {
         let again = MlpConfig::new(4, 8, 2, 2, Activation::Relu, Init::HE).with_seed(1).build(&DEVICE)?;
         assert_eq!(train_phases(&again, &data, &phases, 16, 3, 0, |_, _| Ok(()))?, records);
         assert!(train_phases(&net, &data, &[], 16, 3, 0, |_, _| Ok(())).is_err());
-        Ok(())
-    }
-
-    #[test]
-    fn a_training_profile_probes_a_fixed_batch() -> Result<()> {
-        let data = crate::data::teacher(200, 4, 2, 4)?;
-        let config = MlpConfig::new(4, 8, 3, 2, Activation::Tanh, Init::XAVIER).with_seed(1);
-        let phases = [Phase { optim: Optim::Sgd { lr: 0.1 }, steps: 10 }];
-        let (p, net) = training_profile(&config, &data, (&data.x, &data.y), &phases, 20, 0, 5)?;
-        assert_eq!(p.steps, vec![0, 5, 10]);
-        assert_eq!(p.losses.len(), 10);
-        assert!(!p.diverged);
-        // The last probe is the trained network's profile.
-        assert_eq!(p.delta_norms[2], delta_norms(&net, &data.x, &data.y)?);
-        assert_eq!(p.delta_norms[0], delta_norms(&config.build(&DEVICE)?, &data.x, &data.y)?);
-        assert!((p.ratios[1] - p.delta_norms[1][0] / p.delta_norms[1][2]).abs() < 1e-15);
         Ok(())
     }
 
