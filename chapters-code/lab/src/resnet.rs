@@ -4,8 +4,8 @@
 //!
 //! ```text
 //! x⁰ = W_in x + b_in
-//! residual:  xˡ = xˡ⁻¹ + αˡ·(W₂ˡ f(W₁ˡ n(xˡ⁻¹) + b₁ˡ)) + b₂ˡ
-//! plain:     xˡ =           W₂ˡ f(W₁ˡ n(xˡ⁻¹) + b₁ˡ)  + b₂ˡ
+//! residual:  xˡ = xˡ⁻¹ + αˡ·(W₂ˡ f(W₁ˡ n(xˡ⁻¹) + b₁ˡ) + b₂ˡ)
+//! plain:     xˡ =             W₂ˡ f(W₁ˡ n(xˡ⁻¹) + b₁ˡ) + b₂ˡ
 //! logits = W_out x^L + b_out
 //! ```
 //!
@@ -24,8 +24,8 @@
 //! `block{l}.alpha`, `block{l}.norm.*`, `head.*`), created through a [`VarBuilder`] and then filled from
 //! an explicitly seeded generator (candle's own CPU generator cannot be seeded). candle's `backward()`
 //! keeps gradients only for `Var`s, so per-block gradients are read from the block's parameters:
-//! ‖∂L/∂W₁ˡ‖, and ∂L/∂b₂ˡ, which is exactly the batch sum of ∂L/∂xˡ — the error on the stream after
-//! block l ([`ResMlp::block_grads`]).
+//! ‖∂L/∂W₁ˡ‖, and ∂L/∂b₂ˡ, which is exactly the batch sum of ∂L/∂xˡ (times αˡ in a residual block,
+//! whose b₂ sits inside the branch scale) — the error on the stream after block l ([`ResMlp::block_grads`]).
 //!
 //! The LayerNorm is written in tensor ops (`candle_nn::ops::layer_norm_slow`): `candle_nn::LayerNorm`'s
 //! fast path for contiguous inputs is a custom op without a backward pass, so gradients would silently
@@ -167,7 +167,7 @@ impl ResMlpConfig {
     }
 }
 
-/// One block: `x + α·(W₂ f(W₁ n(x) + b₁)) + b₂`, or without `x +` when plain.
+/// One block: `x + α·(W₂ f(W₁ n(x) + b₁) + b₂)`, or `W₂ f(W₁ n(x) + b₁) + b₂` when plain.
 pub struct ResBlock {
     pub w1: Linear,
     pub w2: Linear,
@@ -214,7 +214,7 @@ pub struct BlockGrads {
     pub w1: f64,
     /// ‖∂L/∂W₂ˡ‖.
     pub w2: f64,
-    /// ‖∂L/∂b₂ˡ‖ = ‖Σ_batch ∂L/∂xˡ‖: the error on the stream after block l.
+    /// ‖∂L/∂b₂ˡ‖ = ‖Σ_batch ∂L/∂xˡ‖ (× αˡ in a residual block): the error on the stream after block l.
     pub stream: f64,
 }
 
