@@ -46,7 +46,7 @@ fn run(args: Args) -> Result<()> {
     let arch = if args.post_ln { Arch::PostLn } else { Arch::PreLn };
     let model: Transformer = arch.apply(m.config(args.blocks)).with_seed(args.common.seed).build()?;
     let params = candle_nn::ParamsAdamW { lr: 1e-3, weight_decay: 0.0, ..Default::default() };
-    let mut opt = candle_nn::AdamW::new(model.vars(), params)?;
+    let mut opt = lab::train::InPlaceAdamW::new(model.vars(), params)?; // the optimiser the figures train with
     let mut rng = lab::init::rng(args.common.seed + 1);
     let mut step = |i: usize| -> Result<f64> {
         opt.set_learning_rate(warmup_lr(1e-3, 0, i));
