@@ -7,8 +7,10 @@ use candle_core::{DType, Module, Tensor, Var};
 use chapter_kit::cli;
 use chapter_kit::figure::{Drawing, Experiment, GenOptions};
 use lab::plot::{LineChart, SeriesStyle};
-use lab::resnet::{ResMlp, ResMlpConfig};
+use lab::resnet::{ResBlock, ResMlp, ResMlpConfig};
 use serde::Serialize;
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 /// Settings of Figures 6-5 and 6-6.
 #[derive(Debug, Clone, Serialize, clap::Args)]
@@ -48,6 +50,44 @@ pub fn shattered_configs(width: usize, blocks: usize) -> Vec<(&'static str, ResM
         ("plain + BN", base.clone().plain().with_batch_norm(true)),
         ("residual, α = 1, + BN", base.with_batch_norm(true)),
     ]
+}
+
+/// The network `config.build()` would draw, made from `base`'s weights instead of a fresh draw.
+/// `config` may differ from `base.config` only in the skip connections, α and the norm, none of
+/// which takes anything from the generator, so every weight is the same (the five networks of
+/// [`shattered_configs`] share one draw). The copy is detached: no `Var`s, no `VarMap`; α, γ and β
+/// are made as the `VarBuilder` makes them.
+pub fn variant_of(base: &ResMlp, config: ResMlpConfig) -> Result<ResMlp> {
+    config.validate()?;
+    let draw =
+        |c: &ResMlpConfig| ResMlpConfig { skip: true, alpha: 1.0, layer_norm: false, batch_norm: false, ..c.clone() };
+    ensure!(draw(&config) == draw(&base.config), "{config:?} does not draw the same weights as {:?}", base.config);
+    let w = base.stem.weight();
+    let (dtype, device, n) = (w.dtype(), w.device(), config.width);
+    let detach = |l: &candle_nn::Linear| candle_nn::Linear::new(l.weight().detach(), l.bias().map(Tensor::detach));
+    let konst = |v: f64, len: usize| -> Result<Tensor> {
+        Ok(candle_nn::Init::Const(v).var(len, dtype, device)?.as_detached_tensor())
+    };
+    let blocks = base
+        .blocks
+        .iter()
+        .map(|b| {
+            let norm =
+                if config.layer_norm || config.batch_norm { Some((konst(1.0, n)?, konst(0.0, n)?)) } else { None };
+            let alpha = if config.skip { konst(config.alpha, 1)? } else { Tensor::ones(1, dtype, device)? };
+            Ok(ResBlock {
+                w1: detach(&b.w1),
+                w2: detach(&b.w2),
+                alpha,
+                norm,
+                batch_norm: config.batch_norm,
+                activation: config.activation,
+                skip: config.skip,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let (stem, head) = (detach(&base.stem), detach(&base.head));
+    Ok(ResMlp { config, varmap: candle_nn::VarMap::new(), stem, blocks, head })
 }
 
 /// dy/dx at `points` evenly spaced inputs in [−2, 2]: one backward pass through a `Var` input (each
@@ -147,15 +187,26 @@ impl Experiment for Shattered {
         let names: Vec<&'static str> = shattered_configs(opts.width, 1).iter().map(|c| c.0).collect();
         // acf[variant][depth] = mean over networks of ρ(0..=max_lag).
         let mut acf = vec![Vec::new(); names.len()];
+        // The gradients of network 0 (seed `opts.seed`), by (depth, variant): Figure 6-6 draws some.
+        let mut first: HashMap<(usize, usize), Vec<f64>> = HashMap::new();
         for &depth in depths {
-            for (i, (_, cfg)) in shattered_configs(opts.width, depth).into_iter().enumerate() {
-                let mut mean = vec![0.0; opts.max_lag + 1];
-                for k in 0..opts.networks {
-                    let g = input_gradient(&cfg.clone().with_seed(opts.seed + 1000 * k as u64).build()?, opts.points)?;
-                    for (m, r) in mean.iter_mut().zip(autocorrelation(&g, opts.max_lag)) {
+            let configs = shattered_configs(opts.width, depth);
+            let mut means = vec![vec![0.0; opts.max_lag + 1]; configs.len()];
+            for k in 0..opts.networks {
+                // One draw per network, shared by the variants (see `variant_of`).
+                let base = configs[0].1.clone().with_seed(opts.seed + 1000 * k as u64).build()?;
+                for (i, (_, cfg)) in configs.iter().enumerate() {
+                    let net = variant_of(&base, cfg.clone().with_seed(base.config.seed))?;
+                    let g = input_gradient(&net, opts.points)?;
+                    for (m, r) in means[i].iter_mut().zip(autocorrelation(&g, opts.max_lag)) {
                         *m += r / opts.networks as f64;
                     }
+                    if k == 0 {
+                        first.insert((depth, i), g);
+                    }
                 }
+            }
+            for (i, mean) in means.into_iter().enumerate() {
                 acf[i].push(mean);
             }
         }
@@ -167,18 +218,29 @@ impl Experiment for Shattered {
 
         // Figure 6-6: the gradients of one network each.
         let d = opts.curve_depth;
-        let shallow = shattered_configs(opts.width, 1)[0].1.clone();
-        let deep = shattered_configs(opts.width, d);
+        // (depth, variant of `shattered_configs`), network 0: gradients the loop above measured
+        // already are taken from it.
         let configs = [
-            ("plain, L = 1".to_string(), shallow),
-            (format!("plain, L = {d}"), deep[0].1.clone()),
-            (format!("residual α = 1, L = {d}"), deep[1].1.clone()),
-            (format!("residual α = 1/√L, L = {d}"), deep[2].1.clone()),
-            (format!("plain + BN, L = {d}"), deep[3].1.clone()),
+            ("plain, L = 1".to_string(), 1, 0),
+            (format!("plain, L = {d}"), d, 0),
+            (format!("residual α = 1, L = {d}"), d, 1),
+            (format!("residual α = 1/√L, L = {d}"), d, 2),
+            (format!("plain + BN, L = {d}"), d, 3),
         ];
+        let mut bases: HashMap<usize, ResMlp> = HashMap::new();
         let mut curves = Vec::new();
-        for (name, cfg) in configs {
-            let gradient = input_gradient(&cfg.with_seed(opts.seed).build()?, opts.points)?;
+        for (name, depth, i) in configs {
+            let gradient = match first.get(&(depth, i)) {
+                Some(g) => g.clone(),
+                None => {
+                    let cfgs = shattered_configs(opts.width, depth);
+                    let base = match bases.entry(depth) {
+                        Entry::Occupied(e) => e.into_mut(),
+                        Entry::Vacant(e) => e.insert(cfgs[0].1.clone().with_seed(opts.seed).build()?),
+                    };
+                    input_gradient(&variant_of(base, cfgs[i].1.clone().with_seed(opts.seed))?, opts.points)?
+                }
+            };
             curves.push(ShatteredCurve { name, lag1: autocorrelation(&gradient, 1)[1], gradient });
         }
         let options = (!run_mode.quick).then(|| opts.clone());
@@ -269,6 +331,24 @@ mod tests {
             let fd = (y(x + 1e-6)? - y(x - 1e-6)?) / 2e-6;
             assert!((fd - gi).abs() < 1e-6 * (1.0 + gi.abs()), "x = {x}: fd {fd}, autograd {gi}");
         }
+        Ok(())
+    }
+
+    #[test]
+    fn variants_of_one_draw_are_the_networks_their_configs_build() -> Result<()> {
+        let configs = shattered_configs(24, 3);
+        let base = configs[0].1.clone().with_seed(7).build()?;
+        for (name, cfg) in &configs {
+            let cfg = cfg.clone().with_seed(7);
+            let fresh = input_gradient(&cfg.build()?, 16)?;
+            let shared = input_gradient(&variant_of(&base, cfg.clone())?, 16)?;
+            // The same bits: the same weights through the same ops.
+            assert_eq!(fresh, shared, "{name}");
+            assert!(fresh.iter().all(|g| g.is_finite()) && fresh.iter().any(|g| *g != 0.0), "{name}");
+        }
+        // Another seed, width or depth draws other weights.
+        assert!(variant_of(&base, configs[1].1.clone().with_seed(8)).is_err());
+        assert!(variant_of(&base, shattered_configs(24, 4)[1].1.clone().with_seed(7)).is_err());
         Ok(())
     }
 }
