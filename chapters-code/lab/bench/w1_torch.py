@@ -33,6 +33,17 @@ def positive(s):
     return v
 
 
+def normal_init(s):
+    kind, _, std = s.partition(":")
+    try:
+        value = float(std)
+    except ValueError:
+        value = -1.0
+    if kind != "normal" or not value > 0:
+        raise argparse.ArgumentTypeError(f"expected normal:STD with STD > 0, got `{s}`")
+    return value
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--depth", type=positive, default=20, help="hidden layers")
@@ -43,6 +54,8 @@ def main():
     p.add_argument("--residual", action="store_true", help="residual hidden blocks h + f(z)")
     p.add_argument("--init-std", type=float, default=None,
                    help="Normal(0, std) weights instead of Xavier/He (step_bench's --init normal:STD)")
+    p.add_argument("--init", type=normal_init, default=None, dest="init_normal",
+                   help="normal:STD, as step_bench spells it (the same as --init-std STD)")
     p.add_argument("--steps", type=positive, default=200, help="timed steps")
     p.add_argument("--warmup", type=int, default=10, help="untimed steps first")
     p.add_argument("--batches", type=positive, default=8, help="distinct minibatches cycled through")
@@ -51,6 +64,8 @@ def main():
                    help="torch.set_num_threads (default: torch's own choice)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
+    if args.init_normal is not None:
+        args.init_std = args.init_normal
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)

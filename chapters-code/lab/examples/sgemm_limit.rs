@@ -38,6 +38,10 @@ struct Args {
     /// Time to spend measuring, after one untimed product.
     #[arg(long, default_value_t = 3.0, value_parser = cli::finite_positive_f64, allow_negative_numbers = true)]
     seconds: f64,
+    /// Operand layouts, as a training step meets them: nn (A·B, both row-major), nt (A·Bᵀ: the forward
+    /// x·Wᵀ and the input gradient), tn (Aᵀ·B: the weight gradient gᵀ·x).
+    #[arg(long, default_value = "nn", value_parser = ["nn", "nt", "tn", "nt-cm"])]
+    layout: String,
 }
 
 fn main() {
@@ -56,9 +60,15 @@ fn run() -> Result<()> {
         std::arch::is_x86_feature_detected!("avx2"),
         std::arch::is_x86_feature_detected!("fma")
     );
-    println!("product: {m}x{k} · {k}x{n}, f32, threads {}", args.threads);
+    println!("product: {m}x{k} · {k}x{n}, f32, layout {}, threads {}", args.layout, args.threads);
     let a: Vec<f32> = (0..m * k).map(|i| ((i * 7 + 3) % 17) as f32 / 17.0 - 0.5).collect();
     let b: Vec<f32> = (0..k * n).map(|i| ((i * 5 + 1) % 13) as f32 / 13.0 - 0.5).collect();
+    // Element (i, p) of A and (p, j) of B, wherever the layout stores them.
+    let (a_cs, a_rs) = if args.layout == "tn" { (m as isize, 1) } else { (1, k as isize) };
+    let (b_cs, b_rs) = if args.layout.starts_with("nt") { (k as isize, 1) } else { (1, n as isize) };
+    let (c_cs, c_rs) = if args.layout == "nt-cm" { (m as isize, 1) } else { (1, n as isize) };
+    let at = |i: usize, p: usize| a[(i as isize * a_rs + p as isize * a_cs) as usize];
+    let bt = |p: usize, j: usize| b[(p as isize * b_rs + j as isize * b_cs) as usize];
     let mut c = vec![0f32; m * n];
     let parallelism = if args.threads > 1 { gemm::Parallelism::Rayon(args.threads) } else { gemm::Parallelism::None };
     let product = |c: &mut [f32]| {
@@ -70,15 +80,15 @@ fn run() -> Result<()> {
                 n,
                 k,
                 c.as_mut_ptr(),
-                1,
-                n as isize,
+                c_cs,
+                c_rs,
                 false,
                 a.as_ptr(),
-                1,
-                k as isize,
+                a_cs,
+                a_rs,
                 b.as_ptr(),
-                1,
-                n as isize,
+                b_cs,
+                b_rs,
                 0.0f32,
                 1.0f32,
                 false,
@@ -91,8 +101,12 @@ fn run() -> Result<()> {
     product(&mut c);
     // A spot check, so that a broken kernel cannot pass for a fast one.
     let (i, j) = (m / 2, n / 3);
-    let exact: f64 = (0..k).map(|p| a[i * k + p] as f64 * b[p * n + j] as f64).sum();
-    ensure!((c[i * n + j] as f64 - exact).abs() <= 1e-4 * (1.0 + exact.abs()) * (k as f64).sqrt(), "wrong product");
+    let exact: f64 = (0..k).map(|p| at(i, p) as f64 * bt(p, j) as f64).sum();
+    ensure!(
+        (c[(i as isize * c_rs + j as isize * c_cs) as usize] as f64 - exact).abs()
+            <= 1e-4 * (1.0 + exact.abs()) * (k as f64).sqrt(),
+        "wrong product"
+    );
 
     let flop = 2.0 * (m * n * k) as f64;
     let mut rates = Vec::new();

@@ -81,6 +81,35 @@ impl<T> Mat<T> {
     pub(super) fn t(self) -> Mat<T> {
         Mat { ptr: self.ptr, rows: self.cols, cols: self.rows, rs: self.cs, cs: self.rs }
     }
+
+    /// A row-major `rows × cols` view of `data`.
+    pub(super) fn row_major(data: &[T], rows: usize, cols: usize) -> Mat<T> {
+        assert_eq!(data.len(), rows * cols, "lab::fast: a row-major view needs rows·cols elements");
+        Mat { ptr: data.as_ptr(), rows, cols, rs: cols as isize, cs: 1 }
+    }
+}
+
+/// The elements of `b` copied into a fresh row-major buffer, 32×32 tiles at a time so that both the
+/// reads and the writes stay in cache lines.
+pub(super) fn to_row_major<T: Copy>(b: Mat<T>) -> Vec<T> {
+    const TILE: usize = 32;
+    let (rows, cols) = (b.rows, b.cols);
+    let mut out = Vec::with_capacity(rows * cols);
+    let spare = out.spare_capacity_mut();
+    for i0 in (0..rows).step_by(TILE) {
+        for j0 in (0..cols).step_by(TILE) {
+            for i in i0..(i0 + TILE).min(rows) {
+                for j in j0..(j0 + TILE).min(cols) {
+                    // SAFETY: (i, j) is inside the view, which `Mat::new` checked against its storage.
+                    let v = unsafe { *b.ptr.offset(i as isize * b.rs + j as isize * b.cs) };
+                    spare[i * cols + j].write(v);
+                }
+            }
+        }
+    }
+    // SAFETY: the tiles cover every (i, j), so all rows·cols elements are written.
+    unsafe { out.set_len(rows * cols) };
+    out
 }
 
 /// `dst (m×n, row-major) = [dst +] a·b` on the calling thread, where `a` is m×k and `b` is k×n.
@@ -183,7 +212,6 @@ pub(super) fn product<T: Float>(a: Mat<T>, b: Mat<T>) -> Vec<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::DEVICE;
     use crate::fast::linear;
     use crate::fast::test_support::{max_abs, max_abs_diff, rand, value_and_grads};
     use candle_core::{DType, Tensor, Var};
@@ -238,22 +266,34 @@ mod tests {
     /// paths.
     #[test]
     fn products_match_an_f64_reference_on_this_cpus_gemm_path() -> Result<()> {
-        for (m, k, n) in [(128, 256, 256), (128, 256, 10), (37, 129, 83), (1, 300, 1), (200, 17, 513)] {
+        // The last two have ≥ 512² weights, so linear's forward takes its column-major form.
+        let shapes = [
+            (128, 256, 256),
+            (128, 256, 10),
+            (37, 129, 83),
+            (1, 300, 1),
+            (200, 17, 513),
+            (128, 512, 512),
+            (37, 600, 520),
+        ];
+        for (m, k, n) in shapes {
             let x = rand(m, k, 1.0, 11)?;
             let w = rand(n, k, 0.1, 12)?;
-            let b = Tensor::zeros(n, DType::F32, &DEVICE)?;
+            let b = rand(1, n, 1.0, 14)?.flatten_all()?;
+            let bv = b.to_vec1::<f32>()?;
             let g = rand(m, n, 1.0, 13)?;
             let (xv, wv, gv) = (
                 x.flatten_all()?.to_vec1::<f32>()?,
                 w.flatten_all()?.to_vec1::<f32>()?,
                 g.flatten_all()?.to_vec1::<f32>()?,
             );
-            let want_y = reference_abt(&xv, &wv, m, k, n);
+            let want_xwt = reference_abt(&xv, &wv, m, k, n);
+            let want_y: Vec<f64> = want_xwt.iter().enumerate().map(|(i, v)| v + bv[i % n] as f64).collect();
             // ∂x = G·W = G·(Wᵀ)ᵀ, ∂W = Gᵀ·x = Gᵀ·(xᵀ)ᵀ.
             let want_dx = reference_abt(&gv, &transpose(&wv, n, k), m, n, k);
             let want_dw = reference_abt(&transpose(&gv, m, n), &transpose(&xv, m, k), n, m, k);
             let shape = format!("{m}x{k}x{n}");
-            assert_close_to_reference(&x.matmul(&w.t()?)?, &want_y, &format!("{shape} candle matmul x·Wᵀ"))?;
+            assert_close_to_reference(&x.matmul(&w.t()?)?, &want_xwt, &format!("{shape} candle matmul x·Wᵀ"))?;
             assert_close_to_reference(&g.matmul(&w)?, &want_dx, &format!("{shape} candle matmul G·W"))?;
             for split_from in [usize::MAX, 0] {
                 // Serial (every product on one thread), then every product split into column blocks.

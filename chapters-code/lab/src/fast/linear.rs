@@ -1,17 +1,23 @@
 //! `x Wᵀ + b` as one op, forward and backward, on [`super::gemm`]'s products.
 
-use super::gemm::{Mat, gemm_into, product};
+use super::gemm::{Mat, gemm_into, product, to_row_major};
 use super::{Float, contiguous_slice};
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Storage, Tensor, bail};
 
 struct Linear;
 
+/// From this many weights on, the forward product runs as its transpose ([`Linear::fwd_column_major`]).
+const COLUMN_MAJOR_MIN_WEIGHTS: usize = 512 * 512;
+
 impl Linear {
     fn fwd<T: Float>(x: Mat<T>, w: Mat<T>, b: &[T], b_stride: usize) -> Vec<T> {
         let (m, n, k) = (x.rows, w.rows, x.cols);
         // Every row starts as the bias; gemm then adds x·wᵀ onto it.
         let bias: Vec<T> = (0..n).map(|j| b[j * b_stride]).collect();
+        if m > 0 && n > 0 && k > 0 && k * n >= COLUMN_MAJOR_MIN_WEIGHTS {
+            return Linear::fwd_column_major(x, w, &bias);
+        }
         let mut dst = Vec::with_capacity(m * n);
         for _ in 0..m {
             dst.extend_from_slice(&bias);
@@ -21,6 +27,21 @@ impl Linear {
             unsafe { gemm_into(dst.as_mut_ptr(), true, x, w.t()) };
         }
         dst
+    }
+
+    /// The same `x·wᵀ + b`, computed as its transpose `w·xᵀ + b` (n×m) and transposed back. gemm reads
+    /// a transposed right-hand side slowly once the weights outgrow the cache: on Zen 5 with AVX-512,
+    /// 128×1024 times a transposed 1024×1024 ran at 89 GFLOP/s against 199 for this form (and 205 at
+    /// 512×512 against 142), while the extra copy touches only the m×n output.
+    fn fwd_column_major<T: Float>(x: Mat<T>, w: Mat<T>, bias: &[T]) -> Vec<T> {
+        let (m, n) = (x.rows, w.rows);
+        let mut out_t = Vec::with_capacity(n * m);
+        for &b in bias {
+            out_t.extend(std::iter::repeat_n(b, m));
+        }
+        // SAFETY: out_t is n×m and initialised; w is n×k and xᵀ is k×m (shapes checked by the caller).
+        unsafe { gemm_into(out_t.as_mut_ptr(), true, w, x.t()) };
+        to_row_major(Mat::row_major(&out_t, n, m).t())
     }
 }
 
