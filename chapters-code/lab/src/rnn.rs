@@ -16,7 +16,14 @@
 //! h_t ← h_t + p_t with p_t = 0: the forward pass is unchanged, and ∂L/∂p_t = ∂L/∂h_t, the total
 //! gradient of the loss with respect to the state at step t (through every later step). For an LSTM
 //! the state has two parts, h_t and the cell c_t, and both are probed.
+//!
+//! Training unrolls thousands of sequences, and candle's graph of a dozen small nodes per step costs
+//! several times the arithmetic at these sizes. So, with lab's fast paths on, an unprobed
+//! [`SeqModel::trace`] of a tanh RNN or an LSTM is one op, [`crate::fast::recurrent`]: the same
+//! function with a hand-written backpropagation through time, its gradients handed to the same
+//! `Var`s ([`SeqModel::trace_one_op`] runs it with probes too, for the tests).
 
+use crate::fast::Recurrence;
 use crate::{DEVICE, Init, init};
 use anyhow::{Result, ensure};
 use candle_core::{D, DType, Device, IndexOp, Module, Tensor, Var, backprop::GradStore};
@@ -412,22 +419,68 @@ impl SeqModel {
         crate::train::vars_in_name_order(&self.varmap)
     }
 
-    /// Unrolls the cell over `xs` `(batch, T, d_in)`, with probes if asked.
+    /// The cell's variable `rnn.<name>` (candle-nn's `LSTM` keeps its weights private).
+    fn cell_var(&self, name: &str) -> Result<Tensor> {
+        let vars = self.varmap.data().lock().expect("varmap lock");
+        let var = vars.get(&format!("rnn.{name}")).ok_or_else(|| anyhow::anyhow!("no rnn.{name}"))?;
+        Ok(var.as_tensor().clone())
+    }
+
+    /// Unrolls the cell over `xs` `(batch, T, d_in)`, with probes if asked. Without probes and with
+    /// lab's fast paths on ([`crate::fast::enabled`]), a tanh RNN or an LSTM on the CPU runs as one op
+    /// ([`Self::trace_one_op`]), which is what makes chapter 7's trainings cheap; otherwise, and for a
+    /// GRU, candle's step-by-step graph. Probed passes keep to the graph: the figures that read
+    /// probes make one pass per network, where its cost does not matter.
     pub fn trace(&self, xs: &Tensor, probe: bool) -> Result<Trace> {
+        if crate::fast::enabled()
+            && !probe
+            && let Some(trace) = self.trace_one_op(xs, false)?
+        {
+            return Ok(trace);
+        }
         Ok(match &self.cell {
             AnyCell::Tanh(c) => trace_of(unroll(c, xs, probe)?),
             AnyCell::Lstm(c) => {
-                let var = |name: &str| -> Result<Tensor> {
-                    let vars = self.varmap.data().lock().expect("varmap lock");
-                    let var = vars.get(&format!("rnn.{name}")).ok_or_else(|| anyhow::anyhow!("no rnn.{name}"))?;
-                    Ok(var.as_tensor().clone())
-                };
-                let (w_ih, w_hh) = (var("weight_ih_l0")?, var("weight_hh_l0")?);
-                let (b_ih, b_hh) = (var("bias_ih_l0")?, var("bias_hh_l0")?);
+                let (w_ih, w_hh) = (self.cell_var("weight_ih_l0")?, self.cell_var("weight_hh_l0")?);
+                let (b_ih, b_hh) = (self.cell_var("bias_ih_l0")?, self.cell_var("bias_hh_l0")?);
                 trace_of(unroll(&BiasedLstm { cell: c, w_ih, w_hh, b_ih, b_hh }, xs, probe)?)
             }
             AnyCell::Gru(c) => trace_of(unroll(c, xs, probe)?),
         })
+    }
+
+    /// The unroll as one op, [`crate::fast::recurrent`] (a hand-written backpropagation through time),
+    /// with probes if asked: the same zero `Var`s as [`unroll`]'s, one per step and part, stacked into
+    /// the op's probe input. `None` where the op does not apply (a GRU, another device or dtype).
+    pub fn trace_one_op(&self, xs: &Tensor, probe: bool) -> Result<Option<Trace>> {
+        if !xs.device().is_cpu() || !matches!(xs.dtype(), DType::F32 | DType::F64) {
+            return Ok(None);
+        }
+        let (cell, w_ih, w_hh, biases, parts) = match &self.cell {
+            AnyCell::Tanh(c) => {
+                let b = c.w_ih.bias().expect("the input weights carry the bias").clone();
+                (Recurrence::Tanh, c.w_ih.weight().clone(), c.w_hh.clone(), vec![b], TanhState::NAMES)
+            }
+            AnyCell::Lstm(_) => {
+                let biases = vec![self.cell_var("bias_ih_l0")?, self.cell_var("bias_hh_l0")?];
+                let (w_ih, w_hh) = (self.cell_var("weight_ih_l0")?, self.cell_var("weight_hh_l0")?);
+                (Recurrence::Lstm, w_ih, w_hh, biases, LSTMState::NAMES)
+            }
+            AnyCell::Gru(_) => return Ok(None),
+        };
+        let (batch, steps, _) = xs.dims3()?;
+        let shape = (batch, self.config.hidden);
+        let mut probes: Vec<Vec<Var>> = Vec::new();
+        if probe {
+            for _ in 0..steps {
+                let step = parts.iter().map(|_| Var::zeros(shape, xs.dtype(), xs.device()));
+                probes.push(step.collect::<candle_core::Result<_>>()?);
+            }
+        }
+        let flat: Vec<&Tensor> = probes.iter().flatten().map(|v| v.as_tensor()).collect();
+        let stacked = if probe { Some(Tensor::stack(&flat, 0)?) } else { None };
+        let last_hidden = crate::fast::recurrent(cell, xs, &w_ih, &w_hh, &biases, stacked.as_ref())?;
+        Ok(Some(Trace { last_hidden, parts, probes }))
     }
 
     /// The read-out of the last hidden state, `(batch, d_out)`.

@@ -60,9 +60,9 @@ fn tanh_f32(z: f32) -> f32 {
 /// Elementwise kernels over slices, compiled three times (baseline x86-64, AVX2+FMA, AVX-512) and
 /// dispatched at run time, so the loops vectorise to the widest registers the CPU has.
 macro_rules! dispatch {
-    ($(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),*) $body:block) => {
+    ($(#[$doc:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),*) $body:block) => {
         $(#[$doc])*
-        fn $name($($arg: $ty),*) {
+        $vis fn $name($($arg: $ty),*) {
             #[inline(always)]
             fn kernel($($arg: $ty),*) $body
             #[cfg(target_arch = "x86_64")]
@@ -86,8 +86,8 @@ macro_rules! dispatch {
 }
 
 dispatch! {
-    /// dst = σ(src).
-    fn sigmoid_fwd_f32(src: &[f32], dst: &mut [f32]) {
+    /// dst = σ(src) (also [`super::rnn`]'s gates).
+    pub(super) fn sigmoid_fwd_f32(src: &[f32], dst: &mut [f32]) {
         for (d, &z) in dst.iter_mut().zip(src) {
             *d = sigmoid_f32(z);
         }
@@ -104,8 +104,8 @@ dispatch! {
 }
 
 dispatch! {
-    /// dst = tanh(src).
-    fn tanh_fwd_f32(src: &[f32], dst: &mut [f32]) {
+    /// dst = tanh(src) (also [`super::rnn`]'s).
+    pub(super) fn tanh_fwd_f32(src: &[f32], dst: &mut [f32]) {
         for (d, &z) in dst.iter_mut().zip(src) {
             *d = tanh_f32(z);
         }

@@ -37,12 +37,14 @@
 mod activations;
 mod gemm;
 mod linear;
+mod rnn;
 mod sgd;
 
 pub use crate::norm::batch_norm_train;
 pub use activations::{relu, sigmoid, sigmoid_backward, tanh};
 pub use gemm::set_split;
 pub use linear::linear;
+pub use rnn::{Recurrence, recurrent};
 pub use sgd::sgd_update;
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, bail};
