@@ -243,14 +243,7 @@ pub fn run_generator(generator: &Generator, options: &GenOptions) -> Result<Vec<
     let label = format!("generator {}/{}", generator.chapter, generator.name);
     let figures = match catch_unwind(AssertUnwindSafe(|| (generator.run)(options))) {
         Ok(result) => result.with_context(|| label.clone())?,
-        Err(panic) => {
-            let message = panic
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| panic.downcast_ref::<&str>().copied())
-                .unwrap_or("(no message)");
-            bail!("{label} panicked: {message}");
-        }
+        Err(panic) => bail!("{label} panicked: {}", chapter_kit::exercise::panic_message(&*panic)),
     };
     if let Some(stray) = figures.iter().find(|f| f.chapter != generator.chapter) {
         bail!("{label} produced figure {}/{}, outside its chapter", stray.chapter, stray.name);
@@ -329,7 +322,7 @@ mod tests {
     fn quick_figures_count_as_stale() {
         let src = tempfile::tempdir().unwrap();
         let generator = Generator { chapter: "ch07", name: "demo", run: demo };
-        run_one(&generator, &GenOptions { quick: true, progress: false }, src.path()).unwrap();
+        run_one(&generator, &GenOptions::QUICK, src.path()).unwrap();
         let json = src.path().join("figures/ch07/demo.json");
         assert_eq!(std::fs::metadata(json).unwrap().modified().unwrap(), SystemTime::UNIX_EPOCH);
     }

@@ -151,7 +151,7 @@ impl Experiment for ChainProduct {
     fn draw(data: &ChainData) -> Result<Vec<Drawing>> {
         let Some(detail) = &data.detail else {
             // A quick run: the chains up to the report depth, not drawn.
-            return Ok(vec![Drawing::new("chain-product", "", String::new(), data)?]);
+            return Ok(vec![Drawing::data_only("chain-product", data)?]);
         };
         let xy = |v: &[f64]| v.iter().enumerate().map(|(i, &y)| ((i + 1) as f64, y)).collect::<Vec<_>>();
         let mut chart = LineChart::new("The chain rule is a product: ∂aᴸ/∂a⁰ against depth")

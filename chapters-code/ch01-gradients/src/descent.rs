@@ -142,7 +142,7 @@ impl Experiment for Descent {
     type Data = DescentData;
 
     fn run(opts: &DescentOptions, go: &GenOptions) -> Result<DescentData> {
-        anyhow::ensure!(!opts.fractions.is_empty(), "need at least one learning rate (--fractions)");
+        chapter_kit::cli::ensure_nonempty("fractions", &opts.fractions, "learning rate")?;
         let problem = Regression::new(opts.n, opts.x_mean, opts.seed)?;
         let (lambda_min, lambda_max) = problem.curvature()?;
         let limit = 2.0 / lambda_max;
@@ -166,7 +166,7 @@ impl Experiment for Descent {
     fn draw(data: &DescentData) -> Result<Vec<Drawing>> {
         if data.settings.is_none() {
             // A quick run: the first steps only, not drawn.
-            return Ok(vec![Drawing::new("descent", "", String::new(), data)?]);
+            return Ok(vec![Drawing::data_only("descent", data)?]);
         }
         let fractions: Vec<f64> = data.runs.iter().map(|r| r.fraction).collect();
         let alt = format!(

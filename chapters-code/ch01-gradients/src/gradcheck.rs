@@ -215,7 +215,7 @@ impl Experiment for Gradcheck {
     fn draw(data: &GradcheckData) -> Result<Vec<Drawing>> {
         if data.detail.is_none() {
             // A quick run: three steps, f64 only, not drawn.
-            return Ok(vec![Drawing::new("gradcheck", "", String::new(), data)?]);
+            return Ok(vec![Drawing::data_only("gradcheck", data)?]);
         }
         let alt = "Maximum relative error of a central-difference gradient check against the step h on log-log axes: both curves are V-shaped, and float64 reaches errors many orders of magnitude below float32";
         let svg = LineChart::new("Gradient check: relative error against step h")

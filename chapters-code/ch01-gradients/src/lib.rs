@@ -36,6 +36,7 @@ use chapter_kit::figure::Generator;
 /// The chapter's figure generators, run by its examples and by `book figures`.
 pub const GENERATORS: &[Generator] =
     &[Generator::of::<Descent>(), Generator::of::<Gradcheck>(), Generator::of::<ChainProduct>()];
+chapter_kit::quick_runs_agree_with_the_committed_figures!(GENERATORS);
 
 #[cfg(test)]
 mod tests {
@@ -43,27 +44,19 @@ mod tests {
     use chapter_kit::Experiment;
     use chapter_kit::figure::GenOptions;
 
-    const QUICK: GenOptions = GenOptions { quick: true, progress: false };
-
-    #[test]
-    #[ignore = "the root figures test checks every chapter in CI; run with --ignored while editing"]
-    fn quick_runs_agree_with_the_committed_figures() {
-        chapter_kit::figure::assert_quick_runs_agree(GENERATORS);
-    }
-
     #[test]
     fn quick_runs_show_what_the_chapter_says() -> anyhow::Result<()> {
         // Below the stability limit the loss falls from the first step; above it, it grows.
-        let descent = Descent::run(&DescentOptions::default(), &QUICK)?;
+        let descent = Descent::run(&DescentOptions::default(), &GenOptions::QUICK)?;
         for r in &descent.runs {
             let (first, last) = (r.losses[0], r.losses[r.losses.len() - 1]);
             assert_eq!(last < first, r.fraction < 1.0, "η = {} × limit: {first} → {last}", r.fraction);
         }
         // The sigmoid chain at the report depth sits below 4⁻ᴸ.
-        let chain = ChainProduct::run(&ChainOptions::default(), &QUICK)?;
+        let chain = ChainProduct::run(&ChainOptions::default(), &GenOptions::QUICK)?;
         assert!(chain.sigmoid_at_report < chain.bound[chain.report_depth - 1]);
         // At large steps truncation dominates: the f64 error shrinks as h does.
-        let check = Gradcheck::run(&GradcheckOptions::default(), &QUICK)?;
+        let check = Gradcheck::run(&GradcheckOptions::default(), &GenOptions::QUICK)?;
         assert!(check.rows.windows(2).all(|w| w[1].f64 < w[0].f64), "{:?}", check.rows);
         Ok(())
     }

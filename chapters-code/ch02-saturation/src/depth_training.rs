@@ -282,13 +282,8 @@ impl Experiment for DepthTraining {
     type Data = DepthTrainingData;
 
     fn run(opts: &DepthTrainingOptions, run_mode: &GenOptions) -> Result<DepthTrainingData> {
-        ensure!(!opts.depths.is_empty(), "--depths needs at least one depth");
-        ensure!(
-            opts.batch <= opts.n_train,
-            "--batch {} cannot exceed --n-train {} (an epoch would have no batch)",
-            opts.batch,
-            opts.n_train
-        );
+        cli::ensure_nonempty("depths", &opts.depths, "depth")?;
+        cli::ensure_at_most("batch", opts.batch, "n-train", opts.n_train)?;
         let (train, test) = opts.data.source()?.load(opts.n_train, opts.n_test)?;
         let (depths, steps) = if run_mode.quick {
             (&opts.depths[..opts.depths.len().min(2)], opts.eval_every)

@@ -3,7 +3,7 @@
 //! where one factor |w σ′(wa + b)| can reach 1 (the closed forms are in [`crate::window`]).
 
 use crate::window::{self, ChainStats};
-use anyhow::{Result, ensure};
+use anyhow::Result;
 use chapter_kit::cli;
 use chapter_kit::figure::{Drawing, Experiment, GenOptions};
 use lab::Activation;
@@ -275,13 +275,8 @@ impl Experiment for Functions {
 
     /// Quick mode is the full run: everything here takes a fraction of a second.
     fn run(opts: &FunctionsOptions, _: &GenOptions) -> Result<FunctionsData> {
-        ensure!(
-            opts.report_depth <= opts.depth,
-            "--report-depth {} must be at most --depth {}",
-            opts.report_depth,
-            opts.depth
-        );
-        ensure!(!opts.weight_stds.is_empty(), "--weight-stds needs at least one standard deviation");
+        cli::ensure_at_most("report-depth", opts.report_depth, "depth", opts.depth)?;
+        cli::ensure_nonempty("weight-stds", &opts.weight_stds, "standard deviation")?;
         Ok(FunctionsData { slopes: slopes(), bound: bound(opts), window: window_data() })
     }
 

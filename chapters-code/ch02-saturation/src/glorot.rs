@@ -183,7 +183,7 @@ pub fn run(opts: &GlorotOptions, steps: usize, progress: bool) -> Result<GlorotR
 /// steps share one draw).
 pub(crate) fn run_on(opts: &GlorotOptions, task: &(Tensor, Tensor), steps: usize, progress: bool) -> Result<GlorotRun> {
     ensure!(opts.probe_every > 0, "probe interval must be at least 1");
-    ensure!(opts.batch <= opts.n_train, "--batch {} is larger than the {} training examples", opts.batch, opts.n_train);
+    cli::ensure_at_most("batch", opts.batch, "n-train", opts.n_train)?;
     ensure!(opts.n_test > 0, "the test set is empty");
     // The teacher task, split into training, held-out and test examples.
     let (xa, ya) = task;
@@ -528,12 +528,7 @@ impl Experiment for Glorot {
     type Data = GlorotData;
 
     fn run(opts: &GlorotOptions, run_mode: &GenOptions) -> Result<GlorotData> {
-        ensure!(
-            opts.batch <= opts.n_train,
-            "--batch {} is larger than the {} training examples",
-            opts.batch,
-            opts.n_train
-        );
+        cli::ensure_at_most("batch", opts.batch, "n-train", opts.n_train)?;
         ensure!(
             opts.table_steps <= opts.steps && opts.table_steps.is_multiple_of(opts.probe_every),
             "--table-steps {} must be a multiple of --probe-every {} and at most --steps {}",

@@ -54,6 +54,7 @@ pub const GENERATORS: &[Generator] = &[
     Generator::of::<GlorotConditions>(),
     Generator::of::<Saxe>(),
 ];
+chapter_kit::quick_runs_agree_with_the_committed_figures!(GENERATORS);
 
 #[cfg(test)]
 mod tests {
@@ -62,7 +63,7 @@ mod tests {
 
     #[test]
     fn every_generator_runs_in_quick_mode() -> anyhow::Result<()> {
-        let go = GenOptions { quick: true, progress: false };
+        let go = GenOptions::QUICK;
         let mut names = Vec::new();
         for g in GENERATORS {
             let t = std::time::Instant::now();
@@ -80,11 +81,5 @@ mod tests {
         names.dedup();
         assert_eq!(before, names.len(), "two generators write the same figure");
         Ok(())
-    }
-
-    #[test]
-    #[ignore = "the root figures test checks every chapter in CI; run with --ignored while editing"]
-    fn quick_runs_agree_with_the_committed_figures() {
-        chapter_kit::figure::assert_quick_runs_agree(GENERATORS);
     }
 }

@@ -3,7 +3,7 @@
 //! measure gˡ (chapter 1: the per-example RMS of δˡ) of the same networks on the same batch.
 
 use crate::nielsen::{Cost, DataArgs, NIELSEN_INITIAL_SPEEDS, NetSpec, gradient_at_layers, speed_of_learning};
-use anyhow::{Result, ensure};
+use anyhow::Result;
 use chapter_kit::cli;
 use chapter_kit::figure::{Drawing, Experiment, GenOptions};
 use lab::experiments::geo_mean;
@@ -195,7 +195,7 @@ impl Experiment for SpeedInit {
     type Data = SpeedInitData;
 
     fn run(opts: &SpeedInitOptions, run_mode: &GenOptions) -> Result<SpeedInitData> {
-        ensure!(!opts.depths.is_empty(), "--depths needs at least one depth");
+        cli::ensure_nonempty("depths", &opts.depths, "depth")?;
         let source = opts.data.source()?;
         let (train, _) = source.load(opts.n, 0)?;
         let seeds = if run_mode.quick { 1 } else { opts.seeds };
@@ -240,7 +240,7 @@ impl Experiment for SpeedInit {
     fn draw(data: &SpeedInitData) -> Result<Vec<Drawing>> {
         if data.nets.iter().any(|net| net.stats.is_none()) {
             // A quick run has no means over seeds to draw (and its figure is never drawn).
-            return Ok(vec![Drawing::new("speed-init", "", String::new(), data)?]);
+            return Ok(vec![Drawing::data_only("speed-init", data)?]);
         }
         let mut chart = LayerProfile::new(format!(
             "The gradient at each layer at initialisation ({}, {} seeds)",

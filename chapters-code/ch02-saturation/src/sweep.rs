@@ -258,8 +258,8 @@ impl Experiment for DepthSweep {
     type Data = DepthSweepData;
 
     fn run(opts: &SweepOptions, run_mode: &GenOptions) -> Result<DepthSweepData> {
-        ensure!(!opts.depths.is_empty(), "--depths needs at least one depth");
-        ensure!(!opts.activations.is_empty(), "--activations needs at least one activation");
+        cli::ensure_nonempty("depths", &opts.depths, "depth")?;
+        cli::ensure_nonempty("activations", &opts.activations, "activation")?;
         ensure!(opts.depths.iter().all(|&d| d >= 2), "every depth must be at least 2 (a ratio of two layers)");
         let (train, _) = opts.data.source()?.load(opts.n, 0)?;
         let input_second_moment = train.x.sqr()?.mean_all()?.to_scalar::<f32>()? as f64;
@@ -287,7 +287,7 @@ impl Experiment for DepthSweep {
     fn draw(data: &DepthSweepData) -> Result<Vec<Drawing>> {
         if data.series.iter().any(|s| s.fit.is_none()) {
             // A quick run has no means over seeds to draw (and its figure is never drawn).
-            return Ok(vec![Drawing::new("depth-sweep", "", String::new(), data)?]);
+            return Ok(vec![Drawing::data_only("depth-sweep", data)?]);
         }
         let mut chart =
             LineChart::new(format!("g¹/gᴸ at initialisation: N(0, 1/n) weights, width {}", data.options.width))

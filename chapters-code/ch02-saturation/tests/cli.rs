@@ -20,7 +20,7 @@ fn examples_refuse_bad_flags_and_write_nothing() {
         examples.refuses_writing_nothing(name, &["--threads", "0"], "must be a positive integer, got `0`");
     }
     let refuses = |name, args: &[&str], needle| examples.refuses_writing_nothing(name, args, needle);
-    refuses("functions", &["--report-depth", "40"], "--report-depth 40 must be at most --depth 30");
+    refuses("functions", &["--report-depth", "40"], "--report-depth 40 cannot exceed --depth 30");
     refuses("functions", &["--weight-stds", "1,0"], "must be a finite positive number, got `0`");
     refuses("speed", &["--width", "0"], "must be a positive integer, got `0`");
     refuses("speed", &["--cost", "hinge"], "unknown cost `hinge`");
@@ -32,7 +32,7 @@ fn examples_refuse_bad_flags_and_write_nothing() {
     refuses("depth_sweep", &["--depths", "2,1"], "must be at least 2, got `1`");
     refuses("depth_sweep", &["--activations", "sigmoid,swish"], "swish");
     refuses("glorot", &["--inputs", "pixelz"], "unknown inputs `pixelz`");
-    refuses("glorot", &["--batch", "30000"], "--batch 30000 is larger than the 20000 training examples");
+    refuses("glorot", &["--batch", "30000"], "--batch 30000 cannot exceed --n-train 20000");
     refuses("glorot_conditions", &["--steps", "0"], "must be a positive integer, got `0`");
     refuses("glorot_conditions", &["--width", "1"], "--width must be at least 2 (the sweep halves it), got 1");
     refuses("glorot", &["--table-steps", "150"], "--table-steps 150 must be a multiple of --probe-every 100");

@@ -259,7 +259,7 @@ impl Experiment for BornDead {
     type Data = BornDeadData;
 
     fn run(opts: &BornDeadOptions, go: &GenOptions) -> Result<BornDeadData> {
-        ensure!(!opts.widths.is_empty(), "need at least one width (--widths)");
+        cli::ensure_nonempty("widths", &opts.widths, "width")?;
         ensure!(
             opts.max_depth >= 20,
             "--max-depth must be at least 20 (the chapter quotes depths 10 and 20), got {}",
@@ -301,7 +301,7 @@ impl Experiment for BornDead {
     fn draw(data: &BornDeadData) -> Result<Vec<Drawing>> {
         let Some(detail) = &data.detail else {
             // A quick run: the first layers of two widths, nothing to draw.
-            return Ok(vec![Drawing::new("born-dead", "", String::new(), data)?]);
+            return Ok(vec![Drawing::data_only("born-dead", data)?]);
         };
         let (opts, extra) = (&detail.options, &detail.extra);
         let xy = |v: &[f64]| v.iter().enumerate().map(|(i, &p)| ((i + 1) as f64, p)).collect::<Vec<_>>();

@@ -186,7 +186,7 @@ impl Experiment for DepthAccuracy {
     fn draw(data: &DepthData) -> Result<Vec<Drawing>> {
         if data.first_depth_below_half.is_none() {
             // A quick run: one training, nothing to draw.
-            return Ok(vec![Drawing::new("depth-accuracy", "", String::new(), data)?]);
+            return Ok(vec![Drawing::data_only("depth-accuracy", data)?]);
         }
         let opts = &data.options;
         let mut chart = LineChart::new(format!(

@@ -290,7 +290,7 @@ impl Experiment for Dying {
         if data.series.iter().any(|s| s.summary.is_none()) {
             // A quick run: the first probes of one seed, nothing to draw.
             return Ok(vec![
-                Drawing::new("dying-units", "", String::new(), data)?,
+                Drawing::data_only("dying-units", data)?,
                 Drawing::new("dying-accuracy", "", String::new(), &settings)?,
             ]);
         }

@@ -56,14 +56,4 @@ pub const GENERATORS: &[Generator] = &[
     Generator::of::<BornDead>(),
     Generator::of::<LengthVariance>(),
 ];
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    #[ignore = "the root figures test checks every chapter in CI; run with --ignored while editing"]
-    fn quick_runs_agree_with_the_committed_figures() {
-        chapter_kit::figure::assert_quick_runs_agree(GENERATORS);
-    }
-}
+chapter_kit::quick_runs_agree_with_the_committed_figures!(GENERATORS);

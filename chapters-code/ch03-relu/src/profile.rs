@@ -175,7 +175,7 @@ impl Experiment for DeltaProfile {
             );
         }
         if !drawn {
-            return Ok(vec![Drawing::new("delta-profile", "", String::new(), data)?]);
+            return Ok(vec![Drawing::data_only("delta-profile", data)?]);
         }
         let alt = "The gradient at each layer, gˡ, at initialisation on a log scale for four 20-layer networks: the sigmoid network's falls about four-fold per layer towards the input, tanh's and ReLU's with σ_w² = 1 fall slowly, and ReLU with He's σ_w² = 2 stays flat; dashed mean-field predictions follow each measured curve";
         let svg = chart.legend(Legend::Outside).size(780, 460).render(alt)?;

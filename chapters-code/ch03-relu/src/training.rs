@@ -155,12 +155,7 @@ impl Experiment for DeltaTraining {
         ensure!(opts.depth >= 2, "--depth must be at least 2, got {}", opts.depth);
         ensure!(opts.every > 0 && !opts.nets.is_empty(), "need a probe interval (--every) and a network (--nets)");
         ensure!(opts.momentum < 1.0, "--momentum must be below 1, got {}", opts.momentum);
-        ensure!(
-            opts.n_probe <= opts.n_train,
-            "--n-probe ({}) cannot exceed --n-train ({})",
-            opts.n_probe,
-            opts.n_train
-        );
+        cli::ensure_at_most("n-probe", opts.n_probe, "n-train", opts.n_train)?;
         let (train, _, test) = digits(opts.n_train, 0, opts.n_test, opts.seed)?;
         let probe = train.take(opts.n_probe)?;
         let steps = if go.quick { opts.every * 2 } else { opts.steps };
@@ -197,7 +192,7 @@ impl Experiment for DeltaTraining {
     fn draw(data: &TrainingData) -> Result<Vec<Drawing>> {
         // Quick runs train for two probes and are not drawn.
         if data.runs.iter().any(|r| r.outcome.is_none()) {
-            return Ok(vec![Drawing::new("delta-training", "", String::new(), data)?]);
+            return Ok(vec![Drawing::data_only("delta-training", data)?]);
         }
         let opts = &data.options;
         let mut chart = LineChart::new(format!(

@@ -205,8 +205,8 @@ impl Experiment for LengthVariance {
     type Data = LengthVarianceData;
 
     fn run(opts: &LengthVarianceOptions, go: &GenOptions) -> Result<LengthVarianceData> {
-        ensure!(!opts.widths.is_empty(), "need at least one constant width (--widths)");
-        ensure!(!opts.mixed.is_empty(), "the mixed profile needs at least one width (--mixed)");
+        cli::ensure_nonempty("widths", &opts.widths, "constant width")?;
+        cli::ensure_nonempty("mixed", &opts.mixed, "width of the mixed profile")?;
         ensure!(opts.samples >= 2, "need at least 2 samples to measure a variance, got {}", opts.samples);
         let x = inputs(1, opts.d_in, opts.seed);
         let depth = if go.quick { opts.depth.min(8) } else { opts.depth };
@@ -261,7 +261,7 @@ impl Experiment for LengthVariance {
 
     fn draw(data: &LengthVarianceData) -> Result<Vec<Drawing>> {
         let Some(detail) = &data.detail else {
-            return Ok(vec![Drawing::new("length-variance", "", String::new(), data)?]);
+            return Ok(vec![Drawing::data_only("length-variance", data)?]);
         };
         let pts = |p: &Profile, v: &[f64]| p.beta.iter().copied().zip(v.iter().copied()).collect::<Vec<_>>();
         let mut chart = LineChart::new(format!(

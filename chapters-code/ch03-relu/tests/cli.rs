@@ -16,7 +16,7 @@ fn examples_refuse_bad_flags_and_write_nothing() {
     refuses("relu_profile", &["--nets", "relu@-1"], "σ_w² after `@` must be a finite positive number, got `-1`");
     refuses("relu_training", &["--momentum", "1"], "--momentum must be below 1");
     refuses("relu_training", &["--nets", "relu@2"], "expected activation@σ_w²:learning_rate");
-    refuses("relu_training", &["--n-probe", "6000"], "--n-probe (6000) cannot exceed --n-train (5000)");
+    refuses("relu_training", &["--n-probe", "6000"], "--n-probe 6000 cannot exceed --n-train 5000");
     refuses("relu_depth", &["--depths", "4,2"], "--depths must be ascending");
     refuses("relu_depth", &["--lrs", "0.1,nan"], "must be a finite positive number, got `nan`");
     refuses("relu_depth", &["--nets", "swish"], "unknown activation `swish`");

@@ -128,7 +128,7 @@ impl Experiment for ChaosGradients {
 
     fn draw(data: &GradientData) -> Result<Vec<Drawing>> {
         if data.quick {
-            return Ok(vec![Drawing::new("chaos-gradients", "", String::new(), data)?]);
+            return Ok(vec![Drawing::data_only("chaos-gradients", data)?]);
         }
         let opts = &data.options;
         let mut chart = LayerProfile::new(format!(

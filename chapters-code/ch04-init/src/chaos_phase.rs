@@ -144,7 +144,7 @@ impl Experiment for ChaosPhase {
 
     fn draw(data: &ChaosPhaseData) -> Result<Vec<Drawing>> {
         if data.quick {
-            return Ok(vec![Drawing::new("chaos-phase", "", String::new(), data)?]);
+            return Ok(vec![Drawing::data_only("chaos-phase", data)?]);
         }
         let (ws, bs) = (&data.sigma_w2, &data.sigma_b2);
         let alt = "Heatmap of chi-1 for a tanh network over sigma_w squared (horizontal, 0.5 to 4) and sigma_b squared (vertical, 0 to 0.3), on a blue-white-red scale centred at 1 and saturating below 0.8 and above 1.25. Blue, ordered, on the left; red, chaotic, on the right; the white band of the critical line starts at sigma_w squared = 1 without bias and moves right as the bias variance grows.";

@@ -104,8 +104,7 @@ pub fn symmetry_check_options() -> crate::symmetry::SymmetryOptions {
     crate::symmetry::SymmetryOptions {
         steps: 200,
         record_every: 200,
-        train_examples: 1000,
-        test_examples: 300,
+        digits: chapter_kit::cli::DigitSplit { train_examples: 1000, test_examples: 300 },
         ..Default::default()
     }
 }

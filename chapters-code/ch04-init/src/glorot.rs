@@ -197,7 +197,7 @@ impl Experiment for Glorot {
             let activations = ActivationsData { options: None, bins: None, range: None, inits };
             return Ok(vec![
                 Drawing::new("glorot-activations", "", String::new(), &activations)?,
-                Drawing::new("glorot-profile", "", String::new(), data)?,
+                Drawing::data_only("glorot-profile", data)?,
             ]);
         }
         let opts = &data.options;

@@ -4,7 +4,7 @@
 use anyhow::{Result, ensure};
 use chapter_kit::cli;
 use chapter_kit::figure::{Drawing, Experiment, GenOptions};
-use lab::data::standardized_digits;
+use lab::experiments::HeldOutDigits;
 use lab::plot::LineChart;
 use lab::stats::running_mean;
 use lab::train::{Optim, TrainConfig, train};
@@ -32,12 +32,9 @@ pub struct HeTrainingOptions {
     /// Momentum (PyTorch's convention), below 1.
     #[arg(long, default_value_t = 0.9, value_parser = cli::probability, allow_negative_numbers = true)]
     pub momentum: f64,
-    /// Training images.
-    #[arg(long, default_value_t = 2000, value_parser = cli::positive_usize, allow_negative_numbers = true)]
-    pub train_examples: usize,
-    /// Held-out images.
-    #[arg(long, default_value_t = 500, value_parser = cli::positive_usize, allow_negative_numbers = true)]
-    pub test_examples: usize,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub digits: cli::DigitSplit,
     /// Seed of the weights and the digits (plus one: of the batches).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -105,25 +102,16 @@ impl Experiment for HeTraining {
     fn run(opts: &HeTrainingOptions, run_mode: &GenOptions) -> Result<HeTrainingData> {
         ensure!(opts.depth >= 1 && opts.width > 0 && opts.steps > 0, "need depth, width and steps ≥ 1");
         ensure!(opts.momentum < 1.0, "--momentum must be below 1, got {}", opts.momentum);
-        ensure!(
-            opts.batch <= opts.train_examples,
-            "--batch ({}) cannot exceed --train-examples ({})",
-            opts.batch,
-            opts.train_examples
-        );
-        let (x, y) = standardized_digits(opts.train_examples + opts.test_examples, opts.seed)?;
-        let (train_x, test_x) =
-            (x.narrow(0, 0, opts.train_examples)?, x.narrow(0, opts.train_examples, opts.test_examples)?);
-        let (train_y, test_y) =
-            (y.narrow(0, 0, opts.train_examples)?, y.narrow(0, opts.train_examples, opts.test_examples)?);
+
+        let HeldOutDigits { train_x, train_y, test_x, test_y } = opts.digits.draw(opts.batch, opts.seed)?;
         let steps = if run_mode.quick { opts.steps.min(QUICK_STEPS) } else { opts.steps };
         let mut runs = Vec::new();
         for (name, init, use_lsuv) in he_training_inits() {
-            let net = MlpConfig::new(x.dim(1)?, opts.width, opts.depth, 10, Activation::Relu, init)
+            let net = MlpConfig::new(train_x.dim(1)?, opts.width, opts.depth, 10, Activation::Relu, init)
                 .with_seed(opts.seed)
                 .build(&DEVICE)?;
             if use_lsuv {
-                lab::init::lsuv(&net, &train_x.narrow(0, 0, opts.batch.min(opts.train_examples))?, 0.01, 10)?;
+                lab::init::lsuv(&net, &train_x.narrow(0, 0, opts.batch.min(opts.digits.train_examples))?, 0.01, 10)?;
             }
             let mut cfg = TrainConfig::new(Optim::Momentum { lr: opts.lr, momentum: opts.momentum }, steps, opts.batch);
             cfg.seed = opts.seed + 1;
@@ -157,7 +145,7 @@ impl Experiment for HeTraining {
 
     fn draw(data: &HeTrainingData) -> Result<Vec<Drawing>> {
         let (Some(opts), Some(chance)) = (&data.options, data.chance_loss) else {
-            return Ok(vec![Drawing::new("he-training", "", String::new(), data)?]);
+            return Ok(vec![Drawing::data_only("he-training", data)?]);
         };
         let mut chart =
             LineChart::new(format!("Training a {}-layer ReLU MLP (width {}) on digits", opts.depth, opts.width))

@@ -244,7 +244,7 @@ impl Experiment for Isometry {
         if data.quick {
             // The spectra need the deep networks; the quick run checks only their settings.
             return Ok(vec![
-                Drawing::new("isometry-spread", "", String::new(), data)?,
+                Drawing::data_only("isometry-spread", data)?,
                 Drawing::new("isometry-spectra", "", String::new(), &SpectraData { options: opts, configs: None })?,
             ]);
         }

@@ -52,6 +52,7 @@ pub const GENERATORS: &[Generator] = &[
     Generator::of::<Lsuv>(),
     Generator::of::<Symmetry>(),
 ];
+chapter_kit::quick_runs_agree_with_the_committed_figures!(GENERATORS);
 
 #[cfg(test)]
 mod tests {
@@ -59,8 +60,6 @@ mod tests {
     use chapter_kit::Experiment;
     use chapter_kit::figure::GenOptions;
     use lab::Activation;
-
-    const QUICK: GenOptions = GenOptions { quick: true, progress: false };
 
     #[test]
     fn relu_variance_recursion_in_closed_form() {
@@ -86,7 +85,7 @@ mod tests {
 
     #[test]
     fn quick_glorot_reproduces_the_qualitative_result() -> anyhow::Result<()> {
-        let inits = Glorot::run(&GlorotOptions::default(), &QUICK)?.inits;
+        let inits = Glorot::run(&GlorotOptions::default(), &GenOptions::QUICK)?.inits;
         // Standard init: activations shrink and errors grow towards the top, about √3 per layer;
         // the weight gradients stay level.
         assert!(inits[0].act_std_first_over_last > 6.0);
@@ -102,21 +101,15 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "the root figures test checks every chapter in CI; run with --ignored while editing"]
-    fn quick_runs_agree_with_the_committed_figures() {
-        chapter_kit::figure::assert_quick_runs_agree(GENERATORS);
-    }
-
-    #[test]
     fn quick_runs_agree_with_theory() -> anyhow::Result<()> {
         // He keeps the ReLU signal within the finite-width wander of √2 over 10 layers; Xavier halves it.
-        let he = HeVariance::run(&HeVarianceOptions::default(), &QUICK)?;
+        let he = HeVariance::run(&HeVarianceOptions::default(), &GenOptions::QUICK)?;
         for l in 0..10 {
             assert!((he.runs[0].pre_std[l] / 2f64.sqrt() - 1.0).abs() < 0.3);
             assert!((he.runs[1].pre_std[l] / he.runs[1].theory_std[l] - 1.0).abs() < 0.3);
         }
         // Linear networks with orthogonal weights are exactly isometric; Gaussian ones spread ≈ L.
-        let iso = Isometry::run(&IsometryOptions::default(), &QUICK)?;
+        let iso = Isometry::run(&IsometryOptions::default(), &GenOptions::QUICK)?;
         for (k, &depth) in iso.depths.iter().enumerate() {
             for &v in &iso.configs[1].normalized_variance[k] {
                 assert!(v < 1e-9);
@@ -125,7 +118,7 @@ mod tests {
             assert!((mean / depth as f64 - 1.0).abs() < 0.3, "depth {depth}: {mean}");
         }
         // The ordered network's gradient vanishes as predicted.
-        let grads = ChaosGradients::run(&GradientOptions::default(), &QUICK)?;
+        let grads = ChaosGradients::run(&GradientOptions::default(), &GenOptions::QUICK)?;
         let (m, p) = (grads.runs[0].measured_first, grads.runs[0].predicted_first);
         assert!(m < 1e-3 && (m / p).ln().abs() < 0.5, "{m} vs {p}");
         Ok(())

@@ -112,7 +112,7 @@ impl Experiment for Lsuv {
 
     fn draw(data: &LsuvData) -> Result<Vec<Drawing>> {
         if data.quick {
-            return Ok(vec![Drawing::new("lsuv", "", String::new(), data)?]);
+            return Ok(vec![Drawing::data_only("lsuv", data)?]);
         }
         let opts = &data.options;
         let mut chart = LayerProfile::new(format!(

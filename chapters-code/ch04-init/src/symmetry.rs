@@ -5,7 +5,7 @@ use anyhow::{Result, ensure};
 use candle_core::{DType, Tensor};
 use chapter_kit::cli;
 use chapter_kit::figure::{Drawing, Experiment, GenOptions};
-use lab::data::standardized_digits;
+use lab::experiments::HeldOutDigits;
 use lab::plot::LineChart;
 use lab::train::{Optim, TrainConfig, train};
 use lab::{Activation, DEVICE, Init, Mlp, MlpConfig};
@@ -32,12 +32,9 @@ pub struct SymmetryOptions {
     /// Measure the units' spread and the held-out accuracy every this many steps.
     #[arg(long, default_value_t = 20, value_parser = cli::positive_usize, allow_negative_numbers = true)]
     pub record_every: usize,
-    /// Training images.
-    #[arg(long, default_value_t = 2000, value_parser = cli::positive_usize, allow_negative_numbers = true)]
-    pub train_examples: usize,
-    /// Held-out images.
-    #[arg(long, default_value_t = 500, value_parser = cli::positive_usize, allow_negative_numbers = true)]
-    pub test_examples: usize,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub digits: cli::DigitSplit,
     /// Seed of the digits, the random start and the batches.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -113,25 +110,9 @@ pub fn hidden_spreads(net: &Mlp) -> Result<Vec<f64>> {
     net.hidden().iter().map(|l| unit_spread(l.weight.as_tensor())).collect()
 }
 
-/// The digits of Figure 4-10: training and held-out inputs and labels.
-pub struct Digits {
-    pub train_x: Tensor,
-    pub train_y: Tensor,
-    pub test_x: Tensor,
-    pub test_y: Tensor,
-}
-
-/// `opts.train_examples` training and `opts.test_examples` held-out standardised digits.
-pub fn digits(opts: &SymmetryOptions) -> Result<Digits> {
-    ensure!(opts.batch <= opts.train_examples, "the batch cannot exceed the training examples");
-    let (x, y) = standardized_digits(opts.train_examples + opts.test_examples, opts.seed)?;
-    let (n, m) = (opts.train_examples, opts.test_examples);
-    Ok(Digits {
-        train_x: x.narrow(0, 0, n)?,
-        train_y: y.narrow(0, 0, n)?,
-        test_x: x.narrow(0, n, m)?,
-        test_y: y.narrow(0, n, m)?,
-    })
+/// The digits of Figure 4-10: `opts.digits`, standardised, drawn with `opts.seed`.
+pub fn digits(opts: &SymmetryOptions) -> Result<HeldOutDigits> {
+    opts.digits.draw(opts.batch, opts.seed)
 }
 
 /// What one training run measured, every `record_every` steps.
@@ -148,7 +129,7 @@ pub struct Record {
 }
 
 /// Trains `net` for `steps` steps of plain SGD on `data`, measuring as it goes.
-pub fn train_recording(net: &Mlp, data: &Digits, opts: &SymmetryOptions, steps: usize) -> Result<Record> {
+pub fn train_recording(net: &Mlp, data: &HeldOutDigits, opts: &SymmetryOptions, steps: usize) -> Result<Record> {
     ensure!(opts.record_every > 0 && steps > 0, "steps and record-every must be at least 1");
     let first = lab::train::evaluate(net, &data.test_x, &data.test_y, 0)?;
     let mut record = Record {
@@ -253,7 +234,7 @@ impl Experiment for Symmetry {
 
     fn draw(data: &SymmetryData) -> Result<Vec<Drawing>> {
         let Some(opts) = &data.options else {
-            return Ok(vec![Drawing::new("symmetry", "", String::new(), data)?]);
+            return Ok(vec![Drawing::data_only("symmetry", data)?]);
         };
         let mut chart = LineChart::new(format!(
             "Training a {}-layer tanh MLP (width {}) from three starts",
@@ -301,7 +282,11 @@ mod tests {
 
     #[test]
     fn constant_units_stay_identical_and_random_ones_learn() -> Result<()> {
-        let opts = SymmetryOptions { steps: 60, train_examples: 500, test_examples: 200, ..Default::default() };
+        let opts = SymmetryOptions {
+            steps: 60,
+            digits: cli::DigitSplit { train_examples: 500, test_examples: 200 },
+            ..Default::default()
+        };
         let runs = symmetry_runs(&opts, opts.steps)?;
         for r in &runs[..2] {
             assert!(r.record.spreads.iter().flatten().all(|&s| s == 0.0), "{:?}: {:?}", r.start, r.record.spreads);

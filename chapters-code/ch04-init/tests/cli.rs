@@ -48,7 +48,11 @@ fn examples_refuse_bad_flags_and_write_nothing() {
         ("orthogonal_isometry", &["--tanh-q-star", "inf"], "must be a finite positive number, got `inf`"),
         ("lsuv_init", &["--batch", "1"], "batch ≥ 2"),
         ("symmetry_breaking", &["--width", "1"], "width ≥ 2"),
-        ("symmetry_breaking", &["--batch", "600", "--train-examples", "500"], "the batch cannot exceed"),
+        (
+            "symmetry_breaking",
+            &["--batch", "600", "--train-examples", "500"],
+            "--batch 600 cannot exceed --train-examples 500",
+        ),
         ("symmetry_breaking", &["--lr", "-1"], "must be a finite positive number, got `-1`"),
     ] {
         examples.refuses_writing_nothing(name, args, needle);

@@ -215,7 +215,7 @@ impl Experiment for Explosion {
         let Some(opts) = &data.options else {
             let profile = ProfileData { options: None, batches_shown: None, source };
             return Ok(vec![
-                Drawing::new("bn-explosion", "", String::new(), data)?,
+                Drawing::data_only("bn-explosion", data)?,
                 Drawing::new("bn-explosion-profile", "", String::new(), &profile)?,
             ]);
         };

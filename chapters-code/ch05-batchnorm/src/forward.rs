@@ -147,7 +147,7 @@ impl Experiment for BnForward {
 
     fn draw(data: &BnForwardData) -> Result<Vec<Drawing>> {
         let Some(opts) = &data.options else {
-            return Ok(vec![Drawing::new("bn-forward", "", String::new(), data)?]);
+            return Ok(vec![Drawing::data_only("bn-forward", data)?]);
         };
         let mut grid = HistogramGrid::new(format!(
             "Input to the sigmoids at initialisation, {} hidden layers × {}, {} held-out digits",

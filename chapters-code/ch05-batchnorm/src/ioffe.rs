@@ -281,12 +281,7 @@ impl Experiment for Ioffe {
     type Data = IoffeData;
 
     fn run(opts: &IoffeOptions, run_mode: &GenOptions) -> Result<IoffeData> {
-        ensure!(
-            opts.batch <= opts.train_examples,
-            "--batch {} cannot exceed --train-examples {}",
-            opts.batch,
-            opts.train_examples
-        );
+        cli::ensure_at_most("batch", opts.batch, "train-examples", opts.train_examples)?;
         ensure!(
             opts.depth >= 1 && opts.width > 0 && opts.steps > 0 && opts.eval_every > 0,
             "need depth, width, steps and --eval-every ≥ 1"
@@ -322,7 +317,7 @@ impl Experiment for Ioffe {
         let Some(opts) = &data.options else {
             // The companion figures only point at ioffe.json; quick mode names them so the book's tests
             // know which generator owns them.
-            let mut figs = vec![Drawing::new("ioffe", "", String::new(), data)?];
+            let mut figs = vec![Drawing::data_only("ioffe", data)?];
             for name in COMPANIONS {
                 figs.push(Drawing::new(name, "", String::new(), &SOURCE)?);
             }

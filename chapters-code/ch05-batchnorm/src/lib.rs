@@ -46,14 +46,13 @@ pub const GENERATORS: &[Generator] = &[
     Generator::of::<NoisyBatchNorm>(),
     Generator::of::<Explosion>(),
 ];
+chapter_kit::quick_runs_agree_with_the_committed_figures!(GENERATORS);
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use chapter_kit::Experiment;
     use chapter_kit::figure::GenOptions;
-
-    const QUICK: GenOptions = GenOptions { quick: true, progress: false };
 
     #[test]
     fn listing_5_1_shows_the_crate_source() {
@@ -66,7 +65,7 @@ mod tests {
 
     #[test]
     fn quick_forward_figure_shows_the_collapse_and_its_cure() -> anyhow::Result<()> {
-        let data = BnForward::run(&BnForwardOptions::default(), &QUICK)?;
+        let data = BnForward::run(&BnForwardOptions::default(), &GenOptions::QUICK)?;
         let (plain, bn) = (&data.runs[0].unit_std, &data.runs[1].unit_std);
         // Without BN each sigmoid layer shrinks the spread over examples several-fold; with BN it is 1.
         for l in 1..4 {
@@ -78,7 +77,7 @@ mod tests {
 
     #[test]
     fn quick_explosion_agrees_with_yang_et_al() -> anyhow::Result<()> {
-        let configs = Explosion::run(&ExplosionOptions::default(), &QUICK)?.configs;
+        let configs = Explosion::run(&ExplosionOptions::default(), &GenOptions::QUICK)?.configs;
         let growth = |c: usize, i: usize| configs[c].runs[i].growth_per_seed[0];
         // Linear + BN: (B − 2)/(B − 3) at B = 8 and 16 within a few percent (B = 4 is further off).
         for (i, b) in [(1usize, 8.0f64), (2, 16.0)] {
@@ -99,7 +98,7 @@ mod tests {
 
     #[test]
     fn quick_ioffe_run_learns_faster_with_batch_norm() -> anyhow::Result<()> {
-        let runs = Ioffe::run(&IoffeOptions::default(), &QUICK)?.runs;
+        let runs = Ioffe::run(&IoffeOptions::default(), &GenOptions::QUICK)?.runs;
         let (plain, bn) = (&runs[0], &runs[1]);
         // After one evaluation period the BatchNorm network is far ahead.
         assert!(bn.accuracy[1] > 0.5 && bn.accuracy[1] > plain.accuracy[1] + 0.3);
@@ -121,7 +120,7 @@ mod tests {
 
     #[test]
     fn quick_saturation_run_rescues_the_saturating_network() -> anyhow::Result<()> {
-        let runs = BnSaturation::run(&SaturationOptions::default(), &QUICK)?.runs;
+        let runs = BnSaturation::run(&SaturationOptions::default(), &GenOptions::QUICK)?.runs;
         let (plain, bn) = (&runs[0], &runs[1]);
         // Chapter 2's network: the top layer's mean falls from ½ towards 0 and the error stays at chance.
         assert!((plain.top_mean[0] - 0.5).abs() < 0.02 && plain.top_mean[2] < 0.45, "{:?}", plain.top_mean);
@@ -134,7 +133,7 @@ mod tests {
 
     #[test]
     fn quick_noisy_batch_norm_still_learns_fast() -> anyhow::Result<()> {
-        let runs = NoisyBatchNorm::run(&NoisyOptions::default(), &QUICK)?.runs;
+        let runs = NoisyBatchNorm::run(&NoisyOptions::default(), &GenOptions::QUICK)?.runs;
         let acc = |i: usize| runs[i].accuracy[2];
         // 200 steps: no BatchNorm is still at chance; BatchNorm, with or without noise of strength 1
         // injected after every layer at every step, is far above it and the noise costs little.
@@ -150,12 +149,6 @@ mod tests {
         assert!(bn.max_grad_change < plain.max_grad_change, "{} {}", bn.max_grad_change, plain.max_grad_change);
         assert!(bn.effective_beta < 0.8 * plain.effective_beta, "{} {}", bn.effective_beta, plain.effective_beta);
         Ok(())
-    }
-
-    #[test]
-    #[ignore = "the root figures test checks every chapter in CI; run with --ignored while editing"]
-    fn quick_runs_agree_with_the_committed_figures() {
-        chapter_kit::figure::assert_quick_runs_agree(GENERATORS);
     }
 
     #[test]

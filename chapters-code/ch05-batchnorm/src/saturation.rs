@@ -197,7 +197,7 @@ impl Experiment for BnSaturation {
         let (Some(opts), Some(s)) = (&data.options, &data.summary) else {
             // Quick mode names the companion so the book's tests know which generator owns it.
             return Ok(vec![
-                Drawing::new(Self::NAME, "", String::new(), data)?,
+                Drawing::data_only(Self::NAME, data)?,
                 Drawing::new(COMPANION, "", String::new(), &SOURCE)?,
             ]);
         };

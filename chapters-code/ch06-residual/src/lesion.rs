@@ -5,7 +5,7 @@ use crate::profile::architectures;
 use anyhow::{Result, ensure};
 use chapter_kit::cli;
 use chapter_kit::figure::{Drawing, Experiment, GenOptions};
-use lab::data::standardized_digits;
+use lab::experiments::HeldOutDigits;
 use lab::net::{accuracy, cross_entropy};
 use lab::plot::{LineChart, SeriesStyle};
 use lab::resnet::{ResMlp, train};
@@ -34,12 +34,9 @@ pub struct LesionOptions {
     /// Momentum (below 1).
     #[arg(long, default_value_t = 0.9, value_parser = cli::finite_non_negative_f64)]
     pub momentum: f64,
-    /// Training digits.
-    #[arg(long, default_value_t = 2000, value_parser = cli::positive_usize, allow_negative_numbers = true)]
-    pub train_examples: usize,
-    /// Held-out digits the lesions are evaluated on.
-    #[arg(long, default_value_t = 500, value_parser = cli::positive_usize, allow_negative_numbers = true)]
-    pub test_examples: usize,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub digits: cli::DigitSplit,
     /// Seed of the digits and the weights (plus one: of the minibatches).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -105,13 +102,9 @@ impl Experiment for Lesion {
     fn run(opts: &LesionOptions, run_mode: &GenOptions) -> Result<LesionData> {
         ensure!(opts.momentum < 1.0, "--momentum must be below 1");
         ensure!(opts.blocks >= 2 && opts.width > 0 && opts.steps > 0, "need blocks ≥ 2, width ≥ 1, steps ≥ 1");
-        ensure!(opts.batch <= opts.train_examples, "--batch cannot exceed --train-examples");
-        ensure!(opts.test_examples > 0, "need at least one test example");
-        let (x, y) = standardized_digits(opts.train_examples + opts.test_examples, opts.seed)?;
-        let (train_x, test_x) =
-            (x.narrow(0, 0, opts.train_examples)?, x.narrow(0, opts.train_examples, opts.test_examples)?);
-        let (train_y, test_y) =
-            (y.narrow(0, 0, opts.train_examples)?, y.narrow(0, opts.train_examples, opts.test_examples)?);
+
+        ensure!(opts.digits.test_examples > 0, "need at least one test example");
+        let HeldOutDigits { train_x, train_y, test_x, test_y } = opts.digits.draw(opts.batch, opts.seed)?;
         let steps = if run_mode.quick { opts.steps.min(QUICK_STEPS) } else { opts.steps };
         let optim = Optim::Momentum { lr: opts.lr, momentum: opts.momentum };
         let mut runs = Vec::new();
@@ -147,11 +140,11 @@ impl Experiment for Lesion {
 
     fn draw(data: &LesionData) -> Result<Vec<Drawing>> {
         let Some(opts) = &data.options else {
-            return Ok(vec![Drawing::new("lesion", "", String::new(), data)?]);
+            return Ok(vec![Drawing::data_only("lesion", data)?]);
         };
         let mut chart = LineChart::new(format!(
             "Deleting one block of a trained {}-block MLP at test time ({} test digits)",
-            opts.blocks, opts.test_examples
+            opts.blocks, opts.digits.test_examples
         ))
         .x_label("deleted block")
         .y_label("test accuracy")

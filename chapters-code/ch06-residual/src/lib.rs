@@ -75,6 +75,7 @@ pub const GENERATORS: &[Generator] = &[
     Generator::of::<Lesion>(),
     Generator::of::<Paths>(),
 ];
+chapter_kit::quick_runs_agree_with_the_committed_figures!(GENERATORS);
 
 #[cfg(test)]
 mod tests {
@@ -82,13 +83,11 @@ mod tests {
     use chapter_kit::Experiment;
     use chapter_kit::figure::GenOptions;
 
-    const QUICK: GenOptions = GenOptions { quick: true, progress: false };
-
     #[test]
     fn the_stream_follows_its_variance_recursion() -> anyhow::Result<()> {
         // α = 1 doubles the second moment per block (64 doublings compound the finite-width wander);
         // α = 1/√L stays near its prediction, (1 + 1/L)^L ≈ e; a pre-LayerNorm stream grows by 1 a block.
-        let runs = ResVariance::run(&VarianceOptions::default(), &QUICK)?.runs;
+        let runs = ResVariance::run(&VarianceOptions::default(), &GenOptions::QUICK)?.runs;
         let ratio = |i: usize| runs[i].last_over_theory;
         assert!((ratio(0) - 1.0).abs() < 0.5, "α = 1: {}", ratio(0));
         assert!((ratio(1) - 1.0).abs() < 0.15, "α = 1/√L: {}", ratio(1));
@@ -100,7 +99,7 @@ mod tests {
 
     #[test]
     fn residual_gradients_are_level_and_fixup_steps_do_not_grow_with_depth() -> anyhow::Result<()> {
-        for r in ResProfile::run(&ProfileOptions::default(), &QUICK)?.runs {
+        for r in ResProfile::run(&ProfileOptions::default(), &GenOptions::QUICK)?.runs {
             let ratio = r.first_over_last;
             assert!(ratio > 0.3 && ratio < 3.0, "{}: {ratio}", r.name);
             // The book's gˡ: level in the plain network; in the residual one it grows towards the
@@ -115,7 +114,7 @@ mod tests {
         }
         // From 2 to 8 blocks: zero-initialising W₂ alone lets one step's change grow about ∝ L (×4);
         // Fixup's L^(−1/2) on W₁ holds it level.
-        let runs = ResOneStep::run(&OneStepOptions::default(), &QUICK)?.runs;
+        let runs = ResOneStep::run(&OneStepOptions::default(), &GenOptions::QUICK)?.runs;
         let growth = |i: usize| {
             let c = &runs[i].change;
             c[2].unwrap_or(f64::NAN) / c[0].unwrap_or(f64::NAN)
@@ -123,7 +122,7 @@ mod tests {
         assert!(growth(4) > 2.5 && growth(4) < 6.0, "zero-init W₂: {}", growth(4));
         assert!(growth(5) < 1.6, "Fixup: {}", growth(5));
         // Figure 6-4b's quick run, 4 and 16 blocks: zero-init ×4 (∝ L), Fixup level, over 6 networks.
-        let runs = FixupDepth::run(&FixupDepthOptions::default(), &QUICK)?.runs;
+        let runs = FixupDepth::run(&FixupDepthOptions::default(), &GenOptions::QUICK)?.runs;
         let growth = |i: usize| runs[i].mean[1] / runs[i].mean[0];
         assert!(growth(1) > 2.5 && growth(1) < 6.0, "zero-init W₂: {}", growth(1));
         assert!((growth(2) - 1.0).abs() < 0.3, "Fixup: {}", growth(2));
@@ -159,11 +158,5 @@ mod tests {
         assert_eq!(y.dims(), &[64]);
         assert!((lab::stats::second_moment(&x)? - 1.0).abs() < 1e-3);
         Ok(())
-    }
-
-    #[test]
-    #[ignore = "the root figures test checks every chapter in CI; run with --ignored while editing"]
-    fn quick_runs_agree_with_the_committed_figures() {
-        chapter_kit::figure::assert_quick_runs_agree(GENERATORS);
     }
 }

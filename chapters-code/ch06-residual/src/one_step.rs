@@ -145,7 +145,7 @@ impl Experiment for ResOneStep {
 
     fn draw(data: &OneStepData) -> Result<Vec<Drawing>> {
         let Some(opts) = &data.options else {
-            return Ok(vec![Drawing::new("res-one-step", "", String::new(), data)?]);
+            return Ok(vec![Drawing::data_only("res-one-step", data)?]);
         };
         let mut chart =
             LineChart::new(format!("Function change after one SGD step (η = {}, width {})", opts.lr, opts.width))
@@ -338,7 +338,7 @@ impl Experiment for FixupDepth {
 
     fn draw(data: &FixupDepthData) -> Result<Vec<Drawing>> {
         let Some(opts) = &data.options else {
-            return Ok(vec![Drawing::new("res-fixup-depth", "", String::new(), data)?]);
+            return Ok(vec![Drawing::data_only("res-fixup-depth", data)?]);
         };
         let mut chart = LineChart::new(format!(
             "One SGD step: ‖Δf‖/η against depth, mean and min–max over {} networks (width {})",

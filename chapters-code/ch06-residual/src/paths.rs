@@ -337,7 +337,7 @@ impl Experiment for Paths {
 
     fn draw(data: &PathsData) -> Result<Vec<Drawing>> {
         let Some(opts) = &data.options else {
-            return Ok(vec![Drawing::new("res-paths", "", String::new(), data)?]);
+            return Ok(vec![Drawing::data_only("res-paths", data)?]);
         };
         let points = |v: &[f64]| v.iter().enumerate().map(|(k, &s)| (k as f64, s)).collect::<Vec<_>>();
         let mut chart = LineChart::new(format!(

@@ -131,7 +131,7 @@ impl Experiment for ResProfile {
 
     fn draw(data: &ProfileData) -> Result<Vec<Drawing>> {
         let Some(opts) = &data.options else {
-            return Ok(vec![Drawing::new("res-profile", "", String::new(), data)?]);
+            return Ok(vec![Drawing::data_only("res-profile", data)?]);
         };
         let runs = &data.runs;
         let mut chart = LineChart::new(format!(

@@ -120,7 +120,7 @@ impl Experiment for ResVariance {
 
     fn draw(data: &VarianceData) -> Result<Vec<Drawing>> {
         let Some(opts) = &data.options else {
-            return Ok(vec![Drawing::new("res-variance", "", String::new(), data)?]);
+            return Ok(vec![Drawing::data_only("res-variance", data)?]);
         };
         let mut chart = LineChart::new(format!(
             "Second moment of the residual stream, {} blocks of width {}",

@@ -26,14 +26,4 @@ use chapter_kit::figure::Generator;
 
 /// The chapter's figure generators, run by its example and by `book figures`.
 pub const GENERATORS: &[Generator] = &[Generator::of::<Diagnosis>()];
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    #[ignore = "the root figures test checks every chapter in CI; run with --ignored while editing"]
-    fn quick_runs_agree_with_the_committed_figures() {
-        chapter_kit::figure::assert_quick_runs_agree(GENERATORS);
-    }
-}
+chapter_kit::quick_runs_agree_with_the_committed_figures!(GENERATORS);

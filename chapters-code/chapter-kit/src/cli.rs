@@ -94,6 +94,45 @@ pub fn ensure_ascending<T: PartialOrd + std::fmt::Debug>(flag: &str, values: &[T
     Ok(())
 }
 
+/// Refuses a flag whose value exceeds another's (`--batch 600` drawn from `--train-examples 500`).
+pub fn ensure_at_most<T: PartialOrd + std::fmt::Display>(
+    flag: &str,
+    value: T,
+    bound_flag: &str,
+    bound: T,
+) -> Result<()> {
+    anyhow::ensure!(value <= bound, "--{flag} {value} cannot exceed --{bound_flag} {bound}");
+    Ok(())
+}
+
+/// Refuses an empty list flag: `--{flag} needs at least one {item}`.
+pub fn ensure_nonempty<T>(flag: &str, values: &[T], item: &str) -> Result<()> {
+    anyhow::ensure!(!values.is_empty(), "--{flag} needs at least one {item}");
+    Ok(())
+}
+
+/// The digits a figure trains on and the held-out digits it scores on: two flags, flattened into
+/// the figure's options (`#[command(flatten)] #[serde(flatten)]`, so its saved options keep the two
+/// fields), drawn by [`lab::experiments::HeldOutDigits`].
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, clap::Args)]
+pub struct DigitSplit {
+    /// Training digits.
+    #[arg(long, default_value_t = 2000, value_parser = positive_usize, allow_negative_numbers = true)]
+    pub train_examples: usize,
+    /// Held-out digits.
+    #[arg(long, default_value_t = 500, value_parser = positive_usize, allow_negative_numbers = true)]
+    pub test_examples: usize,
+}
+
+impl DigitSplit {
+    /// The standardised digits drawn with `seed`, refused when a minibatch of `batch` would not fit
+    /// in the training digits.
+    pub fn draw(&self, batch: usize, seed: u64) -> Result<lab::experiments::HeldOutDigits> {
+        ensure_at_most("batch", batch, "train-examples", self.train_examples)?;
+        lab::experiments::HeldOutDigits::new(self.train_examples, self.test_examples, seed)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

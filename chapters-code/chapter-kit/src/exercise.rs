@@ -109,15 +109,17 @@ macro_rules! every_exercise_is_sound {
 pub fn run(check: impl FnOnce() -> Result<(), String>) -> Result<(), String> {
     match catch_unwind(AssertUnwindSafe(check)) {
         Ok(result) => result,
-        Err(panic) => {
-            let message = panic
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| panic.downcast_ref::<&str>().copied())
-                .unwrap_or("(no message)");
-            Err(format!("panicked: {message}"))
-        }
+        Err(panic) => Err(format!("panicked: {}", panic_message(&*panic))),
     }
+}
+
+/// The message a caught panic carries (`panic!`'s formatted `String` or a literal `&str`).
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)")
 }
 
 /// What a student's test does with its checker's verdict: nothing on success, a panic with the

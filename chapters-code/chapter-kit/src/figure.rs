@@ -93,6 +93,11 @@ impl Default for GenOptions {
     }
 }
 
+impl GenOptions {
+    /// The freshness test's mode: quick, without progress bars (what chapter tests run).
+    pub const QUICK: GenOptions = GenOptions { quick: true, progress: false };
+}
+
 /// One generated figure.
 #[derive(Debug, Clone)]
 pub struct Figure {
@@ -196,6 +201,12 @@ impl Drawing {
     /// this figure draws.
     pub fn new(name: &str, alt: &str, svg: String, data: &impl Serialize) -> Result<Drawing> {
         Ok(Drawing { name: name.to_string(), alt: alt.to_string(), svg, data: serde_json::to_value(data)? })
+    }
+
+    /// A figure named `name` that keeps only `data`, without a picture: what `draw` returns for a
+    /// quick run's data, which has too little in it to draw (the freshness test compares only data).
+    pub fn data_only(name: &str, data: &impl Serialize) -> Result<Drawing> {
+        Drawing::new(name, "", String::new(), data)
     }
 }
 
@@ -328,7 +339,7 @@ pub fn json_agrees(quick: &Value, full: &Value, tol: Tolerance) -> Result<()> {
 /// from an `#[ignore]`d test to check its own figures while it is being edited.
 pub fn assert_quick_runs_agree(generators: &[Generator]) {
     let src = book_src_dir();
-    let quick = GenOptions { quick: true, progress: false };
+    let quick = GenOptions::QUICK;
     let mut problems = Vec::new();
     for g in generators {
         match (g.run)(&quick) {
@@ -345,6 +356,20 @@ pub fn assert_quick_runs_agree(generators: &[Generator]) {
         }
     }
     assert!(problems.is_empty(), "quick runs disagree with the committed figures:\n{}", problems.join("\n"));
+}
+
+/// The chapter crate's own check of its figures against the committed ones
+/// ([`assert_quick_runs_agree`]); ignored because the root `figures` test checks every chapter in CI.
+#[macro_export]
+macro_rules! quick_runs_agree_with_the_committed_figures {
+    ($generators:path) => {
+        #[cfg(test)]
+        #[test]
+        #[ignore = "the root figures test checks every chapter in CI; run with --ignored while editing"]
+        fn quick_runs_agree_with_the_committed_figures() {
+            $crate::figure::assert_quick_runs_agree($generators);
+        }
+    };
 }
 
 /// Runs `gen` and writes its figures under `src_dir`, printing each path — what every chapter

@@ -388,35 +388,27 @@ impl Report {
                     ));
                 }
             }
-            let worst = |f: fn(&TapSummary) -> f64| {
-                taps.iter().filter(|x| f(x).is_finite()).max_by(|a, b| f(a).total_cmp(&f(b))).cloned()
-            };
-            if let Some(w) = worst(|x| x.saturated)
-                && w.saturated > t.saturated_fraction
-            {
-                findings.push(Finding::new(
+            // The tap where a fraction is worst, against its threshold: saturated values, dead units.
+            let fractions: [(Verdict, fn(&TapSummary) -> f64, f64, String); 2] = [
+                (
                     Verdict::Saturation,
-                    format!(
-                        "{:.0} % of `{}`'s values are within {} of an asymptote (threshold {:.0} %)",
-                        100.0 * w.saturated,
-                        w.name,
-                        crate::stats::SATURATION_MARGIN,
-                        100.0 * t.saturated_fraction
-                    ),
-                ));
-            }
-            if let Some(w) = worst(|x| x.dead)
-                && w.dead > t.dead_fraction
-            {
-                findings.push(Finding::new(
-                    Verdict::DeadUnits,
-                    format!(
-                        "{:.0} % of `{}`'s units are zero on every example (threshold {:.0} %)",
-                        100.0 * w.dead,
-                        w.name,
-                        100.0 * t.dead_fraction
-                    ),
-                ));
+                    |x| x.saturated,
+                    t.saturated_fraction,
+                    format!("values are within {} of an asymptote", crate::stats::SATURATION_MARGIN),
+                ),
+                (Verdict::DeadUnits, |x| x.dead, t.dead_fraction, "units are zero on every example".to_string()),
+            ];
+            for (verdict, fraction, threshold, what) in fractions {
+                let worst =
+                    taps.iter().filter(|x| fraction(x).is_finite()).max_by(|a, b| fraction(a).total_cmp(&fraction(b)));
+                if let Some(w) = worst
+                    && fraction(w) > threshold
+                {
+                    let share = 100.0 * fraction(w);
+                    let message =
+                        format!("{share:.0} % of `{}`'s {what} (threshold {:.0} %)", w.name, 100.0 * threshold);
+                    findings.push(Finding::new(verdict, message));
+                }
             }
             if let Some(b) = batch_check
                 && b > t.batch_dependence

@@ -56,6 +56,28 @@ pub fn geo_mean(values: impl IntoIterator<Item = f64>) -> f64 {
     if n == 0 { f64::NAN } else { (sum / n as f64).exp() }
 }
 
+/// Standardised digits ([`standardized_digits`](crate::data::standardized_digits)) split into a
+/// training and a held-out set: of `train + test` images drawn with `seed`, the first `train` and
+/// the other `test`.
+pub struct HeldOutDigits {
+    pub train_x: Tensor,
+    pub train_y: Tensor,
+    pub test_x: Tensor,
+    pub test_y: Tensor,
+}
+
+impl HeldOutDigits {
+    pub fn new(train: usize, test: usize, seed: u64) -> Result<HeldOutDigits> {
+        let (x, y) = crate::data::standardized_digits(train + test, seed)?;
+        Ok(HeldOutDigits {
+            train_x: x.narrow(0, 0, train)?,
+            train_y: y.narrow(0, 0, train)?,
+            test_x: x.narrow(0, train, test)?,
+            test_y: y.narrow(0, train, test)?,
+        })
+    }
+}
+
 /// A least-squares line `y = intercept + slope·x` and its coefficient of determination.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LineFit {

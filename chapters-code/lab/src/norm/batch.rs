@@ -6,7 +6,7 @@
 //! evaluation it normalises with the running averages.
 
 use super::EPS;
-use crate::fast::{ArcOp, Float, Kernel, contiguous_slice, kernel_enabled};
+use crate::fast::{Float, Kernel, contiguous_slice, kernel_enabled};
 use anyhow::ensure;
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Storage, Tensor, Var, bail};
@@ -90,8 +90,8 @@ type BatchStats = (Vec<f64>, Vec<f64>, Vec<f64>);
 /// (and μ, σ² for the caller's running averages).
 struct BatchNorm {
     eps: f64,
-    /// Written by the forward pass.
-    stats: std::sync::Mutex<Option<BatchStats>>,
+    /// Written by the forward pass; the caller keeps a handle to read it.
+    stats: std::sync::Arc<std::sync::Mutex<Option<BatchStats>>>,
 }
 
 impl BatchNorm {
@@ -247,9 +247,9 @@ pub fn batch_norm_train(z: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f64) -> 
     if z.rank() != 2 || !z.device().is_cpu() || !same || !matches!(z.dtype(), DType::F32 | DType::F64) {
         bail!("lab-batch-norm: expects a 2-D f32 or f64 CPU tensor and γ, β of its dtype");
     }
-    let op = std::sync::Arc::new(BatchNorm { eps, stats: std::sync::Mutex::new(None) });
-    let y = z.apply_op3_arc(gamma, beta, std::sync::Arc::new(Box::new(ArcOp(op.clone()))))?;
-    let (mean, var, _) = op.stats.lock().expect("stats lock").clone().expect("forward ran");
+    let stats = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let y = z.apply_op3(gamma, beta, BatchNorm { eps, stats: stats.clone() })?;
+    let (mean, var, _) = stats.lock().expect("stats lock").clone().expect("forward ran");
     let n = mean.len();
     let to = |v: Vec<f64>| Tensor::from_vec(v, n, z.device())?.to_dtype(z.dtype());
     Ok((y, to(mean)?, to(var)?))

@@ -86,55 +86,28 @@ impl Heatmap {
         }
     }
 
-    pub fn x_label(mut self, label: impl Into<String>) -> Self {
-        self.x_label = label.into();
-        self
-    }
+    setters! {
+        x_label(label: impl Into<String>) => x_label = label.into();
+        y_label(label: impl Into<String>) => y_label = label.into();
+        colorbar_label(label: impl Into<String>) => colorbar_label = label.into();
 
-    pub fn y_label(mut self, label: impl Into<String>) -> Self {
-        self.y_label = label.into();
-        self
-    }
+        /// Column centres run evenly from `first` (left) to `last` (right), in data units.
+        x_centers(first: f64, last: f64) => x_axis = Some(CellAxis::Centers(first, last));
 
-    pub fn colorbar_label(mut self, label: impl Into<String>) -> Self {
-        self.colorbar_label = label.into();
-        self
-    }
+        /// Row centres run evenly from `first` (bottom) to `last` (top), in data units.
+        y_centers(first: f64, last: f64) => y_axis = Some(CellAxis::Centers(first, last));
 
-    /// Column centres run evenly from `first` (left) to `last` (right), in data units.
-    pub fn x_centers(mut self, first: f64, last: f64) -> Self {
-        self.x_axis = Some(CellAxis::Centers(first, last));
-        self
-    }
+        /// One label per column (thinned out if they would collide).
+        x_categories(labels: Vec<String>) => x_axis = Some(CellAxis::Categories(labels));
 
-    /// Row centres run evenly from `first` (bottom) to `last` (top), in data units.
-    pub fn y_centers(mut self, first: f64, last: f64) -> Self {
-        self.y_axis = Some(CellAxis::Centers(first, last));
-        self
-    }
+        /// One label per row, bottom first.
+        y_categories(labels: Vec<String>) => y_axis = Some(CellAxis::Categories(labels));
 
-    /// One label per column (thinned out if they would collide).
-    pub fn x_categories(mut self, labels: Vec<String>) -> Self {
-        self.x_axis = Some(CellAxis::Categories(labels));
-        self
-    }
+        /// Colours by log₁₀ of the value; values ≤ 0 count as missing.
+        log_color() => log_color = true;
 
-    /// One label per row, bottom first.
-    pub fn y_categories(mut self, labels: Vec<String>) -> Self {
-        self.y_axis = Some(CellAxis::Categories(labels));
-        self
-    }
-
-    /// Colours by log₁₀ of the value; values ≤ 0 count as missing.
-    pub fn log_color(mut self) -> Self {
-        self.log_color = true;
-        self
-    }
-
-    /// Fixes the colour range (data units); values outside it take the end colours.
-    pub fn color_range(mut self, lo: f64, hi: f64) -> Self {
-        self.color_range = Some((lo, hi));
-        self
+        /// Fixes the colour range (data units); values outside it take the end colours.
+        color_range(lo: f64, hi: f64) => color_range = Some((lo, hi));
     }
 
     /// A blue–white–red scale centred on `center` (white), symmetric around it: for ratios that
@@ -145,16 +118,12 @@ impl Heatmap {
         self
     }
 
-    /// Writes each value in its cell when cells are large enough to hold it.
-    pub fn annotate(mut self) -> Self {
-        self.annotate = true;
-        self
-    }
+    setters! {
+        /// Writes each value in its cell when cells are large enough to hold it.
+        annotate() => annotate = true;
 
-    /// Figure size in px (default 720 × 440).
-    pub fn size(mut self, width: u32, height: u32) -> Self {
-        self.size = (width, height);
-        self
+        /// Figure size in px (default 720 × 440).
+        size(width: u32, height: u32) => size = (width, height);
     }
 
     /// The colour-space value of `v` (its log₁₀ on a log scale), or `None` if it has no colour.

@@ -94,15 +94,11 @@ impl HistogramGrid {
         }
     }
 
-    pub fn x_label(mut self, label: impl Into<String>) -> Self {
-        self.x_label = label.into();
-        self
-    }
+    setters! {
+        x_label(label: impl Into<String>) => x_label = label.into();
 
-    /// Defaults to "share of values".
-    pub fn y_label(mut self, label: impl Into<String>) -> Self {
-        self.y_label = label.into();
-        self
+        /// Defaults to "share of values".
+        y_label(label: impl Into<String>) => y_label = label.into();
     }
 
     /// A panel of raw values (binned into [`bins`](Self::bins) bins).
@@ -125,34 +121,21 @@ impl HistogramGrid {
         self
     }
 
-    /// Number of bins for raw values (default 40).
-    pub fn bins(mut self, bins: usize) -> Self {
-        self.bins = bins;
-        self
-    }
+    setters! {
+        /// Number of bins for raw values (default 40).
+        bins(bins: usize) => bins = bins;
 
-    /// The shared x range (default: the range of all values).
-    pub fn x_range(mut self, lo: f64, hi: f64) -> Self {
-        self.x_range = Some((lo, hi));
-        self
-    }
+        /// The shared x range (default: the range of all values).
+        x_range(lo: f64, hi: f64) => x_range = Some((lo, hi));
 
-    /// Panels per row (default: up to 4 for ≤ 8 panels, 5 for ≤ 15, else 6).
-    pub fn columns(mut self, columns: usize) -> Self {
-        self.columns = Some(columns);
-        self
-    }
+        /// Panels per row (default: up to 4 for ≤ 8 panels, 5 for ≤ 15, else 6).
+        columns(columns: usize) => columns = Some(columns);
 
-    /// Figure size in px (default 720 wide, tall enough for ~120 px panels).
-    pub fn size(mut self, width: u32, height: u32) -> Self {
-        self.size = Some((width, height));
-        self
-    }
+        /// Figure size in px (default 720 wide, tall enough for ~120 px panels).
+        size(width: u32, height: u32) => size = Some((width, height));
 
-    /// Each panel gets its own y scale (default: one scale for all, so panels compare).
-    pub fn independent_y(mut self) -> Self {
-        self.shared_y = false;
-        self
+        /// Each panel gets its own y scale (default: one scale for all, so panels compare).
+        independent_y() => shared_y = false;
     }
 
     pub fn render(&self, alt: &str) -> Result<String> {

@@ -183,38 +183,21 @@ impl LineChart {
         }
     }
 
-    pub fn x_label(mut self, label: impl Into<String>) -> Self {
-        self.x_label = label.into();
-        self
-    }
+    setters! {
+        x_label(label: impl Into<String>) => x_label = label.into();
+        y_label(label: impl Into<String>) => y_label = label.into();
 
-    pub fn y_label(mut self, label: impl Into<String>) -> Self {
-        self.y_label = label.into();
-        self
-    }
+        /// Base-10 log x axis.
+        log_x() => x_scale = Scale::Log10;
 
-    /// Base-10 log x axis.
-    pub fn log_x(mut self) -> Self {
-        self.x_scale = Scale::Log10;
-        self
-    }
+        /// Base-10 log y axis.
+        log_y() => y_scale = Scale::Log10;
 
-    /// Base-10 log y axis.
-    pub fn log_y(mut self) -> Self {
-        self.y_scale = Scale::Log10;
-        self
-    }
+        /// Fixes the x range (data units) instead of fitting it to the data.
+        x_range(lo: f64, hi: f64) => x_range = Some((lo, hi));
 
-    /// Fixes the x range (data units) instead of fitting it to the data.
-    pub fn x_range(mut self, lo: f64, hi: f64) -> Self {
-        self.x_range = Some((lo, hi));
-        self
-    }
-
-    /// Fixes the y range (data units) instead of fitting it to the data.
-    pub fn y_range(mut self, lo: f64, hi: f64) -> Self {
-        self.y_range = Some((lo, hi));
-        self
+        /// Fixes the y range (data units) instead of fitting it to the data.
+        y_range(lo: f64, hi: f64) => y_range = Some((lo, hi));
     }
 
     /// Adds a series in the default style (solid line, next palette colour).
@@ -241,27 +224,17 @@ impl LineChart {
         self
     }
 
-    pub fn legend(mut self, legend: Legend) -> Self {
-        self.legend = legend;
-        self
-    }
+    setters! {
+        legend(legend: Legend) => legend = legend;
 
-    /// Figure size in px (default 720 × 440).
-    pub fn size(mut self, width: u32, height: u32) -> Self {
-        self.size = (width, height);
-        self
-    }
+        /// Figure size in px (default 720 × 440).
+        size(width: u32, height: u32) => size = (width, height);
 
-    /// Ticks on the x axis only at whole numbers (layer indices, epochs).
-    pub fn integer_x(mut self) -> Self {
-        self.integer_x = true;
-        self
-    }
+        /// Ticks on the x axis only at whole numbers (layer indices, epochs).
+        integer_x() => integer_x = true;
 
-    /// Gives every series without a marker one, a different shape per series.
-    pub fn markers(mut self) -> Self {
-        self.auto_markers = true;
-        self
+        /// Gives every series without a marker one, a different shape per series.
+        markers() => auto_markers = true;
     }
 
     /// Renders the chart to an SVG document; `alt` describes it for readers who cannot see it.
