@@ -47,7 +47,7 @@ pub use linear::linear;
 pub use rnn::{Recurrence, recurrent};
 pub use sgd::sgd_update;
 
-use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, bail};
+use candle_core::{CpuStorage, Layout, Result, bail};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 static ENABLED: AtomicBool = AtomicBool::new(true);
@@ -165,38 +165,6 @@ pub(crate) fn contiguous_slice<'a, T: Float>(s: &'a CpuStorage, l: &Layout, op: 
     }
 }
 
-/// A shared handle to a custom op, so the caller can read what the forward pass stored.
-pub(crate) struct ArcOp<C>(pub(crate) std::sync::Arc<C>);
-
-impl<C: CustomOp3> CustomOp3 for ArcOp<C> {
-    fn name(&self) -> &'static str {
-        self.0.name()
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        self.0.cpu_fwd(s1, l1, s2, l2, s3, l3)
-    }
-
-    fn bwd(
-        &self,
-        a1: &Tensor,
-        a2: &Tensor,
-        a3: &Tensor,
-        res: &Tensor,
-        grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        self.0.bwd(a1, a2, a3, res, grad)
-    }
-}
-
 /// Inputs and comparisons the kernels' tests share.
 #[cfg(test)]
 pub(crate) mod test_support {
@@ -238,7 +206,7 @@ mod tests {
     use super::test_support::{max_abs, max_abs_diff, rand};
     use super::*;
     use crate::{Activation, DEVICE, Init, MlpConfig, Norm};
-    use candle_core::D;
+    use candle_core::{D, Tensor};
 
     /// The whole network, fast paths on and off: the same loss and the same gradient of every
     /// parameter, for every activation, norm and skip configuration.
