@@ -389,7 +389,9 @@ impl Report {
                 }
             }
             // The tap where a fraction is worst, against its threshold: saturated values, dead units.
-            let fractions: [(Verdict, fn(&TapSummary) -> f64, f64, String); 2] = [
+            // (verdict, the fraction, its threshold, what the fraction counts)
+            type FractionCheck = (Verdict, fn(&TapSummary) -> f64, f64, String);
+            let fractions: [FractionCheck; 2] = [
                 (
                     Verdict::Saturation,
                     |x| x.saturated,
