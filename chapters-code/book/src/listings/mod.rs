@@ -259,7 +259,8 @@ pub const PREPARING: &str =
 /// Runs the listings of the selected SUMMARY chapters that `rerun` asks for through `runner`
 /// (preparing it first, if any is to run), and rewrites their `src/outputs/*.json`; entries of
 /// code that no longer exists are dropped. `report` hears a line per listing. A listing that fails
-/// to compile or exits unsuccessfully is an error (its doctest fails too); the others are recorded.
+/// to compile or exits unsuccessfully is an error (its doctest fails too), and its chapter's file is left as
+/// it was; the other chapters are recorded.
 pub fn record_outputs(
     workspace: &Path,
     selection: &[String],
@@ -324,7 +325,9 @@ pub fn record_outputs(
                 stderr: outcome.stderr,
             });
         }
-        if new != old {
+        // A chapter with a failed listing keeps its file as it was: a broken build or a crashed run
+        // must not erase the outputs recorded before it.
+        if new != old && failures.len() == failed_before {
             written.push(write_outputs(&src_dir, &chapter, &new)?);
         }
         if run_all && failures.len() == failed_before {
