@@ -1,11 +1,13 @@
 //! The committed figures are what the code produces, and the prose only quotes produced numbers:
-//! - every generator, rerun in quick mode, agrees with its committed JSON (`chapter_kit::figure::json_agrees`,
-//!   default tolerance: floating point differs across CPUs, so not byte equality);
+//! - every generator, rerun in quick mode, agrees with its committed JSON
+//!   (`chapter_kit::figure::agrees_with_committed`: within the default tolerance when the figure was
+//!   committed from this CPU's gemm kernels; in shape only when from others', whose sums run in
+//!   another order and move chaotic runs visibly);
 //! - every committed figure file has a generator that produces it (no orphans);
 //! - every `![…](figures/…)` in the chapters exists, and every `{{#value}}` resolves.
 
 use anyhow::Result;
-use chapter_kit::figure::{Figure, GenOptions, Generator, Tolerance, json_agrees, read_data};
+use chapter_kit::figure::{Figure, GenOptions, Generator, Tolerance, agrees_with_committed};
 use regex::Regex;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -79,6 +81,7 @@ fn orphans(committed: &BTreeSet<(String, String, String)>, produced: &BTreeSet<(
 fn regenerated_data_agrees_with_the_committed_figures() {
     let src = src_dir();
     let mut problems = Vec::new();
+    let (mut values_compared, mut shapes_only) = (0, Vec::new());
     for (generator, result) in quick_runs() {
         let label = format!("{}/{}", generator.chapter, generator.name);
         let figures = match result {
@@ -94,8 +97,12 @@ fn regenerated_data_agrees_with_the_committed_figures() {
         };
         for figure in figures {
             let path = src.join(figure.json_path());
-            let checked =
-                read_data(&path).and_then(|committed| json_agrees(&figure.data, &committed, Tolerance::default()));
+            let checked = agrees_with_committed(&figure.data, &path, Tolerance::default());
+            match &checked {
+                Ok(true) => values_compared += 1,
+                Ok(false) => shapes_only.push(figure.json_path().display().to_string()),
+                Err(_) => {}
+            }
             if let Err(e) = checked {
                 problems.push(format!(
                     "{label} → {}: {e:#}\n  (regenerate with `cargo run --release -p book -- figures --chapter {}`)",
@@ -106,6 +113,16 @@ fn regenerated_data_agrees_with_the_committed_figures() {
         }
     }
     assert!(problems.is_empty(), "{} stale or failing figures:\n{}", problems.len(), problems.join("\n"));
+    if !shapes_only.is_empty() {
+        // Not a failure: another CPU's kernels move the numbers (see `agrees_with_committed`).
+        eprintln!(
+            "{} figure(s) were committed from other gemm kernels than this CPU's ({}): only their shape \
+             was compared, the values of {values_compared} others: {}",
+            shapes_only.len(),
+            lab::fast::gemm_kernels(),
+            shapes_only.join(", ")
+        );
+    }
 }
 
 /// The same seed gives the same bytes: a second run of every generator, in the same process (so

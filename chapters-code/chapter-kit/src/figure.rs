@@ -143,6 +143,7 @@ impl Figure {
         let mut json = serde_json::json!({ "alt": self.alt, "data": self.data });
         if let Some(obj) = json.as_object_mut() {
             obj.insert("generator".into(), Value::String(format!("{}/{}", self.chapter, self.name)));
+            obj.insert("kernels".into(), Value::String(lab::fast::gemm_kernels().into()));
             if let Some(options) = &self.options {
                 obj.insert("options".into(), options.clone());
             }
@@ -165,6 +166,29 @@ pub fn read_data(path: &Path) -> Result<Value> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let v: Value = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
     v.get("data").cloned().with_context(|| format!("{} has no `data` field", path.display()))
+}
+
+/// The gemm kernels a committed figure was computed with (its JSON's `"kernels"`, see
+/// [`lab::fast::gemm_kernels`]); `None` for a figure written before they were recorded.
+pub fn read_kernels(path: &Path) -> Result<Option<String>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let v: Value = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    Ok(v.get("kernels").and_then(Value::as_str).map(str::to_string))
+}
+
+/// Checks a regenerated figure's `quick` data against the committed figure at `path`: numbers within
+/// `tol` when both were computed with the same gemm kernels ([`json_agrees`]); across kernels, which
+/// add a product's terms in another order and so move every trained number a little and chaotic runs
+/// a lot, only the shape ([`json_shape_agrees`]). Returns whether the values were compared.
+pub fn agrees_with_committed(quick: &Value, path: &Path, tol: Tolerance) -> Result<bool> {
+    let committed = read_data(path)?;
+    if read_kernels(path)?.as_deref() == Some(lab::fast::gemm_kernels()) {
+        json_agrees(quick, &committed, tol)?;
+        Ok(true)
+    } else {
+        json_shape_agrees(quick, &committed)?;
+        Ok(false)
+    }
 }
 
 pub use lab::io::write_atomic;
@@ -333,8 +357,45 @@ pub fn json_agrees(quick: &Value, full: &Value, tol: Tolerance) -> Result<()> {
     go(quick, full, tol, &mut String::from("data"))
 }
 
+/// Checks that `quick` has the shape of a sub-document of `full`: every key of an object in `quick`
+/// exists in `full`, every array in `quick` is no longer than the one in `full`, and each value has
+/// the same JSON type (numbers, strings and booleans are not compared). What [`json_agrees`] checks
+/// when values cannot be expected to agree.
+pub fn json_shape_agrees(quick: &Value, full: &Value) -> Result<()> {
+    fn go(q: &Value, f: &Value, path: &mut String) -> Result<()> {
+        let len = path.len();
+        match (q, f) {
+            (Value::Object(qo), Value::Object(fo)) => {
+                for (k, qv) in qo {
+                    let Some(fv) = fo.get(k) else { bail!("{path}.{k}: missing from the committed data") };
+                    path.push('.');
+                    path.push_str(k);
+                    go(qv, fv, path)?;
+                    path.truncate(len);
+                }
+            }
+            (Value::Array(qa), Value::Array(fa)) => {
+                if qa.len() > fa.len() {
+                    bail!("{path}: {} entries regenerated, only {} committed", qa.len(), fa.len());
+                }
+                for (i, (qv, fv)) in qa.iter().zip(fa).enumerate() {
+                    path.push_str(&format!("[{i}]"));
+                    go(qv, fv, path)?;
+                    path.truncate(len);
+                }
+            }
+            // A NaN is written as null, so a number may stand where the other run has null.
+            (Value::Number(_), Value::Number(_) | Value::Null) | (Value::Null, Value::Number(_) | Value::Null) => {}
+            (Value::String(_), Value::String(_)) | (Value::Bool(_), Value::Bool(_)) => {}
+            _ => bail!("{path}: regenerated {q}, committed {f}: not the same kind of value"),
+        }
+        Ok(())
+    }
+    go(quick, full, &mut String::from("data"))
+}
+
 /// Reruns every generator of `generators` in quick mode and checks each figure's data against the
-/// committed JSON under the book's `src/` ([`json_agrees`], default tolerance); panics listing every
+/// committed JSON under the book's `src/` ([`agrees_with_committed`], default tolerance); panics listing every
 /// disagreement. The root `figures` test does this for the whole book in CI; a chapter crate calls it
 /// from an `#[ignore]`d test to check its own figures while it is being edited.
 pub fn assert_quick_runs_agree(generators: &[Generator]) {
@@ -346,8 +407,7 @@ pub fn assert_quick_runs_agree(generators: &[Generator]) {
             Err(e) => problems.push(format!("{}/{}: {e:#}", g.chapter, g.name)),
             Ok(figures) => {
                 for fig in figures {
-                    let committed = read_data(&src.join(fig.json_path()));
-                    let check = committed.and_then(|c| json_agrees(&fig.data, &c, Tolerance::default()));
+                    let check = agrees_with_committed(&fig.data, &src.join(fig.json_path()), Tolerance::default());
                     if let Err(e) = check {
                         problems.push(format!("{}/{}: {e:#}", fig.chapter, fig.name));
                     }
@@ -446,6 +506,35 @@ mod tests {
         assert!(json_agrees(&json!({"z": 1}), &full, Tolerance::default()).is_err());
         assert!(json_agrees(&json!({"a": [1, 2, 3, 4]}), &full, Tolerance::default()).is_err());
         assert!(json_agrees(&json!({"b": {"d": "y"}}), &full, Tolerance::default()).is_err());
+    }
+
+    #[test]
+    fn across_kernels_only_the_shape_must_agree() {
+        let full = json!({"a": [1.0, 2.0, 3.0], "b": {"c": 0.5, "d": "x", "n": null}, "e": true});
+        assert!(json_shape_agrees(&json!({"a": [7.0, -2.0], "b": {"d": "y", "n": 1.5}, "e": false}), &full).is_ok());
+        let err = json_shape_agrees(&json!({"b": {"c": "0.5"}}), &full).unwrap_err().to_string();
+        assert!(err.contains("data.b.c"), "{err}");
+        assert!(json_shape_agrees(&json!({"z": 1}), &full).is_err());
+        assert!(json_shape_agrees(&json!({"a": [1, 2, 3, 4]}), &full).is_err());
+        assert!(json_shape_agrees(&json!({"e": 1}), &full).is_err());
+    }
+
+    #[test]
+    fn values_are_compared_only_against_figures_from_the_same_kernels() -> Result<()> {
+        let dir = std::env::temp_dir().join(format!("chapter-kit-kernels-test-{}", std::process::id()));
+        let path = Figure::new("chXX", "k", "alt", String::new(), &json!({"x": [1.0, 2.0]}))?.write(&dir)?.remove(0);
+        assert_eq!(read_kernels(&path)?.as_deref(), Some(lab::fast::gemm_kernels()));
+        // Same kernels: values count.
+        assert!(agrees_with_committed(&json!({"x": [1.0]}), &path, Tolerance::default())?);
+        assert!(agrees_with_committed(&json!({"x": [1.5]}), &path, Tolerance::default()).is_err());
+        // Committed from other kernels: the shape counts, the values do not.
+        let mut other: Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
+        other["kernels"] = json!("some-other-cpu");
+        std::fs::write(&path, serde_json::to_string(&other)?)?;
+        assert!(!agrees_with_committed(&json!({"x": [1.5]}), &path, Tolerance::default())?);
+        assert!(agrees_with_committed(&json!({"x": [1.5, 2.0, 3.0]}), &path, Tolerance::default()).is_err());
+        std::fs::remove_dir_all(&dir)?;
+        Ok(())
     }
 
     #[test]

@@ -18,6 +18,30 @@ static BLOCKS_PER_PART: AtomicUsize = AtomicUsize::new(1);
 /// own products use at most this many threads (candle's stock matmul still uses them all).
 const SPLIT_PARTS: usize = 2;
 
+/// The family of f32 kernels gemm dispatches to on this CPU: `"avx512f"` (AVX-512F, with the
+/// workspace's `x86-v4` feature), `"avx2+fma"`, `"neon"` or `"scalar"`. gemm picks it at run time
+/// from the CPU's features and offers no way to choose another, and the kernels add a product's
+/// terms in different orders, so the last bits of every result depend on it: figures record it
+/// (their JSON's `"kernels"`), and the freshness test compares numbers only between equal kernels.
+pub fn gemm_kernels() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            return "avx512f";
+        }
+        if std::arch::is_x86_feature_detected!("fma") {
+            return "avx2+fma";
+        }
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        if std::arch::is_aarch64_feature_detected!("neon") {
+            return "neon";
+        }
+    }
+    "scalar"
+}
+
 /// Sets the size (m·n·k multiply-adds) from which a product is split into column blocks run across
 /// threads, and the number of blocks per part ([`SPLIT_PARTS`] parts). Benchmarks use it to find the
 /// break-even points. The split changes the last bits of results, never their dependence on threads.
@@ -238,25 +262,8 @@ mod tests {
         let scale = 1.0 + want.iter().fold(0f64, |m, v| m.max(v.abs()));
         let worst = got.iter().zip(want).fold(0f64, |m, (g, w)| m.max((g - w).abs()));
         // The tolerance the f32 comparisons in this module use: 1e-5 relative to the largest entry.
-        assert!(worst < 1e-5 * scale, "{what}: max error {worst} (scale {scale}) on gemm path {}", gemm_path());
+        assert!(worst < 1e-5 * scale, "{what}: max error {worst} (scale {scale}) on gemm path {}", gemm_kernels());
         Ok(())
-    }
-
-    /// The f32 kernel gemm dispatches to on this CPU. gemm picks it at run time from the CPU's
-    /// features (AVX-512F with the workspace's `x86-v4` feature, else AVX2+FMA, else scalar) and
-    /// offers no way to choose another one, so each CPU tests its own path: CI on an AVX-512
-    /// machine tests the AVX-512 kernels, elsewhere the AVX2 ones.
-    fn gemm_path() -> &'static str {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                return "avx512f";
-            }
-            if std::arch::is_x86_feature_detected!("fma") {
-                return "avx2+fma";
-            }
-        }
-        "other"
     }
 
     /// lab's products (forward x·Wᵀ + b, backward ∂x = G·W and ∂W = Gᵀ·x, serial and split across

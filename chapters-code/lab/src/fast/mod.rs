@@ -42,7 +42,7 @@ mod sgd;
 
 pub use crate::norm::batch_norm_train;
 pub use activations::{relu, sigmoid, sigmoid_backward, tanh};
-pub use gemm::set_split;
+pub use gemm::{gemm_kernels, set_split};
 pub use linear::linear;
 pub use rnn::{Recurrence, recurrent};
 pub use sgd::sgd_update;
