@@ -105,12 +105,6 @@ impl<T> Mat<T> {
     pub(super) fn t(self) -> Mat<T> {
         Mat { ptr: self.ptr, rows: self.cols, cols: self.rows, rs: self.cs, cs: self.rs }
     }
-
-    /// A row-major `rows × cols` view of `data`.
-    pub(super) fn row_major(data: &[T], rows: usize, cols: usize) -> Mat<T> {
-        assert_eq!(data.len(), rows * cols, "lab::fast: a row-major view needs rows·cols elements");
-        Mat { ptr: data.as_ptr(), rows, cols, rs: cols as isize, cs: 1 }
-    }
 }
 
 /// The elements of `b` copied into a fresh row-major buffer, 32×32 tiles at a time so that both the

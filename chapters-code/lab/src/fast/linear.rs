@@ -41,7 +41,8 @@ impl Linear {
         }
         // SAFETY: out_t is n×m and initialised; w is n×k and xᵀ is k×m (shapes checked by the caller).
         unsafe { gemm_into(out_t.as_mut_ptr(), true, w, x.t()) };
-        to_row_major(Mat::row_major(&out_t, n, m).t())
+        let out_t = Mat::new(&out_t, &Layout::contiguous((n, m))).expect("an n×m buffer holds an n×m view");
+        to_row_major(out_t.t())
     }
 }
 
