@@ -23,7 +23,9 @@ pub struct NielsenRuns {
     pub batch: usize,
     pub eta: f64,
     pub lambda: f64,
-    /// Accuracy in percent for 1, 2, 3, 4 hidden layers.
+    /// Accuracy in percent for 1, 2, 3, 4 hidden layers. The entries for two to four hidden layers
+    /// (96.90, 96.57, 96.53) were checked against his chapter's text; the one-hidden-layer entry could
+    /// not be, and the book does not quote it.
     pub accuracy_percent: [f64; 4],
 }
 
