@@ -38,6 +38,20 @@
 //! example flags, exercise checks — is the `chapter-kit` crate, which depends on lab, never the
 //! other way round.
 
+/// Builder methods that each set one field and return the builder, written once for every config and chart:
+/// `name(args) => field = value;` becomes `pub fn name(mut self, args) -> Self`.
+macro_rules! setters {
+    ($($(#[$doc:meta])* $name:ident($($arg:ident: $ty:ty),*) => $field:ident = $value:expr;)*) => {
+        $(
+            $(#[$doc])*
+            pub fn $name(mut self, $($arg: $ty),*) -> Self {
+                self.$field = $value;
+                self
+            }
+        )*
+    };
+}
+
 pub mod act;
 pub mod chaos;
 pub mod data;

@@ -65,24 +65,11 @@ impl MlpConfig {
         }
     }
 
-    pub fn with_seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
-        self
-    }
-
-    pub fn with_norm(mut self, norm: Norm) -> Self {
-        self.norm = norm;
-        self
-    }
-
-    pub fn with_residual(mut self, residual: bool) -> Self {
-        self.residual = residual;
-        self
-    }
-
-    pub fn with_bias_init(mut self, b: f64) -> Self {
-        self.bias_init = b;
-        self
+    setters! {
+        with_seed(seed: u64) => seed = seed;
+        with_norm(norm: Norm) => norm = norm;
+        with_residual(residual: bool) => residual = residual;
+        with_bias_init(b: f64) => bias_init = b;
     }
 
     /// Number of hidden layers.

@@ -21,20 +21,6 @@
 //! so layout here measures labels with its own per-character widths (those of DejaVu Sans, wider
 //! than the usual UI fonts) and places every label itself rather than through plotters' mesh.
 
-/// Builder methods that each set one field and return the builder, written once for every chart:
-/// `name(args) => field = value;` becomes `pub fn name(mut self, args) -> Self`.
-macro_rules! setters {
-    ($($(#[$doc:meta])* $name:ident($($arg:ident: $ty:ty),*) => $field:ident = $value:expr;)*) => {
-        $(
-            $(#[$doc])*
-            pub fn $name(mut self, $($arg: $ty),*) -> Self {
-                self.$field = $value;
-                self
-            }
-        )*
-    };
-}
-
 mod axis;
 mod canvas;
 mod chrome;

@@ -92,52 +92,24 @@ impl ResMlpConfig {
         }
     }
 
-    /// The same blocks without the skip connection.
-    pub fn plain(mut self) -> Self {
-        self.skip = false;
-        self
-    }
+    setters! {
+        /// The same blocks without the skip connection.
+        plain() => skip = false;
+        with_alpha(alpha: f64) => alpha = alpha;
+        with_layer_norm(on: bool) => layer_norm = on;
 
-    pub fn with_alpha(mut self, alpha: f64) -> Self {
-        self.alpha = alpha;
-        self
-    }
-
-    pub fn with_layer_norm(mut self, on: bool) -> Self {
-        self.layer_norm = on;
-        self
-    }
-
-    /// A BatchNorm over the batch on each branch's input (see [`ResMlpConfig::batch_norm`]).
-    pub fn with_batch_norm(mut self, on: bool) -> Self {
-        self.batch_norm = on;
-        self
-    }
-
-    pub fn with_activation(mut self, activation: Activation) -> Self {
-        self.activation = activation;
-        self
+        /// A BatchNorm over the batch on each branch's input (see [`ResMlpConfig::batch_norm`]).
+        with_batch_norm(on: bool) => batch_norm = on;
+        with_activation(activation: Activation) => activation = activation;
+        with_zero_init_last(on: bool) => zero_init_last = on;
+        with_seed(seed: u64) => seed = seed;
+        with_stem_bias_std(std: f64) => stem_bias_std = std;
     }
 
     /// Fixup-style init: W₂ = 0 and W₁ scaled by L^(−1/2).
     pub fn fixup(mut self) -> Self {
         self.zero_init_last = true;
         self.depth_scaled = true;
-        self
-    }
-
-    pub fn with_zero_init_last(mut self, on: bool) -> Self {
-        self.zero_init_last = on;
-        self
-    }
-
-    pub fn with_seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
-        self
-    }
-
-    pub fn with_stem_bias_std(mut self, std: f64) -> Self {
-        self.stem_bias_std = std;
         self
     }
 

@@ -255,14 +255,9 @@ impl RnnConfig {
         RnnConfig { cell, d_in, hidden, d_out, input_gain: 1.0, seed: 0 }
     }
 
-    pub fn with_seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
-        self
-    }
-
-    pub fn with_input_gain(mut self, gain: f64) -> Self {
-        self.input_gain = gain;
-        self
+    setters! {
+        with_seed(seed: u64) => seed = seed;
+        with_input_gain(gain: f64) => input_gain = gain;
     }
 
     pub fn validate(&self) -> Result<()> {

@@ -108,49 +108,16 @@ impl TransformerConfig {
         }
     }
 
-    pub fn post_ln(mut self) -> Self {
-        self.norm_place = NormPlace::Post;
-        self
-    }
-
-    pub fn pre_ln(mut self) -> Self {
-        self.norm_place = NormPlace::Pre;
-        self
-    }
-
-    pub fn with_norm(mut self, norm: NormKind) -> Self {
-        self.norm = norm;
-        self
-    }
-
-    pub fn with_alpha(mut self, alpha: f64) -> Self {
-        self.alpha = alpha;
-        self
-    }
-
-    pub fn with_out_gain(mut self, gain: f64) -> Self {
-        self.out_gain = gain;
-        self
-    }
-
-    pub fn with_qk_gain(mut self, gain: f64) -> Self {
-        self.qk_gain = gain;
-        self
-    }
-
-    pub fn with_attn_scale(mut self, on: bool) -> Self {
-        self.attn_scale = on;
-        self
-    }
-
-    pub fn with_d_ff(mut self, d_ff: usize) -> Self {
-        self.d_ff = d_ff;
-        self
-    }
-
-    pub fn with_seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
-        self
+    setters! {
+        post_ln() => norm_place = NormPlace::Post;
+        pre_ln() => norm_place = NormPlace::Pre;
+        with_norm(norm: NormKind) => norm = norm;
+        with_alpha(alpha: f64) => alpha = alpha;
+        with_out_gain(gain: f64) => out_gain = gain;
+        with_qk_gain(gain: f64) => qk_gain = gain;
+        with_attn_scale(on: bool) => attn_scale = on;
+        with_d_ff(d_ff: usize) => d_ff = d_ff;
+        with_seed(seed: u64) => seed = seed;
     }
 
     /// GPT-2's depth scaling: W_O and W₂ drawn ×1/√(2N), one factor per residual add (2 per block).
