@@ -174,7 +174,7 @@ pub struct LayerChi {
 }
 
 /// qˡ and χˡ for layers 1..=depth of a network whose inputs have second moment `input_second_moment`
-/// per coordinate: q¹ = σ_w² E[x²] + σ_b², then the variance map. The mean ‖δˡ‖² of a wide square
+/// per coordinate: q¹ = σ_w² E\[x²\] + σ_b², then the variance map. The mean ‖δˡ‖² of a wide square
 /// network is then ‖δᴸ‖² ∏ₖ₌ₗᴸ⁻¹ χᵏ ([`predicted_delta_ratio`]).
 pub fn propagate(
     act: Activation,

@@ -621,7 +621,7 @@ pub struct GradientsArgs {
     /// The weights and batch (.npz).
     #[arg(long, value_name = "W.npz")]
     pub weights: PathBuf,
-    /// Activation of the hidden layers: sigmoid, tanh, relu, leaky_relu[:α], gelu, softsign, linear.
+    /// Activation of the hidden layers: sigmoid, tanh, relu, leaky_relu\[:α\], gelu, softsign, linear.
     #[arg(long, value_parser = crate::flags::activation)]
     pub activation: Activation,
     /// BatchNorm (batch statistics, biased variance, ε = 1e-5, γ = 1, β = 0) after each hidden Linear.

@@ -43,7 +43,7 @@ pub fn gemm_kernels() -> &'static str {
 }
 
 /// Sets the size (m·n·k multiply-adds) from which a product is split into column blocks run across
-/// threads, and the number of blocks per part ([`SPLIT_PARTS`] parts). Benchmarks use it to find the
+/// threads, and the number of blocks per part (`SPLIT_PARTS` parts). Benchmarks use it to find the
 /// break-even points. The split changes the last bits of results, never their dependence on threads.
 pub fn set_split(min_macs: usize, blocks_per_part: usize) {
     SPLIT_MIN_MACS.store(min_macs, Ordering::Relaxed);
