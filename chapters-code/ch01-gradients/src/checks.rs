@@ -1,7 +1,7 @@
 //! Checkers of the chapter 1 exercises, generic over the implementation, and the chapter's
 //! exercise registry. Each checker returns `Err` with a message a student can act on; the
 //! registry's `mistakes` are plausible wrong answers each checker must reject (see
-//! [`chapter_kit::exercise`]).
+//! [`chapter_kit::exercise`](mod@chapter_kit::exercise)).
 
 use anyhow::{Context, Result};
 use candle_core::{DType, Tensor, Var};

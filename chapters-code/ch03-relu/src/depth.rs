@@ -44,6 +44,7 @@ pub struct DepthOptions {
     #[arg(long, default_value_t = 0.9, value_parser = cli::probability, allow_negative_numbers = true)]
     pub momentum: f64,
     /// Networks as activation[@σ_w²] (default σ_w²: the activation's recommended gain squared).
+    #[allow(rustdoc::broken_intra_doc_links)] // the doc is the --help text
     #[arg(
         long = "nets",
         value_name = "NETS",

@@ -1,6 +1,6 @@
 //! Checkers of the chapter 4 exercises, generic over the implementation, and the chapter's exercise
 //! registry. Each checker returns `Err` with a message a student can act on; the registry's
-//! `mistakes` are plausible wrong answers each checker must reject (see [`chapter_kit::exercise`]).
+//! `mistakes` are plausible wrong answers each checker must reject (see [`chapter_kit::exercise`](mod@chapter_kit::exercise)).
 
 use chapter_kit::exercise;
 use chapter_kit::exercise::{Exercise, close};
@@ -29,7 +29,7 @@ pub const EXERCISES: &[Exercise] = &[
     ]},
 ];
 
-/// Exercise 4.1: the closed form at many (n·Var W, E[x²], layer), then a real 8-layer network.
+/// Exercise 4.1: the closed form at many (n·Var W, E\[x²\], layer), then a real 8-layer network.
 pub fn relu_variance(f: impl Fn(f64, f64, usize) -> f64) -> Result<(), String> {
     for (n_var, m) in [(2.0f64, 1.0f64), (1.0, 1.0), (1.0 / 3.0, 1.0), (1.5, 0.25), (2.0, 4.0)] {
         for layer in [1usize, 2, 3, 10, 30] {

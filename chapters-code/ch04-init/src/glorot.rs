@@ -61,7 +61,7 @@ pub struct GlorotLayer {
     pub act_std: f64,
     pub delta_std: f64,
     pub grad_w_std: f64,
-    /// Counts of the activations in [`BINS`] equal bins over [−1, 1].
+    /// Counts of the activations in `BINS` equal bins over [−1, 1].
     pub act_hist: Vec<u64>,
 }
 

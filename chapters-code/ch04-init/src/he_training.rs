@@ -67,7 +67,7 @@ pub struct TrainingRun {
     pub test_accuracy: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub test_loss: Option<f64>,
-    /// The last [`SMOOTH`]-step mean of the training loss.
+    /// The last `SMOOTH`-step mean of the training loss.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub final_train_loss: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]

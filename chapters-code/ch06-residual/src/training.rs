@@ -62,7 +62,7 @@ pub fn training_architectures(d_in: usize, width: usize, blocks: usize) -> Vec<(
 pub struct TrainingOutcome {
     /// The step whose loss was not finite (None: trained to the end).
     pub diverged_at_step: Option<usize>,
-    /// Mean of the last [`SMOOTH`] losses (None: diverged).
+    /// Mean of the last `SMOOTH` losses (None: diverged).
     pub final_loss: Option<f64>,
 }
 

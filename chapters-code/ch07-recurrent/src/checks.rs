@@ -1,6 +1,6 @@
 //! Checkers of the chapter 7 exercises, generic over the implementation, and the chapter's exercise
 //! registry. Each checker returns `Err` with a message a student can act on; the registry's
-//! `mistakes` are plausible wrong answers each checker must reject (see [`chapter_kit::exercise`]).
+//! `mistakes` are plausible wrong answers each checker must reject (see [`chapter_kit::exercise`](mod@chapter_kit::exercise)).
 
 use chapter_kit::exercise;
 use chapter_kit::exercise::{Exercise, close};

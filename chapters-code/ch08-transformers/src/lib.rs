@@ -11,7 +11,7 @@
 //! - [`saturation`]: Figure 8-7, attention saturation and the softmax's Jacobian.
 //!
 //! What they share: [`model`] (the chapter's default transformer and the four architectures) and
-//! [`profile`] (the per-block measurement of an untrained model). [`exercises`], [`solutions`] and
+//! [`profile`](mod@profile) (the per-block measurement of an untrained model). [`exercises`], [`solutions`] and
 //! [`checks`] are the chapter's exercises; the `train_bench` example times the default model.
 
 pub mod checks;

@@ -26,6 +26,7 @@ pub struct RunFlags {
     #[arg(long)]
     pub quick: bool,
     /// Directory to write figures/<chapter>/*.{svg,json} under (default: target/figures).
+    #[allow(rustdoc::invalid_html_tags)] // the doc is the --help text, not HTML
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Write into the book's src/ instead (what `book figures` does); only with the default settings,

@@ -7,7 +7,7 @@
 //!   figures written atomically (SVG + JSON), the generator registry, and the freshness comparison;
 //! - [`example`]: the one `main` every figure example calls ([`example_main`]);
 //! - [`cli`]: flag parsers and the flags every example shares, with one clear error line on bad input;
-//! - [`exercise`]: checked exercises (stubs, solutions, checkers that must be able to fail);
+//! - [`exercise`](mod@exercise): checked exercises (stubs, solutions, checkers that must be able to fail);
 //! - [`example_check`]: the checks every crate's `tests/cli.rs` runs on its example binaries.
 
 pub mod cli;
