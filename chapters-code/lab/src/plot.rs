@@ -32,8 +32,8 @@ mod style;
 pub use canvas::check_svg;
 pub use heatmap::Heatmap;
 pub use histogram::HistogramGrid;
-pub use line::{LayerProfile, Legend, LineChart, LineKind, Marker, SeriesStyle};
-pub use style::{ColorMap, PALETTE, PALETTE_NAMES, palette_color};
+pub use line::{LayerProfile, Legend, LineChart, SeriesStyle};
+pub use style::{ColorMap, LineKind, Marker, PALETTE, PALETTE_NAMES, palette_color};
 
 /// Default figure width in px: the width of mdBook's content column.
 pub const DEFAULT_WIDTH: u32 = 720;

@@ -1,9 +1,9 @@
 //! What every chart type shares around its data: the title block, axis labels, markers and legends.
 
 use super::canvas::{Canvas, Dash, Px, TextOpts};
-use super::line::{LineKind, Marker};
 use super::style::{
-    AXIS_LABEL_PX, LEGEND_BORDER, LEGEND_PX, LINE_HEIGHT, MARGIN, TEXT, TITLE_PX, WHITE, text_width, truncate, wrap,
+    AXIS_LABEL_PX, LEGEND_BORDER, LEGEND_PX, LINE_HEIGHT, LineKind, MARGIN, Marker, TEXT, TITLE_PX, WHITE, text_width,
+    truncate, wrap,
 };
 use anyhow::Result;
 use plotters::style::RGBColor;

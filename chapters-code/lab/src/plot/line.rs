@@ -10,38 +10,13 @@ use super::chrome::{
     draw_marker, draw_title, legend_size, title_bottom, title_lines,
 };
 use super::style::{
-    MARGIN, NOTE_PX, PALETTE, REFERENCE, TICK_GAP, TICK_LEN, TICK_PX, WHITE, palette_color, text_width,
+    LineKind, MARGIN, Marker, NOTE_PX, PALETTE, REFERENCE, TICK_GAP, TICK_LEN, TICK_PX, WHITE, palette_color,
+    text_width,
 };
 use super::{DEFAULT_HEIGHT, DEFAULT_WIDTH};
 use anyhow::{Context, Result, bail, ensure};
 use plotters::style::RGBColor;
 use plotters::style::text_anchor::{HPos, VPos};
-
-/// How a series' points are joined.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum LineKind {
-    #[default]
-    Solid,
-    /// For theory and reference curves drawn next to measurements.
-    Dashed,
-    Dotted,
-    /// Markers only (a scatter).
-    None,
-}
-
-/// A point marker. Charts that give every series a marker use a different shape per series, so
-/// series stay apart in greyscale and for colour-blind readers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Marker {
-    Circle,
-    Square,
-    Triangle,
-    Diamond,
-}
-
-impl Marker {
-    pub const ALL: [Marker; 4] = [Marker::Circle, Marker::Square, Marker::Triangle, Marker::Diamond];
-}
 
 /// How one series is drawn. The default is a solid 2 px line in the next palette colour.
 #[derive(Debug, Clone, Copy, PartialEq)]

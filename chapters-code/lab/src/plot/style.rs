@@ -254,3 +254,29 @@ mod tests {
         assert_eq!(ColorMap::BlueRed.at(0.5), RGBColor(0xF7, 0xF7, 0xF7));
     }
 }
+
+/// How a series' points are joined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LineKind {
+    #[default]
+    Solid,
+    /// For theory and reference curves drawn next to measurements.
+    Dashed,
+    Dotted,
+    /// Markers only (a scatter).
+    None,
+}
+
+/// A point marker. Charts that give every series a marker use a different shape per series, so
+/// series stay apart in greyscale and for colour-blind readers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Marker {
+    Circle,
+    Square,
+    Triangle,
+    Diamond,
+}
+
+impl Marker {
+    pub const ALL: [Marker; 4] = [Marker::Circle, Marker::Square, Marker::Triangle, Marker::Diamond];
+}
