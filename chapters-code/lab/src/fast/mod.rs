@@ -37,15 +37,19 @@
 mod activations;
 mod gemm;
 mod linear;
+mod norm;
 mod rnn;
 mod sgd;
+mod softmax;
 
 pub use crate::norm::batch_norm_train;
 pub use activations::{relu, sigmoid, sigmoid_backward, tanh};
 pub use gemm::{gemm_kernels, set_split};
 pub use linear::linear;
+pub use norm::{layer_norm, rms_norm};
 pub use rnn::{Recurrence, recurrent};
 pub use sgd::sgd_update;
+pub use softmax::{softmax, softmax_cross_entropy};
 
 use candle_core::{CpuStorage, Layout, Result, bail};
 use std::sync::atomic::{AtomicBool, Ordering};
