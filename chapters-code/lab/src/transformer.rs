@@ -10,10 +10,18 @@
 //! Pre-LN  (GPT-2, Xiong et al.):  x ← α·x + F(N(x)),   and a final N before the head
 //! ```
 //!
-//! `N` is a LayerNorm or an RMSNorm ([`NormKind`]), both written in tensor ops
-//! (`candle_nn::ops::layer_norm_slow`, `rms_norm_slow`): candle-nn 0.11's `LayerNorm` takes a fused
-//! path without a backward pass on contiguous inputs (see `lab::resnet`'s test), so gradients would
-//! silently stop at it. α ([`TransformerConfig::alpha`], 1 by default) up-weights the identity, as
+//! `N` is a LayerNorm or an RMSNorm ([`NormKind`]), each one fused op with a hand-written backward
+//! pass ([`crate::fast::layer_norm`], [`crate::fast::rms_norm`]); so are the attention softmax
+//! ([`crate::fast::softmax`]) and the loss ([`crate::fast::softmax_cross_entropy`]). A step is
+//! hundreds of small ops, and candle's backward pays for every graph node (a zero-filled gradient,
+//! the graph sort), so fewer nodes is what makes it faster (`lab/PERFORMANCE.md`). With lab's fast
+//! paths off ([`crate::fast::set_enabled`]) the same formulas run as tensor ops
+//! ([`Norm::forward_in_tensor_ops`], candle-nn's softmax and cross-entropy): the reference the tests
+//! compare against. Not candle-nn 0.11's `LayerNorm`: it takes a fused path without a backward pass
+//! on contiguous inputs (see `lab::resnet`'s test), so gradients would silently
+//! stop at it.
+//!
+//! α ([`TransformerConfig::alpha`], 1 by default) up-weights the identity, as
 //! DeepNet's DeepNorm does; the branches' output projections W_O and W₂ are drawn with an extra gain
 //! [`TransformerConfig::out_gain`] (GPT-2's 1/√(2N)-style down-scaling, N blocks) and W_V, W₁ with
 //! [`TransformerConfig::in_gain`] (DeepNet's β multiplies all four). Attention logits are
@@ -173,7 +181,8 @@ impl TransformerConfig {
     }
 }
 
-/// A LayerNorm or RMSNorm over the last dimension, in tensor ops (so it has a backward pass).
+/// A LayerNorm or RMSNorm over the last dimension: one fused op ([`crate::fast::layer_norm`],
+/// [`crate::fast::rms_norm`]), or tensor ops when lab's fast paths are off.
 #[derive(Debug, Clone)]
 pub struct Norm {
     pub kind: NormKind,
@@ -187,8 +196,21 @@ const NORM_EPS: f32 = 1e-5;
 
 impl Module for Norm {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        // candle-nn's `layer_norm_slow` and `rms_norm_slow` (f32 and f64), with γ and β applied by
-        // `lab::net`'s row ops: the same bits, cheaper gradients for γ and β.
+        let eps = NORM_EPS as f64;
+        let fused = crate::fast::enabled() && x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64);
+        match (&self.kind, &self.beta) {
+            (NormKind::Layer, Some(beta)) if fused => crate::fast::layer_norm(x, &self.gamma, beta, eps),
+            (NormKind::Rms, _) if fused => crate::fast::rms_norm(x, &self.gamma, eps),
+            _ => self.forward_in_tensor_ops(x),
+        }
+    }
+}
+
+impl Norm {
+    /// The reference: candle-nn's `layer_norm_slow` and `rms_norm_slow` (f32 and f64), with γ and β
+    /// applied by `lab::net`'s row ops; what the fused [`crate::fast::layer_norm`] and
+    /// [`crate::fast::rms_norm`] compute in one op each.
+    pub fn forward_in_tensor_ops(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let wrap = candle_core::Error::wrap;
         let d = x.dim(D::Minus1)? as f64;
         let centred = match (&self.kind, &self.beta) {
@@ -252,7 +274,9 @@ impl Attention {
         if let Some(p) = logit_probe {
             logits = (logits + p)?;
         }
-        let weights = candle_nn::ops::softmax(&logits, D::Minus1)?;
+        let fused =
+            crate::fast::enabled() && logits.device().is_cpu() && matches!(logits.dtype(), DType::F32 | DType::F64);
+        let weights = if fused { crate::fast::softmax(&logits)? } else { candle_nn::ops::softmax(&logits, D::Minus1)? };
         let out = weights.matmul(&v)?.transpose(1, 2)?.reshape((b, t, d))?;
         Ok((linear(&self.o, &out)?, weights, logits))
     }
@@ -477,7 +501,11 @@ impl Transformer {
     /// u32 targets.
     pub fn loss_of(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
         let v = logits.dim(D::Minus1)?;
-        crate::net::cross_entropy(&logits.reshape(((), v))?, &targets.flatten_all()?)
+        let (logits, targets) = (logits.reshape(((), v))?, targets.flatten_all()?);
+        if crate::fast::enabled() && logits.device().is_cpu() && matches!(logits.dtype(), DType::F32 | DType::F64) {
+            return Ok(crate::fast::softmax_cross_entropy(&logits, &targets)?);
+        }
+        crate::net::cross_entropy(&logits, &targets)
     }
 
     /// The loss of the model on a batch.
@@ -656,6 +684,43 @@ mod tests {
         gradient_check(small().pre_ln())?;
         gradient_check(small().pre_ln().with_norm(NormKind::Rms).gpt2_scaled())?;
         gradient_check(small().deepnorm().with_attn_scale(false).with_qk_gain(2.0))?;
+        Ok(())
+    }
+
+    /// The fused norm, softmax and loss against the tensor-op versions (lab's fast paths off): the
+    /// same loss and the same gradient for every parameter and probe, in f32 and f64.
+    #[test]
+    fn fused_ops_give_the_gradients_of_the_tensor_op_model() -> Result<()> {
+        let configs = [small(), small().pre_ln(), small().pre_ln().with_norm(NormKind::Rms), small().deepnorm()];
+        for (config, f64s) in configs.iter().flat_map(|c| [(c, false), (c, true)]) {
+            let run = |fast: bool| -> Result<(f64, Vec<Vec<f64>>)> {
+                crate::fast::with_enabled(fast, || {
+                    let model = if f64s { config.build_f64()? } else { config.build()? };
+                    let (x, y) = SeqTask::Sort.batch(3, config.seq_len, config.vocab, &mut init::rng(2))?;
+                    let trace = model.trace(&x, true)?;
+                    let loss = Transformer::loss_of(&trace.logits, &y)?;
+                    let grads = loss.backward()?;
+                    let vars = model.vars().into_iter().chain(trace.probes).chain(trace.logit_probes);
+                    let g = vars
+                        .map(|v| Ok(grads.get(&v).expect("gradient").to_dtype(DType::F64)?.flatten_all()?.to_vec1()?))
+                        .collect::<Result<Vec<Vec<f64>>>>()?;
+                    Ok((loss.to_dtype(DType::F64)?.to_scalar::<f64>()?, g))
+                })
+            };
+            let ((lf, gf), (lr, gr)) = (run(true)?, run(false)?);
+            let tol = if f64s { 1e-12 } else { 2e-5 };
+            assert!((lf - lr).abs() < tol * lr, "{config:?}: loss {lf} vs {lr}");
+            assert_eq!(gf.len(), gr.len());
+            let largest = |g: &[f64]| g.iter().fold(0f64, |m, v| m.max(v.abs()));
+            let overall = gr.iter().map(|g| largest(g)).fold(0f64, f64::max);
+            for (i, (a, r)) in gf.iter().zip(&gr).enumerate() {
+                let diff = a.iter().zip(r).fold(0f64, |m, (a, r)| m.max((a - r).abs()));
+                // Relative to the variable's own scale, or 1 % of the largest gradient for those that
+                // are zero but for rounding (the key biases: a shift the softmax ignores).
+                let scale = largest(r).max(0.01 * overall);
+                assert!(diff <= tol * scale, "{config:?} f64 {f64s} var {i}: {diff} of {scale}");
+            }
+        }
         Ok(())
     }
 
