@@ -30,7 +30,8 @@
 //! - [`stats`]: second moments, row norms, running and tail means, quantiles (one definition each);
 //! - [`io`]: files written atomically (no half-written output, ever);
 //! - [`fast`]: fused CPU kernels for the training step, one file per kernel (`linear.rs`,
-//!   `activations.rs`, `sgd.rs`; the products split over candle's thread pool in `gemm.rs`), with
+//!   `activations.rs`, `sgd.rs`, `rnn.rs`, and the transformer's `norm.rs` and `softmax.rs`; the
+//!   products split over candle's thread pool in `gemm.rs`), with
 //!   the switches that turn them off; BatchNorm's kernel is in [`norm`] and re-exported here;
 //! - [`threads`]: how many threads candle and [`fast`] compute with.
 //!

@@ -13,7 +13,11 @@
 //!   1 − tanh², and the z > 0 mask), instead of scalar libm calls and three to five passes;
 //! - [`sgd_update`]: w ← w − lr·g in place, one pass, instead of three tensors per parameter;
 //! - [`batch_norm_train`]: BatchNorm's training-mode forward and backward passes as one op each; the
-//!   kernel lives with the layer in [`crate::norm`] and is re-exported here.
+//!   kernel lives with the layer in [`crate::norm`] and is re-exported here;
+//! - [`recurrent`]: a tanh RNN or LSTM over a whole sequence as one op, with hand-written BPTT;
+//! - [`layer_norm`], [`rms_norm`], [`softmax`], [`softmax_cross_entropy`]: chapter 8's transformer
+//!   step, one op each (forward and backward) where candle's tensor ops build five to eleven graph
+//!   nodes — at its small widths the graph bookkeeping, not the arithmetic, is the cost.
 //!
 //! Threads: a product of at least [`set_split`]'s size (default 2²⁰ multiply-adds) is cut into two
 //! blocks of output columns whatever the thread count (so results do not depend on it), each a
