@@ -81,6 +81,8 @@ impl Experiment for LnGradients {
     const CHAPTER: &'static str = "ch08";
     const NAME: &'static str = "ln-gradients";
     const ABOUT: &'static str = "Post-LN vs Pre-LN: weight gradients per block at initialisation (Figures 8-1, 8-2)";
+    // Width 32: ops too small to split (see `Warmup::THREADS`).
+    const THREADS: Option<usize> = Some(1);
     type Options = LnOptions;
     type Data = LnGradientsData;
 

@@ -74,6 +74,8 @@ impl Experiment for ResidualStream {
     const CHAPTER: &'static str = "ch08";
     const NAME: &'static str = "residual-stream";
     const ABOUT: &'static str = "The residual stream by block: second moment and gradient (Figures 8-3, 8-4)";
+    // Width 32: ops too small to split (see `Warmup::THREADS`).
+    const THREADS: Option<usize> = Some(1);
     type Options = StreamOptions;
     type Data = StreamData;
 

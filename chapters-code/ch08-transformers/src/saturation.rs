@@ -147,6 +147,8 @@ impl Experiment for AttentionSaturation {
     const CHAPTER: &'static str = "ch08";
     const NAME: &'static str = "attention-saturation";
     const ABOUT: &'static str = "Attention saturation: entropy and gradient against the logits' scale (Figure 8-7)";
+    // Width 32: ops too small to split (see `Warmup::THREADS`).
+    const THREADS: Option<usize> = Some(1);
     type Options = SaturationOptions;
     type Data = SaturationData;
 

@@ -127,6 +127,9 @@ impl Experiment for Warmup {
     const CHAPTER: &'static str = "ch08";
     const NAME: &'static str = "warmup";
     const ABOUT: &'static str = "Learning-rate warm-up for Post-LN and Pre-LN transformers (Figures 8-5, 8-6)";
+    // Width 32: every op is a few thousand elements, and candle's thread hand-offs cost more than
+    // they save (the figure takes 1.4× as long on two threads as on one; lab/PERFORMANCE.md).
+    const THREADS: Option<usize> = Some(1);
     type Options = WarmupOptions;
     type Data = WarmupData;
 

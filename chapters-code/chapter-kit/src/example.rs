@@ -18,8 +18,8 @@ use std::path::PathBuf;
 /// Flags of every figure example besides the experiment's own options.
 #[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub struct RunFlags {
-    /// Worker threads for candle's matmuls and elementwise ops (default: RAYON_NUM_THREADS or the
-    /// number of physical cores).
+    /// Worker threads for candle's matmuls and elementwise ops (default: RAYON_NUM_THREADS, else the
+    /// number of physical cores, or 1 for experiments whose ops are too small to split).
     #[arg(long, value_parser = positive_usize, allow_negative_numbers = true)]
     pub threads: Option<usize>,
     /// A smaller, faster run (what the figure-freshness test regenerates); writes the data only.
@@ -36,11 +36,13 @@ pub struct RunFlags {
 }
 
 impl RunFlags {
-    /// Applies `--threads`, or pins the default thread count. Call before any tensor operation.
-    pub fn apply_threads(&self) -> Result<()> {
-        match self.threads {
-            Some(n) => set_threads(n),
-            None => pin_thread_count(),
+    /// Applies `--threads`; without it, `RAYON_NUM_THREADS`, else the experiment's `preferred` count
+    /// ([`Experiment::THREADS`]), else candle's default. Call before any tensor operation.
+    pub fn apply_threads(&self, preferred: Option<usize>) -> Result<()> {
+        match (self.threads, preferred) {
+            (Some(n), _) => set_threads(n),
+            (None, Some(n)) if std::env::var_os("RAYON_NUM_THREADS").is_none() => set_threads(n),
+            (None, _) => pin_thread_count(),
         }
     }
 }
@@ -79,7 +81,7 @@ pub fn run_example<E: Experiment>(options: &E::Options, run: &RunFlags) -> Resul
             );
         }
     }
-    run.apply_threads()?;
+    run.apply_threads(E::THREADS)?;
     let (data, figs) = figures::<E>(options, &GenOptions { quick: run.quick, progress: true })?;
     print!("{data}");
     save_from_example(&figs, run.out.as_deref(), run.book)?;

@@ -201,6 +201,10 @@ pub trait Experiment {
     const NAME: &'static str;
     /// One line for the example's `--help`: which figure, and what it shows.
     const ABOUT: &'static str;
+    /// The example's thread count when neither `--threads` nor `RAYON_NUM_THREADS` sets one; `None`
+    /// is candle's default, the number of physical cores. An experiment whose ops are too small to
+    /// split says `Some(1)`: its results do not depend on the count, only its speed does.
+    const THREADS: Option<usize> = None;
     /// The settings, as flags; `Default` must be the settings of the committed figures.
     type Options: clap::Args + clap::FromArgMatches + Default + Serialize + Clone + std::fmt::Debug;
     /// What the experiment measured; its `Display` is the summary the example prints.
