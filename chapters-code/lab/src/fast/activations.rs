@@ -260,7 +260,7 @@ fn elementwise(z: &Tensor, act: Act) -> Result<Tensor> {
             Act::Relu => z.relu(),
         };
     }
-    z.contiguous()?.apply_op1_arc(std::sync::Arc::new(Box::new(Elementwise(act))))
+    z.contiguous()?.apply_op1(Elementwise(act))
 }
 
 /// σ(z), differentiable (backward σ' = σ(1 − σ) from the saved output). f32: a vectorised polynomial

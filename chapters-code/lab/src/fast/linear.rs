@@ -147,7 +147,7 @@ pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
     if !ok || !float || x.dtype() != w.dtype() || x.dtype() != b.dtype() {
         return x.broadcast_matmul(&w.t()?)?.broadcast_add(b);
     }
-    x.apply_op3_arc(w, b, std::sync::Arc::new(Box::new(Linear)))
+    x.apply_op3(w, b, Linear)
 }
 
 #[cfg(test)]

@@ -193,6 +193,22 @@ pub(crate) mod test_support {
         a.to_dtype(DType::F64)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f64>()
     }
 
+    /// ∂f/∂xᵢ at `x0` by a central difference (step 1e-6), `f` taking the perturbed vector: the
+    /// reference every kernel's backward pass is checked against.
+    pub(crate) fn central_difference<E>(
+        x0: &[f64],
+        i: usize,
+        f: impl Fn(Vec<f64>) -> std::result::Result<f64, E>,
+    ) -> std::result::Result<f64, E> {
+        const H: f64 = 1e-6;
+        let at = |delta: f64| {
+            let mut v = x0.to_vec();
+            v[i] += delta;
+            f(v)
+        };
+        Ok((at(H)? - at(-H)?) / (2.0 * H))
+    }
+
     /// Forward value and the gradients of Σ (out ⊙ r) for a fixed random r, through `f`.
     pub(crate) fn value_and_grads(
         f: impl Fn(&Tensor, &Tensor, &Tensor) -> Result<Tensor>,

@@ -241,7 +241,7 @@ fn check(x: &Tensor, params: &[&Tensor], name: &str) -> Result<()> {
 pub fn layer_norm(x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f64) -> Result<Tensor> {
     let op = LayerNorm(RowNorm { centre: true, eps });
     check(x, &[gamma, beta], op.name())?;
-    x.contiguous()?.apply_op3_arc(&gamma.contiguous()?, &beta.contiguous()?, std::sync::Arc::new(Box::new(op)))
+    x.contiguous()?.apply_op3(&gamma.contiguous()?, &beta.contiguous()?, op)
 }
 
 /// RMSNorm over the last dimension of x (…, d): x/√(mean(x²) + ε)·γ, as one op differentiable in x
@@ -249,13 +249,13 @@ pub fn layer_norm(x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f64) -> Result
 pub fn rms_norm(x: &Tensor, gamma: &Tensor, eps: f64) -> Result<Tensor> {
     let op = RmsNorm(RowNorm { centre: false, eps });
     check(x, &[gamma], op.name())?;
-    x.contiguous()?.apply_op2_arc(&gamma.contiguous()?, std::sync::Arc::new(Box::new(op)))
+    x.contiguous()?.apply_op2(&gamma.contiguous()?, op)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fast::test_support::{max_abs, max_abs_diff, rand};
+    use crate::fast::test_support::{central_difference, max_abs, max_abs_diff, rand};
     use candle_core::{D, Var};
 
     /// The tensor-op version `lab::transformer` used before (candle-nn's `layer_norm_slow`).
@@ -347,18 +347,14 @@ mod tests {
                 let analytic = grads.get(var).expect("gradient").flatten_all()?.to_vec1::<f64>()?;
                 let v0 = var.as_tensor().flatten_all()?.to_vec1::<f64>()?;
                 for (i, &a) in analytic.iter().enumerate() {
-                    let at = |delta: f64| -> Result<f64> {
-                        let mut v = v0.clone();
-                        v[i] += delta;
+                    let fd = central_difference(&v0, i, |v| {
                         let t = Tensor::from_vec(v, var.shape(), var.device())?;
                         match which {
                             0 => loss(&t, &g, beta),
                             1 => loss(&x, &t, beta),
                             _ => loss(&x, &g, Some(&t)),
                         }
-                    };
-                    let h = 1e-6;
-                    let fd = (at(h)? - at(-h)?) / (2.0 * h);
+                    })?;
                     assert!((fd - a).abs() < 1e-7 * (1.0 + fd.abs()), "input {which}[{i}]: fd {fd}, analytic {a}");
                     checked += 1;
                 }

@@ -25,7 +25,7 @@ use super::gemm::{Mat, gemm_into};
 use super::{Float, contiguous_slice};
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Storage, Tensor, bail};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 /// The cells [`recurrent`] unrolls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,7 +115,7 @@ pub fn recurrent(
         None => Tensor::zeros(0, dtype, xs.device())?,
     };
     let op = Unroll { cell, hidden, probed: probes.is_some(), tape: Mutex::new(None) };
-    xs.contiguous()?.apply_op3_arc(&params, &probe, Arc::new(Box::new(op)))
+    xs.contiguous()?.apply_op3(&params, &probe, op)
 }
 
 /// The sizes of one unrolled sequence.
@@ -521,7 +521,7 @@ impl CustomOp3 for Unroll {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{max_abs, max_abs_diff, rand};
+    use super::super::test_support::{central_difference, max_abs, max_abs_diff, rand};
     use super::super::with_enabled;
     use crate::rnn::{Cell, RnnConfig, SeqModel};
     use candle_core::{DType, Result, Tensor, Var};
@@ -598,7 +598,6 @@ mod tests {
             };
             let trace = model.trace_one_op(xs.as_tensor(), false)?.expect("one op");
             let grads = (&trace.last_hidden * &r)?.sum_all()?.backward()?;
-            let eps = 1e-6;
             let mut checked = 0;
             for var in model.vars() {
                 let Some(g) = grads.get(&var) else { continue };
@@ -607,13 +606,10 @@ mod tests {
                 let values = var.as_tensor().flatten_all()?.to_vec1::<f64>()?;
                 // A few entries of each parameter, spread over its gate blocks.
                 for k in (0..values.len()).step_by(values.len().div_ceil(5)) {
-                    let at = |delta: f64| -> anyhow::Result<f64> {
-                        let mut v = values.clone();
-                        v[k] += delta;
+                    let fd = central_difference(&values, k, |v| -> anyhow::Result<f64> {
                         var.set(&Tensor::from_vec(v, shape.clone(), var.device())?)?;
                         loss(&model)
-                    };
-                    let fd = (at(eps)? - at(-eps)?) / (2.0 * eps);
+                    })?;
                     var.set(&Tensor::from_vec(values.clone(), shape.clone(), var.device())?)?;
                     assert!((g[k] - fd).abs() < 1e-8 + 1e-6 * fd.abs(), "{cell:?} entry {k}: {} vs {fd}", g[k]);
                     checked += 1;

@@ -6,7 +6,6 @@ use super::norm::Real;
 use super::{Float, contiguous_slice};
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Storage, Tensor, WithDType, bail};
-use std::sync::Arc;
 
 /// `out` = softmax(`row`), shifted by the row's maximum; returns Σ exp(row − max) and the maximum.
 fn softmax_row<T: Real>(row: &[T], out: &mut [T]) -> (T, T) {
@@ -95,7 +94,7 @@ pub fn softmax(x: &Tensor) -> Result<Tensor> {
     if !x.device().is_cpu() || !matches!(x.dtype(), DType::F32 | DType::F64) {
         bail!("lab-softmax: expects an f32 or f64 CPU tensor, got {:?}", x.dtype());
     }
-    x.contiguous()?.apply_op1_arc(Arc::new(Box::new(Softmax)))
+    x.contiguous()?.apply_op1(Softmax)
 }
 
 /// The mean over rows of −log softmax(logits)[target]: logits (N, V), targets (N) u32.
@@ -193,14 +192,14 @@ pub fn softmax_cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor
     {
         bail!("lab-cross-entropy: expects f32 or f64 CPU logits and u32 targets");
     }
-    logits.contiguous()?.apply_op2_arc(&targets.contiguous()?, Arc::new(Box::new(CrossEntropy)))
+    logits.contiguous()?.apply_op2(&targets.contiguous()?, CrossEntropy)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::DEVICE;
-    use crate::fast::test_support::{max_abs, max_abs_diff, rand};
+    use crate::fast::test_support::{central_difference, max_abs, max_abs_diff, rand};
     use candle_core::Var;
 
     #[test]
@@ -243,12 +242,9 @@ mod tests {
             .to_vec1::<f64>()?;
         let x0 = x.flatten_all()?.to_vec1::<f64>()?;
         for (i, &a) in g.iter().enumerate() {
-            let at = |delta: f64| -> Result<f64> {
-                let mut v = x0.clone();
-                v[i] += delta;
+            let fd = central_difference(&x0, i, |v| {
                 (softmax(&Tensor::from_vec(v, (3, 5), &DEVICE)?)? * &r)?.sum_all()?.to_scalar::<f64>()
-            };
-            let fd = (at(1e-6)? - at(-1e-6)?) / 2e-6;
+            })?;
             assert!((fd - a).abs() < 1e-8 * (1.0 + fd.abs()), "[{i}]: fd {fd}, analytic {a}");
         }
         Ok(())
@@ -285,12 +281,9 @@ mod tests {
             .to_vec1::<f64>()?;
         let x0 = x.flatten_all()?.to_vec1::<f64>()?;
         for i in [0, 5, 200, n * v - 1] {
-            let at = |delta: f64| -> Result<f64> {
-                let mut w = x0.clone();
-                w[i] += delta;
+            let fd = central_difference(&x0, i, |w| {
                 softmax_cross_entropy(&Tensor::from_vec(w, (n, v), &DEVICE)?, &targets)?.to_scalar::<f64>()
-            };
-            let fd = (at(1e-6)? - at(-1e-6)?) / 2e-6;
+            })?;
             assert!((fd - g[i]).abs() < 1e-8, "[{i}]: fd {fd}, analytic {}", g[i]);
         }
         let bad = Tensor::from_vec(vec![0u32, 11], 2, &DEVICE)?;
