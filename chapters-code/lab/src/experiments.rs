@@ -35,7 +35,7 @@
 use crate::data::Dataset;
 use crate::meanfield::{self, Prior};
 use crate::net::{Mlp, MlpConfig, accuracy, cross_entropy};
-use crate::train::{Optim, StepRecord, TrainConfig, evaluate, global_norm, train};
+use crate::train::{Optim, StepRecord, TrainConfig, evaluate, step_grad_norm, train};
 use crate::{DEVICE, Norm};
 use anyhow::{Result, ensure};
 use candle_core::{DType, Tensor};
@@ -325,7 +325,7 @@ pub fn train_phases(
                 step,
                 loss: loss_value,
                 accuracy: accuracy(&logits, &yb)?,
-                grad_norm: global_norm(&grads, &vars)?,
+                grad_norm: step_grad_norm(&grads, &vars)?,
             });
             if !loss_value.is_finite() {
                 return Ok(records);
