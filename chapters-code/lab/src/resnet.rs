@@ -163,7 +163,7 @@ impl ResBlock {
             Some((gamma, beta)) => candle_nn::ops::layer_norm_slow(x, gamma, beta, 1e-5)?,
             None => x.clone(),
         };
-        let h = self.activation.forward(&self.w1.forward(&input)?).map_err(candle_core::Error::wrap)?;
+        let h = self.activation.forward(&crate::net::linear(&self.w1, &input)?).map_err(candle_core::Error::wrap)?;
         h.matmul(&self.w2.weight().t()?)
     }
 
@@ -174,7 +174,7 @@ impl ResBlock {
 
 impl Module for ResBlock {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let out = self.branch(x)?.broadcast_add(self.b2())?;
+        let out = crate::net::add_bias(&self.branch(x)?, self.b2()).map_err(candle_core::Error::wrap)?;
         if self.skip { x + out.broadcast_mul(&self.alpha)? } else { Ok(out) }
     }
 }
@@ -260,7 +260,7 @@ impl ResMlp {
     /// The stream after the stem and after every block: `[x⁰, x¹, …, x^L]`, optionally with one block
     /// replaced by the identity (`lesion`).
     pub fn stream(&self, x: &Tensor, lesion: Option<usize>) -> Result<Vec<Tensor>> {
-        let mut h = self.stem.forward(x)?;
+        let mut h = crate::net::linear(&self.stem, x)?;
         let mut out = Vec::with_capacity(self.blocks.len() + 1);
         out.push(h.clone());
         for (l, block) in self.blocks.iter().enumerate() {
@@ -277,7 +277,7 @@ impl ResMlp {
     pub fn forward_lesioned(&self, x: &Tensor, lesion: Option<usize>) -> Result<Tensor> {
         ensure!(lesion.is_none_or(|l| l < self.blocks.len()), "no block {lesion:?} to delete");
         let stream = self.stream(x, lesion)?;
-        Ok(self.head.forward(stream.last().expect("the stream has x⁰"))?)
+        Ok(crate::net::linear(&self.head, stream.last().expect("the stream has x⁰"))?)
     }
 
     /// Mean softmax cross-entropy against u32 labels.
@@ -321,8 +321,8 @@ impl ResMlp {
 
 impl Module for ResMlp {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let h = self.blocks.iter().try_fold(self.stem.forward(x)?, |h, b| b.forward(&h))?;
-        self.head.forward(&h)
+        let h = self.blocks.iter().try_fold(crate::net::linear(&self.stem, x)?, |h, b| b.forward(&h))?;
+        crate::net::linear(&self.head, &h)
     }
 }
 

@@ -227,21 +227,6 @@ impl Norm {
     }
 }
 
-/// candle-nn's `Linear::forward` with the bias added by [`crate::net::add_bias`]: the same bits, a
-/// cheaper backward.
-fn linear(layer: &Linear, x: &Tensor) -> candle_core::Result<Tensor> {
-    let w = layer.weight();
-    let y = match *x.dims() {
-        [batch, m, k] if x.is_contiguous() => x.reshape((batch * m, k))?.matmul(&w.t()?)?.reshape((batch, m, ()))?,
-        [_, _] => x.matmul(&w.t()?)?,
-        _ => return layer.forward(x),
-    };
-    match layer.bias() {
-        Some(b) => crate::net::add_bias(&y, b).map_err(candle_core::Error::wrap),
-        None => Ok(y),
-    }
-}
-
 /// Multi-head self-attention (no mask: every position sees every other).
 #[derive(Debug, Clone)]
 pub struct Attention {
@@ -264,9 +249,9 @@ impl Attention {
         let (b, t, d) = x.dims3()?;
         let dh = d / self.heads;
         let split = |y: Tensor| y.reshape((b, t, self.heads, dh))?.transpose(1, 2)?.contiguous();
-        let q = split(linear(&self.q, x)?)?;
-        let k = split(linear(&self.k, x)?)?;
-        let v = split(linear(&self.v, x)?)?;
+        let q = split(crate::net::linear(&self.q, x)?)?;
+        let k = split(crate::net::linear(&self.k, x)?)?;
+        let v = split(crate::net::linear(&self.v, x)?)?;
         let mut logits = q.matmul(&k.t()?.contiguous()?)?;
         if self.scale {
             logits = (logits / (dh as f64).sqrt())?;
@@ -278,7 +263,7 @@ impl Attention {
             crate::fast::enabled() && logits.device().is_cpu() && matches!(logits.dtype(), DType::F32 | DType::F64);
         let weights = if fused { crate::fast::softmax(&logits)? } else { candle_nn::ops::softmax(&logits, D::Minus1)? };
         let out = weights.matmul(&v)?.transpose(1, 2)?.reshape((b, t, d))?;
-        Ok((linear(&self.o, &out)?, weights, logits))
+        Ok((crate::net::linear(&self.o, &out)?, weights, logits))
     }
 }
 
@@ -296,7 +281,7 @@ pub struct Block {
 
 impl Block {
     fn mlp(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        linear(&self.w2, &linear(&self.w1, x)?.relu()?)
+        crate::net::linear(&self.w2, &crate::net::linear(&self.w1, x)?.relu()?)
     }
 
     /// The block's output, its attention weights and its attention logits.
@@ -488,7 +473,7 @@ impl Transformer {
             x = norm.forward(&x)?;
         }
         Ok(Trace {
-            logits: linear(&self.head, &x)?,
+            logits: crate::net::linear(&self.head, &x)?,
             stream,
             attention,
             attention_logits,
@@ -554,7 +539,7 @@ impl Module for Transformer {
         if let Some(n) = &self.final_norm {
             x = n.forward(&x)?;
         }
-        linear(&self.head, &x)
+        crate::net::linear(&self.head, &x)
     }
 }
 
