@@ -395,6 +395,15 @@ pub fn standardized_digits(n: usize, seed: u64) -> Result<(Tensor, Tensor)> {
 
 /// [`digits`] with an explicit [`DigitStyle`].
 pub fn digits_with(n: usize, seed: u64, style: &DigitStyle) -> Result<Dataset> {
+    if *style == DigitStyle::default() {
+        let pixels = DIGIT_SIDE * DIGIT_SIDE;
+        return super::memo::memoized(super::memo::SetKey::Digits { seed }, n, pixels, || draw_digits(n, seed, style));
+    }
+    draw_digits(n, seed, style)
+}
+
+/// [`digits_with`], drawn afresh.
+pub(super) fn draw_digits(n: usize, seed: u64, style: &DigitStyle) -> Result<Dataset> {
     let mut label_rng = init::rng(sub_seed(seed, 4));
     let mut labels = Vec::with_capacity(n);
     while labels.len() < n {

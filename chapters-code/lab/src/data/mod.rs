@@ -34,11 +34,13 @@
 //! The module is split by job: this file holds the [`Dataset`] type (checking, splitting,
 //! batching, epochs); `synthetic.rs` the generated tasks ([`teacher`], [`spirals`], [`SeqTask`]);
 //! `digits.rs` the glyph renderer behind [`digits`]; `preview.rs` the image grids
-//! ([`images_svg`], [`images_pgm`]); `idx.rs` the IDX format and MNIST. Everything is re-exported
+//! ([`images_svg`], [`images_pgm`]); `idx.rs` the IDX format and MNIST; `memo.rs` keeps the digits
+//! and teacher sets drawn in this process for the next caller who asks for the same set. Everything is re-exported
 //! here, so every item keeps its `lab::data::…` path.
 
 mod digits;
 mod idx;
+mod memo;
 mod preview;
 mod synthetic;
 

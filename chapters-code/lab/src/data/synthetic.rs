@@ -113,6 +113,12 @@ fn normal_tensor(n: usize, d: usize, rng: &mut StdRng) -> Result<Tensor> {
 /// `n` examples of the teacher task: inputs x ~ N(0, I_{d_in}), label = the [`Teacher`]'s arg-max
 /// class. The first `n` examples are the same whatever `n` is, so a larger call extends a smaller one.
 pub fn teacher(n: usize, d_in: usize, classes: usize, seed: u64) -> Result<Dataset> {
+    let key = super::memo::SetKey::Teacher { d_in, classes, seed };
+    super::memo::memoized(key, n, d_in, || draw_teacher(n, d_in, classes, seed))
+}
+
+/// [`teacher`], drawn afresh.
+pub(super) fn draw_teacher(n: usize, d_in: usize, classes: usize, seed: u64) -> Result<Dataset> {
     let t = Teacher::new(d_in, classes, seed)?;
     let x = normal_tensor(n, d_in, &mut init::rng(sub_seed(seed, 3)))?;
     let y = if n == 0 { Vec::new() } else { t.labels(&x)? };
