@@ -10,7 +10,7 @@
 
 use crate::net::{Mlp, Trace, cross_entropy};
 use anyhow::Result;
-use candle_core::{DType, Tensor, Var, backprop::GradStore};
+use candle_core::{CpuStorage, DType, Tensor, Var, backprop::GradStore};
 use serde::{Deserialize, Serialize};
 
 /// One hidden layer's measurements (the head is reported separately in [`Probe::head`]).
@@ -141,9 +141,28 @@ pub fn error_rms(net: &Mlp, x: &Tensor, y: &Tensor) -> Result<Vec<f64>> {
     probes.iter().map(|p| Ok(grad_norm(&grads, p)? * batch.sqrt())).collect()
 }
 
-/// Euclidean / Frobenius norm of a tensor, accumulated in f64.
+/// Euclidean / Frobenius norm of a tensor, accumulated in f64: the squares summed in order from
+/// zero, as the tensor ops `to_dtype(F64)?.sqr()?.sum_all()?.sqrt()` do (bit for bit), in one pass
+/// without their temporaries when `t` is a contiguous f32 or f64 CPU tensor.
 pub fn norm(t: &Tensor) -> Result<f64> {
+    if let Some(sum) = fold_in_f64(t, 0.0, |sum, x| sum + x * x) {
+        return Ok(sum.sqrt());
+    }
     Ok(t.to_dtype(DType::F64)?.sqr()?.sum_all()?.to_scalar::<f64>()?.sqrt())
+}
+
+/// `f` folded over `t`'s entries, each widened to f64, in memory order; `None` unless `t` is a
+/// contiguous f32 or f64 tensor on the CPU.
+fn fold_in_f64(t: &Tensor, init: f64, f: impl Fn(f64, f64) -> f64) -> Option<f64> {
+    fn fold<T: Copy + Into<f64>>(xs: &[T], init: f64, f: impl Fn(f64, f64) -> f64) -> f64 {
+        xs.iter().fold(init, |acc, &x| f(acc, x.into()))
+    }
+    let (storage, layout) = t.storage_and_layout();
+    match (&*storage, layout.contiguous_offsets()?) {
+        (candle_core::Storage::Cpu(CpuStorage::F32(xs)), (a, b)) => Some(fold(&xs[a..b], init, f)),
+        (candle_core::Storage::Cpu(CpuStorage::F64(xs)), (a, b)) => Some(fold(&xs[a..b], init, f)),
+        _ => None,
+    }
 }
 
 /// The norm of `var`'s gradient; zero when the loss does not depend on it.
@@ -152,7 +171,20 @@ pub fn grad_norm(grads: &GradStore, var: &Var) -> Result<f64> {
 }
 
 /// Mean and (population) standard deviation over every entry, in f64.
+///
+/// In f64 from zero and in order, as the tensor ops `sum_all` and `affine(1, −mean)?.sqr()?.sum_all()`
+/// (bit for bit), in two passes without temporaries when `t` is a contiguous f32 or f64 CPU tensor.
 pub fn mean_std(t: &Tensor) -> Result<(f64, f64)> {
+    let n = t.elem_count() as f64;
+    if let Some(sum) = fold_in_f64(t, 0.0, |sum, x| sum + x) {
+        let mean = sum / n;
+        // candle's affine(1, −mean) is x·1 + (−mean).
+        let squares = fold_in_f64(t, 0.0, |sum, x| {
+            let d = x * 1.0 + -mean;
+            sum + d * d
+        });
+        return Ok((mean, (squares.expect("the same tensor") / n).sqrt()));
+    }
     let t = t.to_dtype(DType::F64)?.flatten_all()?;
     let n = t.elem_count() as f64;
     let mean = t.sum_all()?.to_scalar::<f64>()? / n;
@@ -199,6 +231,31 @@ impl Histogram {
 mod tests {
     use super::*;
     use crate::{Activation, DEVICE, Init, MlpConfig, init};
+
+    /// The one-pass norm and moments against the tensor ops they replace, bit for bit: f32, f64, a
+    /// transposed (strided) view, a narrowed one (an offset into its storage) and an empty tensor.
+    #[test]
+    fn one_pass_norm_and_moments_are_the_tensor_ops_bit_for_bit() -> Result<()> {
+        let tensor_norm = |t: &Tensor| -> Result<f64> {
+            Ok(t.to_dtype(DType::F64)?.sqr()?.sum_all()?.to_scalar::<f64>()?.sqrt())
+        };
+        let tensor_moments = |t: &Tensor| -> Result<(f64, f64)> {
+            let t = t.to_dtype(DType::F64)?.flatten_all()?;
+            let n = t.elem_count() as f64;
+            let mean = t.sum_all()?.to_scalar::<f64>()? / n;
+            let var = t.affine(1.0, -mean)?.sqr()?.sum_all()?.to_scalar::<f64>()? / n;
+            Ok((mean, var.sqrt()))
+        };
+        let x = (Init::Normal { std: 3.0 }.tensor(37, 29, &mut init::rng(4), &DEVICE)? + 0.7)?;
+        let empty = x.narrow(0, 0, 0)?;
+        for t in [x.clone(), x.to_dtype(DType::F64)?, x.t()?, x.narrow(0, 3, 20)?, empty] {
+            assert_eq!(norm(&t)?.to_bits(), tensor_norm(&t)?.to_bits());
+            let ((m, s), (tm, ts)) = (mean_std(&t)?, tensor_moments(&t)?);
+            assert_eq!((m.to_bits(), s.to_bits()), (tm.to_bits(), ts.to_bits()), "{:?}", t.layout());
+        }
+        assert!((mean_std(&x)?.0 - 0.7).abs() < 0.2 && (mean_std(&x)?.1 - 3.0).abs() < 0.3);
+        Ok(())
+    }
 
     #[test]
     fn probe_reports_every_layer_and_matches_the_gradients() -> Result<()> {
