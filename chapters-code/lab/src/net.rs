@@ -350,11 +350,9 @@ fn map_rows(
     f64_op: impl Fn(f64, f64) -> f64,
 ) -> candle_core::Result<(CpuStorage, Shape)> {
     fn map<T: Copy>(x: &[T], r: &[T], f: impl Fn(T, T) -> T) -> Vec<T> {
-        let mut out = x.to_vec();
-        for row in out.chunks_exact_mut(r.len()) {
-            for (o, &r) in row.iter_mut().zip(r) {
-                *o = f(*o, r);
-            }
+        let mut out = Vec::with_capacity(x.len());
+        for row in x.chunks_exact(r.len()) {
+            out.extend(row.iter().zip(r).map(|(&x, &r)| f(x, r)));
         }
         out
     }
