@@ -110,6 +110,8 @@ fn default_jobs() -> usize {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
+    // candle frees and re-allocates the same buffers at every op: keep them rather than fresh pages.
+    lab::malloc::keep_freed_memory();
     // Before any thread or tensor exists. The figures do not depend on the thread count (lab cuts
     // its products the same way on any), so `book figures` gives each of its jobs an equal share of
     // the cores: jobs × threads = cores, where 2 jobs × 2 threads spent a third more CPU in the

@@ -62,8 +62,10 @@ pub struct Common {
 
 impl Common {
     /// Applies `--threads` (see [`set_threads`]), or else pins the default count
-    /// ([`pin_thread_count`]). Call before any tensor operation.
+    /// ([`pin_thread_count`]); and sets the allocator for candle ([`lab::malloc::keep_freed_memory`]).
+    /// Call before any tensor operation.
     pub fn apply(&self) -> Result<()> {
+        lab::malloc::keep_freed_memory();
         match self.threads {
             Some(n) => set_threads(n),
             None => pin_thread_count(),

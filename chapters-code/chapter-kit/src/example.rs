@@ -37,8 +37,10 @@ pub struct RunFlags {
 
 impl RunFlags {
     /// Applies `--threads`; without it, `RAYON_NUM_THREADS`, else the experiment's `preferred` count
-    /// ([`Experiment::THREADS`]), else candle's default. Call before any tensor operation.
+    /// ([`Experiment::THREADS`]), else candle's default; and sets the allocator for candle
+    /// ([`lab::malloc::keep_freed_memory`]). Call before any tensor operation.
     pub fn apply_threads(&self, preferred: Option<usize>) -> Result<()> {
+        lab::malloc::keep_freed_memory();
         match (self.threads, preferred) {
             (Some(n), _) => set_threads(n),
             (None, Some(n)) if std::env::var_os("RAYON_NUM_THREADS").is_none() => set_threads(n),

@@ -63,6 +63,7 @@ pub mod init;
 pub mod io;
 pub mod jacobian;
 pub mod linalg;
+pub mod malloc;
 pub mod meanfield;
 pub mod net;
 pub mod norm;

@@ -236,9 +236,8 @@ mod tests {
     /// transposed (strided) view, a narrowed one (an offset into its storage) and an empty tensor.
     #[test]
     fn one_pass_norm_and_moments_are_the_tensor_ops_bit_for_bit() -> Result<()> {
-        let tensor_norm = |t: &Tensor| -> Result<f64> {
-            Ok(t.to_dtype(DType::F64)?.sqr()?.sum_all()?.to_scalar::<f64>()?.sqrt())
-        };
+        let tensor_norm =
+            |t: &Tensor| -> Result<f64> { Ok(t.to_dtype(DType::F64)?.sqr()?.sum_all()?.to_scalar::<f64>()?.sqrt()) };
         let tensor_moments = |t: &Tensor| -> Result<(f64, f64)> {
             let t = t.to_dtype(DType::F64)?.flatten_all()?;
             let n = t.elem_count() as f64;
