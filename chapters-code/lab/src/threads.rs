@@ -16,6 +16,17 @@ pub fn pin_thread_count() -> Result<()> {
     set_threads(candle_core::utils::get_num_threads())
 }
 
+/// Products with fewer multiply-adds than this run on the calling thread even when candle computes
+/// with several threads; larger ones are split over rayon's pool by gemm (which on its own splits
+/// from 48·48·256 ≈ 0.6 M). Why: candle's elementwise ops run on a second pool whose workers spin
+/// between ops, so with a rayon split every stock matmul hands the other cores from one pool to the
+/// other and back. On 2 cores (Zen 4, PERFORMANCE.md) a step of chapter 8's transformer (products of
+/// 0.5–2 M) ran 10–20 % faster and W1 on stock ops (`step_bench --reference`, 8.4 M) 15 % faster with
+/// this threshold, while the width-1024 sibling's 134 M products still gain from the split. lab's own
+/// products ([`crate::fast`]) split over the elementwise pool instead, and are not affected. Bits do
+/// not depend on it: gemm splits a product by output blocks, never along the summed dimension.
+pub const GEMM_SPLIT_MIN_MACS: usize = 1 << 24;
+
 /// Sets the number of threads candle computes with. Call it at the start of `main`, before any tensor
 /// operation and before any other thread is started.
 ///
@@ -26,7 +37,8 @@ pub fn pin_thread_count() -> Result<()> {
 /// `RAYON_NUM_THREADS`; rayon's global pool is also sized from `RAYON_NUM_THREADS` when first used.
 /// So setting both variables before the first tensor op sizes all three consistently. Afterwards the
 /// two pools are fixed, which is why this must run first. lab's own products ([`crate::fast`]) split
-/// across the barrier pool's threads, so `--threads` sizes them too.
+/// across the barrier pool's threads, so `--threads` sizes them too. It also raises gemm's threshold
+/// for splitting a stock matmul to [`GEMM_SPLIT_MIN_MACS`].
 pub fn set_threads(n: usize) -> Result<()> {
     if n == 0 {
         bail!("--threads must be at least 1");
@@ -38,6 +50,7 @@ pub fn set_threads(n: usize) -> Result<()> {
         std::env::set_var("RAYON_NUM_THREADS", &value);
         std::env::set_var("CANDLE_NUM_THREADS", &value);
     }
+    gemm::set_threading_threshold(GEMM_SPLIT_MIN_MACS);
     let seen = candle_core::utils::get_num_threads();
     if seen != n {
         bail!("could not set the thread count to {n}: candle reports {seen}");
