@@ -297,19 +297,31 @@ pub fn cross_entropy(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
     Ok(candle_nn::loss::cross_entropy(logits, labels)?)
 }
 
-/// candle-nn's `Linear::forward` with the bias added by [`add_bias`]: the same values and gradients
-/// bit for bit (the same matmul, the same additions), a cheaper backward. Inputs of rank 2 or 3.
+/// Up to this many input features gemm sums a product in one pass over them (its depth blocks are
+/// never shorter than 512: `gemm_common::cache::kernel_params`), so `b + Σ` there is `Σ + b`.
+const ONE_DEPTH_BLOCK: usize = 512;
+
+/// candle-nn's `Linear::forward`, with the same values and gradients bit for bit and a cheaper
+/// backward. With a bias, lab's fast paths on and at most [`ONE_DEPTH_BLOCK`] input features, it is
+/// one [`crate::fast::linear`] op: gemm starts each row from the bias and adds the whole product
+/// once, b + Σ = Σ + b, and the backward products sum in candle's order (checked by the figures,
+/// which do not move). `fast::linear` also splits its products over candle's elementwise pool
+/// rather than rayon's. Otherwise candle's matmul with the bias added by [`add_bias`]: with more
+/// inputs gemm would add the bias before the last depth block, (b + Σ₁) + Σ₂, other last bits.
+/// Inputs of rank 2 or 3.
 pub fn linear(layer: &candle_nn::Linear, x: &Tensor) -> candle_core::Result<Tensor> {
     use candle_core::Module;
     let w = layer.weight();
-    let y = match *x.dims() {
-        [batch, m, k] if x.is_contiguous() => x.reshape((batch * m, k))?.matmul(&w.t()?)?.reshape((batch, m, ()))?,
-        [_, _] => x.matmul(&w.t()?)?,
-        _ => return layer.forward(x),
+    let fused = crate::fast::kernel_enabled(crate::fast::Kernel::Linear) && w.dim(1)? <= ONE_DEPTH_BLOCK;
+    let affine = |x: &Tensor| match layer.bias() {
+        Some(b) if fused => crate::fast::linear(x, w, b),
+        Some(b) => add_bias(&x.matmul(&w.t()?)?, b).map_err(candle_core::Error::wrap),
+        None => x.matmul(&w.t()?),
     };
-    match layer.bias() {
-        Some(b) => add_bias(&y, b).map_err(candle_core::Error::wrap),
-        None => Ok(y),
+    match *x.dims() {
+        [batch, m, k] if x.is_contiguous() => affine(&x.reshape((batch * m, k))?)?.reshape((batch, m, ())),
+        [_, _] => affine(x),
+        _ => layer.forward(x),
     }
 }
 
@@ -500,6 +512,39 @@ mod tests {
         }
         Ok(())
     }
+
+    #[test]
+    fn fused_linear_has_the_bits_of_matmul_and_add_bias() -> Result<()> {
+        use candle_nn::VarBuilder;
+        // (input dims, out features): a 2-D batch longer than one depth block (∂W sums 600 rows),
+        // a transformer-like 3-D input, and 784 inputs, past one depth block (the stock path).
+        for (dims, out) in [(vec![600, 512], 96), (vec![4, 150, 32], 128), (vec![64, 784], 32)] {
+            let varmap = candle_nn::VarMap::new();
+            let vb = VarBuilder::from_varmap(&varmap, DType::F32, &DEVICE);
+            let layer = candle_nn::linear(dims[dims.len() - 1], out, vb)?;
+            let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, dims.as_slice(), &DEVICE)?)?;
+            let mut out_dims = dims.clone();
+            *out_dims.last_mut().unwrap() = out;
+            let weights = Tensor::randn(0f32, 1.0, out_dims.as_slice(), &DEVICE)?;
+            let run = |fast: bool| -> Result<Vec<Vec<u32>>> {
+                crate::fast::with_enabled(fast, || {
+                    let y = linear(&layer, x.as_tensor())?;
+                    let grads = (&y * &weights)?.sum_all()?.backward()?;
+                    let mut tensors = vec![y];
+                    for v in varmap.all_vars().iter().chain([&x]) {
+                        tensors.push(grads.get(v).expect("a gradient").clone());
+                    }
+                    let bits = |t: &Tensor| -> Result<Vec<u32>> {
+                        Ok(t.flatten_all()?.to_vec1::<f32>()?.into_iter().map(f32::to_bits).collect())
+                    };
+                    tensors.iter().map(bits).collect()
+                })
+            };
+            assert_eq!(run(true)?, run(false)?, "input {dims:?}, {out} outputs");
+        }
+        Ok(())
+    }
+
     use crate::DEVICE;
 
     fn batch(b: usize, d: usize, seed: u64) -> Result<(Tensor, Tensor)> {
