@@ -302,13 +302,13 @@ pub fn cross_entropy(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
 const ONE_DEPTH_BLOCK: usize = 512;
 
 /// candle-nn's `Linear::forward`, with the same values and gradients bit for bit and a cheaper
-/// backward. With a bias, lab's fast paths on and at most [`ONE_DEPTH_BLOCK`] input features, it is
-/// one [`crate::fast::linear`] op: gemm starts each row from the bias and adds the whole product
-/// once, b + Σ = Σ + b, and the backward products sum in candle's order (checked by the figures,
-/// which do not move). `fast::linear` also splits its products over candle's elementwise pool
-/// rather than rayon's. Otherwise candle's matmul with the bias added by [`add_bias`]: with more
-/// inputs gemm would add the bias before the last depth block, (b + Σ₁) + Σ₂, other last bits.
-/// Inputs of rank 2 or 3.
+/// backward. With a bias, lab's fast paths on and at most 512 input features (`ONE_DEPTH_BLOCK`),
+/// it is one [`crate::fast::linear`] op: gemm starts each row from the bias and adds the whole
+/// product once, b + Σ = Σ + b, and the backward products sum in candle's order (tested below;
+/// every figure regenerates byte for byte). `fast::linear` also splits its products over candle's
+/// elementwise pool rather than rayon's. Otherwise candle's matmul with the bias added by
+/// [`add_bias`]: with more inputs gemm would add the bias before the last depth block,
+/// (b + Σ₁) + Σ₂, other last bits. Inputs of rank 2 or 3.
 pub fn linear(layer: &candle_nn::Linear, x: &Tensor) -> candle_core::Result<Tensor> {
     use candle_core::Module;
     let w = layer.weight();

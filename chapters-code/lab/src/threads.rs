@@ -21,8 +21,8 @@ pub fn pin_thread_count() -> Result<()> {
 /// from 48·48·256 ≈ 0.6 M). Why: candle's elementwise ops run on a second pool whose workers spin
 /// between ops, so with a rayon split every stock matmul hands the other cores from one pool to the
 /// other and back. On 2 cores (Zen 4, PERFORMANCE.md) a step of chapter 8's transformer (products of
-/// 0.5–2 M) ran 10–20 % faster and W1 on stock ops (`step_bench --reference`, 8.4 M) 15 % faster with
-/// this threshold, while the width-1024 sibling's 134 M products still gain from the split. lab's own
+/// 0.5–2 M) ran 1.17× as fast with this threshold; W1 on stock ops (8.4 M) and the width-1024
+/// sibling (134 M, which still gains from the split) stayed within noise. lab's own
 /// products ([`crate::fast`]) split over the elementwise pool instead, and are not affected. Bits do
 /// not depend on it: gemm splits a product by output blocks, never along the summed dimension.
 pub const GEMM_SPLIT_MIN_MACS: usize = 1 << 24;
